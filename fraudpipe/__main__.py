@@ -1,0 +1,5 @@
+import sys
+
+from fraudpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""``python -m fraudpipe``: train, sign, verify, serve and keys. Errors are one line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fraudpipe.errors import FraudpipeError
+from fraudpipe.settings import Settings
+
+
+def _cmd_train(args, settings: Settings) -> int:
+    from fraudpipe.data import Recipe
+    from fraudpipe.pipeline import train
+
+    metrics = train(settings, args.out, Recipe(args.rows, args.fraud_rate, args.seed))
+    cm = metrics["confusion_matrix"]
+    print(f"precision {metrics['precision']:.4f}  recall {metrics['recall']:.4f}  "
+          f"ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
+          f"TN {cm['tn']} FP {cm['fp']} FN {cm['fn']} TP {cm['tp']}")
+    print(f"wrote signed artifacts to {metrics['out']} in {metrics['seconds']} s")
+    return 0
+
+
+def _cmd_sign(args, settings: Settings) -> int:
+    from fraudpipe import signing
+    from fraudpipe.artifacts import resign
+
+    hashes = resign(Path(args.dir), signing.load_private_key(settings.signing_key))
+    print(f"signed {len(hashes)} files in {args.dir} with {settings.signing_key}")
+    return 0
+
+
+def _cmd_verify(args, settings: Settings) -> int:
+    from fraudpipe.artifacts import SERVING_FILE, load_artifacts
+
+    folder = Path(args.dir or settings.artifacts_dir)
+    loaded = load_artifacts(folder, settings.trusted_key)
+    print(f"OK {folder}: {len(loaded.hashes)} files match the manifest signed by "
+          f"{loaded.manifest.get('signer_key_id')}; pickles use only allowlisted globals; "
+          f"serving model {loaded.hashes[SERVING_FILE][:12]}")
+    return 0
+
+
+def _cmd_serve(args, settings: Settings) -> int:
+    from fraudpipe.serving.server import serve
+
+    return serve(settings, profile=args.profile, host=args.host, port=args.port, workers=args.workers)
+
+
+def _cmd_keys_new(args, settings: Settings) -> int:
+    from fraudpipe.serving.auth import add_key
+
+    key = add_key(settings.api_keys_file, args.name)
+    print(key)
+    print(f"stored only its SHA-256 under key id {args.name!r} in {settings.api_keys_file}; "
+          "this key is not shown again", file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fraudpipe",
+                                     description="Fraud-detection pipeline and its inference service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="generate data, fit, evaluate, write and sign artifacts")
+    train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
+    train.add_argument("--rows", type=int, default=10_000, help="transactions to generate (default 10000)")
+    train.add_argument("--fraud-rate", type=float, default=0.05, help="share of fraud rows (default 0.05)")
+    train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    train.set_defaults(handler=_cmd_train)
+
+    sign = commands.add_parser("sign", help="re-hash and re-sign a folder with the configured private key")
+    sign.add_argument("dir", help="artifact folder")
+    sign.set_defaults(handler=_cmd_sign)
+
+    verify = commands.add_parser("verify", help="run every load-time check without running the files")
+    verify.add_argument("dir", nargs="?", help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
+    verify.set_defaults(handler=_cmd_verify)
+
+    serve = commands.add_parser("serve", help="serve the API under gunicorn")
+    serve.add_argument("--profile", choices=("hardened", "inherited"), default="hardened")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=_positive_int, default=1)
+    serve.set_defaults(handler=_cmd_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    new = keys_commands.add_parser("new", help="print a new API key once; store only its hash")
+    new.add_argument("--name", required=True, help="key id, written to the audit log instead of the key")
+    new.set_defaults(handler=_cmd_keys_new)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.handler(args, settings)
+    except FraudpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

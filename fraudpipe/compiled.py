@@ -1,0 +1,103 @@
+"""The forest as flat arrays: the serving path's model call, with no pickle and no thread pool.
+
+scikit-learn spends ~80 ms per row on a 2-core machine starting thread pools for an ``n_jobs=-1``
+forest; the forest itself is a few hundred comparisons. Evaluating it as arrays gives the same labels
+and probabilities bit for bit, because it repeats scikit-learn's arithmetic: the scaler's float64
+subtract-and-divide, the cast to float32 that trees apply to their input, comparison against float64
+thresholds, per-leaf normalisation, and summing the trees in order before dividing by their number.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+ARRAY_NAMES = ("mean", "scale", "feature", "threshold", "left", "right", "leaf_proba", "roots", "depth")
+
+
+@dataclass(frozen=True)
+class CompiledForest:
+    mean: np.ndarray
+    scale: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    leaf_proba: np.ndarray  # fraud probability of each node (meaningful at leaves)
+    roots: np.ndarray
+    depth: np.ndarray  # a 0-d array: the deepest tree's depth
+
+    @classmethod
+    def from_sklearn(cls, scaler, forest) -> "CompiledForest":
+        features, thresholds, lefts, rights, probas, roots = [], [], [], [], [], []
+        offset = 0
+        for estimator in forest.estimators_:
+            tree = estimator.tree_
+            n = tree.node_count
+            ids = np.arange(n)
+            leaf = tree.children_left == -1
+            value = tree.value[:, 0, :]
+            normaliser = value.sum(axis=1)
+            normaliser[normaliser == 0.0] = 1.0
+            proba = value / normaliser[:, None]
+            features.append(np.where(leaf, 0, tree.feature).astype(np.intp))
+            thresholds.append(np.where(leaf, np.inf, tree.threshold))
+            lefts.append(np.where(leaf, ids, tree.children_left) + offset)
+            rights.append(np.where(leaf, ids, tree.children_right) + offset)
+            probas.append(proba[:, 1])
+            roots.append(offset)
+            offset += n
+        return cls(
+            mean=np.asarray(scaler.mean_, np.float64), scale=np.asarray(scaler.scale_, np.float64),
+            feature=np.concatenate(features), threshold=np.concatenate(thresholds),
+            left=np.concatenate(lefts).astype(np.intp), right=np.concatenate(rights).astype(np.intp),
+            leaf_proba=np.concatenate(probas), roots=np.asarray(roots, np.intp),
+            depth=np.asarray(max(e.tree_.max_depth for e in forest.estimators_), np.intp),
+        )
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Fraud probability per row, equal to ``forest.predict_proba(scaler.transform(X))[:, 1]``."""
+        X = np.asarray(X, np.float64)
+        scaled = ((X - self.mean) / self.scale).astype(np.float32)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(self.roots, (len(X), len(self.roots)))
+        for _ in range(int(self.depth)):
+            go_left = scaled[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return np.cumsum(self.leaf_proba[node], axis=1)[:, -1] / len(self.roots)
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities; a label is fraud only above one half, as scikit-learn's argmax."""
+        proba = self.predict_proba(X)
+        return (proba > 0.5).astype(np.int64), proba
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(self, name) for name in ARRAY_NAMES})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "CompiledForest":
+        """Arrays only: ``allow_pickle=False`` means these bytes can never run code."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            if set(arrays.files) != set(ARRAY_NAMES):
+                raise ValueError(f"expected arrays {sorted(ARRAY_NAMES)}, found {sorted(arrays.files)}")
+            return cls(**{name: arrays[name] for name in ARRAY_NAMES})
+
+
+def boundary_stress_set(compiled: CompiledForest, base: np.ndarray) -> np.ndarray:
+    """Rows that sit on, just above and just below every split threshold of the forest.
+
+    Float rounding disagreements between two implementations show up here first.
+    """
+    rows = []
+    internal = np.isfinite(compiled.threshold)
+    for feature, threshold in zip(compiled.feature[internal], compiled.threshold[internal]):
+        raw = threshold * compiled.scale[feature] + compiled.mean[feature]
+        for value in (np.nextafter(raw, -np.inf), raw, np.nextafter(raw, np.inf)):
+            row = base.copy()
+            row[feature] = value
+            rows.append(row)
+    return np.unique(np.asarray(rows), axis=0)
