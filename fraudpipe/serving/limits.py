@@ -1,0 +1,30 @@
+"""Rate limiting with flask-limiter, checked after authentication: one budget per API key and one per client address.
+
+Counting both means neither rotating keys from one address nor sharing one key across many
+addresses escapes the limit. The client address is the socket peer unless a trusted proxy count is
+configured (werkzeug's ProxyFix then reads that many ``X-Forwarded-For`` hops), so a client cannot
+reset its own budget by inventing a header.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_limiter import Limiter
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def key_identity() -> str:
+    return getattr(g, "key_id", None) or "anonymous"
+
+
+def install_limiter(app: Flask, storage_uri: str) -> Limiter:
+    return Limiter(client_address, app=app, storage_uri=storage_uri, headers_enabled=True,
+                   strategy="fixed-window", default_limits=[], key_prefix="fraudpipe")
+
+
+def limit_route(limiter: Limiter, rate: str, view):
+    view = limiter.limit(rate, key_func=key_identity, scope="key")(view)
+    return limiter.limit(rate, key_func=client_address, scope="client")(view)
