@@ -34,11 +34,8 @@ def transaction_model() -> type[BaseModel]:
     return create_model("Transaction", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
 
 
-def _reject_constant(token: str):
-    raise ValueError(f"{token} is not valid JSON")
-
-
 def parse_strict(request, max_body_bytes: int) -> np.ndarray:
+    """NaN and Infinity parse (as Python's JSON does) and are then refused as non-finite: 422 on the field."""
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the transaction as application/json")
     length = request.content_length
@@ -48,7 +45,7 @@ def parse_strict(request, max_body_bytes: int) -> np.ndarray:
     if len(body) > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

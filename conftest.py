@@ -1,0 +1,1 @@
+pytest_plugins = ["security_tests.report.plugin"]

@@ -1,0 +1,103 @@
+"""The one interface every attack talks to: in-process (Flask test client) or over HTTP.
+
+``predict`` attaches the client's own API key unless ``headers`` says otherwise, so an attack that
+assumes a legitimate account and one that tests the front door use the same call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple, Protocol
+
+
+class Answer(NamedTuple):
+    status: int
+    body: dict | list | str | None
+    headers: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and isinstance(self.body, dict) and "prediction" in self.body
+
+    @property
+    def label(self) -> int | None:
+        return self.body.get("prediction") if self.ok else None
+
+
+class Client(Protocol):
+    target: str
+
+    def predict(self, payload: object = None, headers: dict | None = None, *, raw_body: bytes | None = None,
+                content_type: str = "application/json", query: str = "") -> Answer: ...
+
+    def get(self, path: str) -> Answer: ...
+
+
+def _decode(data: bytes):
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")
+
+
+def _body(payload, raw_body):
+    return raw_body if raw_body is not None else json.dumps(payload).encode()
+
+
+class FlaskClient:
+    """Drives an app in-process through Werkzeug's test client: the same WSGI stack, no socket."""
+
+    def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
+        self.app = app
+        self.target = f"in-process:{app.extensions['fraudpipe']['profile']}"
+        self._client = app.test_client()
+        self._api_key = api_key
+        self._environ = {"REMOTE_ADDR": remote_addr}
+
+    def _headers(self, headers):
+        if headers is not None:
+            return headers
+        return {"X-API-Key": self._api_key} if self._api_key else {}
+
+    def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
+        response = self._client.post(f"/predict{query}", data=_body(payload, raw_body),
+                                     headers=self._headers(headers), content_type=content_type,
+                                     environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+
+    def get(self, path):
+        response = self._client.get(path, environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+
+
+class HttpClient:
+    """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+        import requests
+
+        self.target = base_url.rstrip("/")
+        self._session = requests.Session()
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def _headers(self, headers):
+        if headers is not None:
+            return headers
+        return {"X-API-Key": self._api_key} if self._api_key else {}
+
+    def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
+        response = self._session.post(f"{self.target}/predict{query}", data=_body(payload, raw_body),
+                                      headers={"Content-Type": content_type, **self._headers(headers)},
+                                      timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+
+    def get(self, path):
+        response = self._session.get(f"{self.target}{path}", timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+
+
+def exchange(payload, answer: Answer, headers: dict | None = None) -> dict:
+    """A request and its response as they go in the report; an API key is shown only as its length."""
+    shown = {k: (f"<{len(v)} chars>" if k.lower() == "x-api-key" else v) for k, v in (headers or {}).items()}
+    return {"request": {"headers": shown, "body": payload}, "response": {"status": answer.status, "body": answer.body}}

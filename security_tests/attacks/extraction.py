@@ -1,0 +1,87 @@
+"""HIGH-1: flooding, and model extraction through the answers the flood buys.
+
+The surrogate is a decision tree trained on the (query, answered label) pairs; its fidelity is its
+agreement with the victim's labels on held-out transactions the attacker never sent.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.tree import DecisionTreeClassifier
+
+from fraudpipe.data import FEATURE_NAMES
+from security_tests.attacks.client import Client, exchange
+
+BUDGETS = (10, 30, 100, 300, 1000)
+
+
+def random_queries(n: int, seed: int = 7) -> list[dict]:
+    """Uniform over plausible values: the attacker knows the feature names, not the data."""
+    rng = np.random.default_rng(seed)
+    return [{"amount": round(float(a), 2), "hour_of_day": int(h), "transactions_24h": int(t),
+             "foreign_transaction": int(f)}
+            for a, h, t, f in zip(rng.uniform(1, 2000, n), rng.integers(0, 24, n), rng.integers(0, 41, n),
+                                  rng.integers(0, 2, n))]
+
+
+def flood(client: Client, payloads: list[dict]) -> dict:
+    statuses: dict[int, int] = {}
+    answered, first_refused, retry_after, refused_sample = [], None, None, None
+    started = time.perf_counter()
+    for index, payload in enumerate(payloads):
+        answer = client.predict(payload)
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+        if answer.ok:
+            answered.append((payload, answer.label, answer.body.get("fraud_probability")))
+        elif first_refused is None:
+            first_refused = index + 1
+            retry_after = answer.headers.get("Retry-After")
+            refused_sample = exchange(payload, answer)
+    return {"sent": len(payloads), "answered": answered, "statuses": statuses, "first_refused_at": first_refused,
+            "retry_after": retry_after, "refused_sample": refused_sample,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _matrix(payloads) -> np.ndarray:
+    return np.array([[p[name] for name in FEATURE_NAMES] for p in payloads], dtype=float)
+
+
+def surrogate_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> float | None:
+    if not answered:
+        return None
+    X = _matrix([p for p, _, _ in answered])
+    y = np.array([label for _, label, _ in answered])
+    if len(set(y)) < 2:
+        return float(np.mean(victim_labels == y[0]))
+    surrogate = DecisionTreeClassifier(random_state=0).fit(X, y)
+    return float(np.mean(surrogate.predict(holdout) == victim_labels))
+
+
+def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels: np.ndarray,
+                      allowed: int) -> dict:
+    """Send ``n`` automated queries, then train surrogates on the first 10, 30, ... answers."""
+    result = flood(client, random_queries(n))
+    answered = result.pop("answered")
+    budgets = [b for b in BUDGETS if b <= len(answered)]
+    curve = {str(b): surrogate_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
+    fidelity_all = surrogate_fidelity(answered, holdout, victim_labels)
+    return {
+        **result,
+        "answered": len(answered),
+        "limit": allowed,
+        "fidelity_by_queries": curve,
+        "fidelity_with_all_answers": fidelity_all,
+        "holdout_rows": int(len(holdout)),
+        "charts": [{"kind": "line", "title": "Surrogate fidelity against answered queries",
+                    "xlabel": "answered queries (log)", "ylabel": "agreement with victim", "logx": True,
+                    "series": {"label-only surrogate": [[int(b) for b in curve], list(curve.values())]}}]
+                  if curve else [],
+        "attack_succeeded": len(answered) > allowed,
+        "summary": (f"{len(answered)} of {n} automated queries answered"
+                    + (f", first refusal at query {result['first_refused_at']} (Retry-After {result['retry_after']})"
+                       if result["first_refused_at"] else "")
+                    + (f"; a surrogate trained on them agrees with the victim on {fidelity_all:.1%} of "
+                       f"{len(holdout)} held-out rows" if fidelity_all is not None else "")),
+    }

@@ -1,0 +1,36 @@
+"""MED-2: run a probing campaign, then ask whether the service left a forensic trail of it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from security_tests.attacks.client import Client
+from security_tests.attacks.extraction import random_queries
+
+REQUIRED = ("ts", "request_id", "client", "key_id", "features", "prediction", "status")
+
+
+def probe_then_read_log(client: Client, read_log: Callable[[], tuple[list[dict], str]], api_key: str,
+                        n: int = 500) -> dict:
+    """``read_log`` returns the parsed records and the raw text, so the raw key can be searched for."""
+    before, _ = read_log()
+    statuses = [client.predict(payload).status for payload in random_queries(n, seed=11)]
+    records, text = read_log()
+    new = records[len(before):]
+    answered = sum(status == 200 for status in statuses)
+    complete = [r for r in new if all(field in r for field in REQUIRED)]
+    with_features = [r for r in new if r.get("status") == 200 and r.get("features") and r.get("prediction") is not None]
+    leaked = bool(api_key) and api_key in text
+    trail = len(new) == n and len(complete) == n and len(with_features) == answered and not leaked
+    return {
+        "requests": n,
+        "answered": answered,
+        "log_records": len(new),
+        "complete_records": len(complete),
+        "answered_records_with_features_and_prediction": len(with_features),
+        "raw_key_in_log": leaked,
+        "sample_record": new[-1] if new else None,
+        "attack_succeeded": not trail,
+        "summary": (f"{len(new)} audit records for {n} requests ({answered} answered); "
+                    f"{len(complete)} complete; raw API key in log: {leaked}"),
+    }

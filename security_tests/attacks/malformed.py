@@ -1,0 +1,42 @@
+"""MED-1: out-of-range and ill-typed inputs; each must get a 4xx that names the bad field."""
+
+from __future__ import annotations
+
+from security_tests.attacks.client import Client
+
+VALID = {"amount": 120.0, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+CASES = [
+    ("negative amount", dict(VALID, amount=-500), None, ["amount"]),
+    ("transactions_24h 99999", dict(VALID, transactions_24h=99999), None, ["transactions_24h"]),
+    ("NaN amount", None, b'{"amount": NaN, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}',
+     ["amount"]),
+    ("Infinity amount", None,
+     b'{"amount": Infinity, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}', ["amount"]),
+    ("string amount", dict(VALID, amount="120"), None, ["amount"]),
+    ("boolean foreign_transaction", dict(VALID, foreign_transaction=True), None, ["foreign_transaction"]),
+    ("hour 99", dict(VALID, hour_of_day=99), None, ["hour_of_day"]),
+    ("extra field", dict(VALID, merchant_id="m-1"), None, ["merchant_id"]),
+]
+
+
+def send_malformed(client: Client) -> dict:
+    results = []
+    for name, payload, raw, bad_fields in CASES:
+        answer = client.predict(payload, raw_body=raw)
+        named = answer.body.get("fields", {}) if isinstance(answer.body, dict) else {}
+        results.append({
+            "case": name, "status": answer.status, "bad_fields": bad_fields,
+            "fields_named": sorted(named), "names_each_bad_field": all(f in named for f in bad_fields),
+            "response": answer.body,
+        })
+    not_refused = [r["case"] for r in results if not 400 <= r["status"] < 500]
+    crashed = [r["case"] for r in results if r["status"] >= 500]
+    return {
+        "cases": results,
+        "not_refused": not_refused,
+        "crashed_5xx": crashed,
+        "all_422_naming_fields": all(r["status"] == 422 and r["names_each_bad_field"] for r in results),
+        "attack_succeeded": bool(not_refused),
+        "summary": (f"{len(results) - len(not_refused)} of {len(results)} malformed inputs refused with 4xx; "
+                    f"accepted or crashed: {not_refused or 'none'}"),
+    }

@@ -1,0 +1,2 @@
+def write_pdf(assessment, path):
+    path.write_bytes(b"")

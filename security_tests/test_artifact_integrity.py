@@ -1,0 +1,24 @@
+import pytest
+
+from security_tests.attacks.client import FlaskClient
+from security_tests.attacks.tampering import tamper_and_load
+from security_tests.conftest import expect_attack, variant_controls, variants
+from fraudpipe.serving.app import create_app
+
+
+@pytest.mark.finding("HIGH-2")
+@pytest.mark.parametrize("mode", ["append", "trojan"])
+@pytest.mark.parametrize("variant", variants("HIGH-2"))
+def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, assessor_key, tmp_path, evidence):
+    profile, controls = variant_controls(variant)
+
+    def start(folder):
+        settings = trained.with_overrides(artifacts_dir=folder, audit_log=None)
+        return FlaskClient(create_app(profile, settings=settings, **controls), api_key=assessor_key)
+
+    evidence.update(tamper_and_load(trained.artifacts_dir, tmp_path, mode, start))
+    expect_attack(variant, evidence)
+    if variant == "hardened":
+        assert not evidence["marker_written"] and evidence["predict_status"] == 503
+    elif mode == "trojan":
+        assert evidence["marker_written"] and evidence["service_ready"], "the trojan ran and the model serves"

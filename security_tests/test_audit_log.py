@@ -1,0 +1,21 @@
+import pytest
+
+from fraudpipe.serving.audit import read_records
+from security_tests.attacks.forensics import probe_then_read_log
+from security_tests.conftest import expect_attack, variants
+
+
+@pytest.mark.finding("MED-2")
+@pytest.mark.parametrize("variant", variants("MED-2"))
+def test_every_query_leaves_a_forensic_record(variant, start_service, audit_path, assessor_key, evidence):
+    client = start_service(variant)
+
+    def read_log():
+        text = audit_path.read_text() if audit_path.exists() else ""
+        return read_records(audit_path), text
+
+    evidence.update(probe_then_read_log(client, read_log, assessor_key, n=500))
+    expect_attack(variant, evidence)
+    if variant == "hardened":
+        sample = evidence["sample_record"]
+        assert sample["key_id"] and sample["client"] and sample["ts"].endswith("+00:00")
