@@ -1,1 +1,29 @@
+"""Shared fixtures: one set of signed artifacts per session, in a temporary folder with its own keys."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from fraudpipe.data import Recipe
+from fraudpipe.pipeline import train
+from fraudpipe.settings import Settings
+
 pytest_plugins = ["security_tests.report.plugin"]
+
+
+@pytest.fixture(scope="session")
+def assessor_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, assessor_key) -> Settings:
+    """Artifacts and keys in a temporary folder: the suite never touches a user's real keys."""
+    root = tmp_path_factory.mktemp("fraudpipe")
+    settings = Settings(artifacts_dir=root / "model", signing_key=root / "keys" / "signing-key.pem",
+                        trusted_key=root / "keys" / "trusted-key.pub", api_keys=(assessor_key,),
+                        audit_log=None, rate_limit="100/minute")
+    train(settings, recipe=Recipe(), progress=lambda _: None)
+    return settings

@@ -134,6 +134,8 @@ def load_artifacts(path: Path | str, trusted_key: Path | str | None = None, *,
                    pickles: bool = True, public_key=None) -> LoadedArtifacts:
     """Verify and load. ``pickles=False`` is the serving path: it unpickles nothing at all."""
     path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(str(path), "not an artifact folder")
     if public_key is None:
         if trusted_key is None:
             raise ConfigError("no trusted key configured (FRAUDPIPE_TRUSTED_KEY)")

@@ -6,15 +6,11 @@ three, so a test shows the attack succeeding where the control is missing and fa
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
 
-from fraudpipe.data import Recipe
-from fraudpipe.pipeline import train
 from fraudpipe.serving.app import create_app
-from fraudpipe.settings import Settings
 from security_tests.attacks.client import FlaskClient
 from security_tests.findings import finding
 
@@ -42,22 +38,6 @@ def expect_attack(variant: str, evidence: dict) -> None:
     assert evidence["attack_succeeded"] is expected, (
         f"{variant}: attack {'should succeed' if expected else 'should be blocked'}, "
         f"measured: {evidence['summary']}")
-
-
-@pytest.fixture(scope="session")
-def assessor_key() -> str:
-    return secrets.token_urlsafe(24)
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory, assessor_key) -> Settings:
-    """Artifacts and keys in a temporary folder: the suite never touches a user's real keys."""
-    root = tmp_path_factory.mktemp("fraudpipe")
-    settings = Settings(artifacts_dir=root / "model", signing_key=root / "keys" / "signing-key.pem",
-                        trusted_key=root / "keys" / "trusted-key.pub", api_keys=(assessor_key,),
-                        audit_log=None, rate_limit="100/minute")
-    train(settings, recipe=Recipe(), progress=lambda _: None)
-    return settings
 
 
 @pytest.fixture

@@ -49,8 +49,12 @@ def resolve_controls(profile: str, overrides: dict[str, bool]) -> Controls:
 
 
 def create_app(profile: str = "hardened", settings: Settings | None = None, **overrides) -> Flask:
-    """Build the service. Overrides name controls (``auth=False``) or settings (``rate_limit="5/minute"``)."""
-    control_overrides = {name: bool(overrides.pop(name)) for name in list(overrides) if name in CONTROL_NAMES}
+    """Build the service. Overrides name controls (``auth=False``) or settings (``rate_limit="5/minute"``).
+
+    A control takes a bool; ``rate_limit`` is both a control and a setting, so a string there is the limit.
+    """
+    control_overrides = {name: overrides.pop(name) for name in list(overrides)
+                         if name in CONTROL_NAMES and isinstance(overrides[name], bool)}
     controls = resolve_controls(profile, control_overrides)
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
 
@@ -91,7 +95,7 @@ def create_app(profile: str = "hardened", settings: Settings | None = None, **ov
         return jsonify(body)
 
     if limiter is not None:
-        predict = limits.limit_route(limiter, settings.rate_limit, predict)
+        predict = limits.limit_route(limiter, settings.rate_limit, predict, per_key=controls.auth)
     app.add_url_rule("/predict", "predict", predict, methods=["POST"])
 
     @app.get("/health")

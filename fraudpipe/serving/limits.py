@@ -25,6 +25,8 @@ def install_limiter(app: Flask, storage_uri: str) -> Limiter:
                    strategy="fixed-window", default_limits=[], key_prefix="fraudpipe")
 
 
-def limit_route(limiter: Limiter, rate: str, view):
-    view = limiter.limit(rate, key_func=key_identity, scope="key")(view)
+def limit_route(limiter: Limiter, rate: str, view, per_key: bool):
+    """Per client address always; per API key too when keys exist (without auth every caller is one key)."""
+    if per_key:
+        view = limiter.limit(rate, key_func=key_identity, scope="key")(view)
     return limiter.limit(rate, key_func=client_address, scope="client")(view)

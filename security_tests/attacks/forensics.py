@@ -29,7 +29,7 @@ def probe_then_read_log(client: Client, read_log: Callable[[], tuple[list[dict],
         "complete_records": len(complete),
         "answered_records_with_features_and_prediction": len(with_features),
         "raw_key_in_log": leaked,
-        "sample_record": new[-1] if new else None,
+        "sample_record": (with_features or new or [None])[-1],
         "attack_succeeded": not trail,
         "summary": (f"{len(new)} audit records for {n} requests ({answered} answered); "
                     f"{len(complete)} complete; raw API key in log: {leaked}"),

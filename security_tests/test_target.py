@@ -1,0 +1,30 @@
+"""What was assessed: the model, its artifacts and the software, recorded for the report's cover and scope."""
+
+import json
+
+import pytest
+
+from fraudpipe.artifacts import METRICS_FILE, load_artifacts, library_versions
+
+
+@pytest.mark.assessment_context
+def test_target_under_assessment_is_the_signed_model(trained, start_service, evidence):
+    loaded = load_artifacts(trained.artifacts_dir, trained.trusted_key)
+    metrics = json.loads((trained.artifacts_dir / METRICS_FILE).read_text())
+    health = start_service("hardened").get("/health")
+    cm = metrics["confusion_matrix"]
+    evidence.update({
+        "target": "in-process Flask test client, profiles inherited and hardened",
+        "artifact_hashes": loaded.hashes,
+        "signer_key_id": loaded.manifest["signer_key_id"],
+        "provenance": loaded.manifest["provenance"],
+        "versions": library_versions(),
+        "model_metrics": {k: metrics[k] for k in ("precision", "recall", "roc_auc", "pr_auc", "test_rows")},
+        "confusion_matrix": cm,
+        "hardened_health": health.body,
+        "charts": [{"kind": "confusion", "title": "Confusion matrix (held-out 20 %)", "cells": cm}],
+        "attack_succeeded": False,
+        "summary": f"model {loaded.model_sha256[:12]}, recall {metrics['recall']:.3f}, "
+                   f"ROC-AUC {metrics['roc_auc']:.3f}",
+    })
+    assert health.status == 200 and health.body["artifacts_verified"]

@@ -1,0 +1,73 @@
+"""The CLI turns every refusal into one line and exit status 2, and never half-overwrites artifacts."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fraudpipe.cli import main
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAUDPIPE_SIGNING_KEY", str(tmp_path / "keys" / "signing.pem"))
+    monkeypatch.setenv("FRAUDPIPE_TRUSTED_KEY", str(tmp_path / "keys" / "trusted.pub"))
+    monkeypatch.setenv("FRAUDPIPE_ARTIFACTS_DIR", str(tmp_path / "model"))
+    return tmp_path
+
+
+def test_train_writes_signed_artifacts_and_creates_the_key_pair(env, capsys):
+    assert main(["train", "--rows", "3000"]) == 0
+    out = capsys.readouterr().out
+    assert "recall" in out and "wrote signed artifacts" in out
+    assert (env / "keys" / "signing.pem").stat().st_mode & 0o777 == 0o600
+    assert main(["verify"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--rows", "0"], "rows must be"),
+    (["train", "--fraud-rate", "-0.5"], "fraud rate"),
+    (["verify", "nowhere"], "not an artifact folder"),
+])
+def test_bad_input_is_one_line_and_exit_2(env, capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_output_folder_that_is_a_file_is_refused(env, capsys):
+    (env / "file").write_text("x")
+    assert main(["train", "--out", str(env / "file")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert (env / "file").read_text() == "x"
+
+
+def test_empty_folder_and_missing_trusted_key_are_refused(env, capsys):
+    (env / "empty").mkdir()
+    assert main(["verify", str(env / "empty")]) == 2
+    assert main(["train", "--rows", "2000"]) == 0
+    (env / "keys" / "trusted.pub").unlink()
+    assert main(["verify"]) == 2
+    assert "cannot read trusted key" in capsys.readouterr().err
+
+
+def test_failed_retrain_leaves_the_previous_artifacts_intact(env, capsys, monkeypatch):
+    assert main(["train", "--rows", "2000"]) == 0
+    before = {p.name: p.read_bytes() for p in (env / "model").iterdir()}
+    import fraudpipe.artifacts as artifacts
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifacts, "_manifest", explode)
+    with pytest.raises(OSError):
+        main(["train", "--rows", "2000", "--seed", "7"])
+    assert {p.name: p.read_bytes() for p in (env / "model").iterdir()} == before
+    assert not [p for p in env.iterdir() if p.name.startswith(".model.")]
+
+
+def test_every_command_has_help():
+    for argv in (["--help"], ["train", "--help"], ["sign", "--help"], ["verify", "--help"],
+                 ["serve", "--help"], ["keys", "new", "--help"]):
+        result = subprocess.run([sys.executable, "-m", "fraudpipe", *argv], capture_output=True, text=True)
+        assert result.returncode == 0 and "usage:" in result.stdout

@@ -1,0 +1,97 @@
+"""The report plugin, tested by running real pytest sessions (serially and under xdist) with pytester."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+SUITE = '''
+import os
+import numpy as np
+import pytest
+
+@pytest.mark.finding("CRIT-1")
+@pytest.mark.parametrize("variant", ["inherited", "hardened", "hardened-without-auth"])
+def test_door(variant, evidence):
+    broken = os.environ.get("BREAK_CONTROL") == "1"
+    succeeded = variant != "hardened" or broken
+    evidence.update({"attack_succeeded": succeeded, "answered": np.int64(7 if succeeded else 0),
+                     "ratio": np.float64(0.25), "summary": f"measured {7 if succeeded else 0} of 10 answered",
+                     "charts": [{"kind": "line", "title": "door curve", "xlabel": "x", "ylabel": "y",
+                                 "series": {"s": [[1, 2, 3], [0.1, 0.5, None]]}}]})
+    assert evidence["attack_succeeded"] is (variant != "hardened")
+
+@pytest.mark.finding("MED-1")
+@pytest.mark.parametrize("variant", ["hardened"])
+@pytest.mark.xfail(strict=True, reason="residual")
+def test_residual(variant, evidence):
+    evidence.update({"attack_succeeded": True, "summary": "residual 13 queries"})
+    assert not evidence["attack_succeeded"]
+'''
+
+
+@pytest.fixture
+def suite(pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    pytester.makeconftest('pytest_plugins = ["security_tests.report.plugin"]\n')
+    pytester.makeini("[pytest]\nmarkers =\n    finding(id): x\n")
+    pytester.makepyfile(test_suite=SUITE)
+    return pytester
+
+
+def _read(pytester):
+    data = json.loads((pytester.path / "artifacts" / "findings.json").read_text())
+    text = "\n".join(page.extract_text() for page in PdfReader(pytester.path / "artifacts" / "security-assessment.pdf").pages)
+    return {f["id"]: f for f in data["findings"]}, text, data
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_findings_statuses_and_evidence_reach_json_and_pdf(suite, args):
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    result.assert_outcomes(passed=3, xfailed=1)
+    findings, text, data = _read(suite)
+    assert findings["CRIT-1"]["status"] == "Verified fixed" and findings["CRIT-1"]["inherited"] == "Reproduced"
+    assert findings["MED-1"]["status"] == "OPEN (residual risk)"
+    answered = {t["variant"]: t["evidence"]["answered"] for t in findings["CRIT-1"]["tests"]}
+    assert answered == {"inherited": 7, "hardened": 0, "hardened-without-auth": 7}
+    assert [t["nodeid"] for t in data["tests"]] == sorted(t["nodeid"] for t in data["tests"])
+    for needle in ("CRIT-1", "Verified fixed", "measured 7 of 10 answered", "OPEN (residual risk)",
+                   "Threat map", "Appendix", "Executive summary"):
+        assert needle in text, needle
+
+
+def test_a_failing_hardened_case_shows_open_and_keeps_the_exit_status(suite, monkeypatch):
+    monkeypatch.setenv("BREAK_CONTROL", "1")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.assert_outcomes(passed=2, failed=1, xfailed=1)
+    findings, text, data = _read(suite)
+    assert findings["CRIT-1"]["status"] == "OPEN"
+    assert data["verdict"].startswith("NOT READY")
+    assert "OPEN" in text and "NOT READY" in text
+
+
+def test_html_page_has_finding_columns_and_evidence_extras(suite):
+    suite.runpytest_subprocess("-p", "no:cacheprovider", "--html=report.html", "--self-contained-html")
+    html = (suite.path / "report.html").read_text()
+    assert "col-finding" in html and "CRIT-1" in html and "hardened-without-auth" in html
+    assert "Findings (2)" in html and "image/png" in html
+
+
+def test_pdf_is_byte_identical_for_identical_results(tmp_path, monkeypatch):
+    from security_tests.report.assessment import build_assessment
+    from security_tests.report.pdf import write_pdf
+    from security_tests.report.records import TestRow
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    rows = [TestRow("t::a[CRIT-1[hardened]]", "passed", 0.5, "CRIT-1", "hardened",
+                    {"attack_succeeded": False, "summary": "0 of 10"})]
+    write_pdf(build_assessment(rows), tmp_path / "a.pdf")
+    write_pdf(build_assessment(rows), tmp_path / "b.pdf")
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
