@@ -1,0 +1,66 @@
+"""Shared benchmark helpers: a trained folder in a temp dir, the seed's own service, medians."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+from flask import Flask, jsonify, request
+
+from fraudpipe.data import FEATURE_NAMES, Recipe
+from fraudpipe.pipeline import train
+from fraudpipe.settings import Settings
+
+TRANSACTION = {"amount": 800.0, "hour_of_day": 2, "transactions_24h": 20, "foreign_transaction": 1}
+
+
+def trained_settings(api_key: str = "bench-key", rows: int = 10_000) -> Settings:
+    root = Path(tempfile.mkdtemp(prefix="fraudpipe-bench-"))
+    settings = Settings(artifacts_dir=root / "model", signing_key=root / "keys" / "s.pem",
+                        trusted_key=root / "keys" / "t.pub", api_keys=(api_key,),
+                        audit_log=root / "audit.jsonl", rate_limit="100000000/minute")
+    train(settings, recipe=Recipe(n_rows=rows), progress=lambda _: None)
+    return settings
+
+
+def seed_app(artifacts_dir: Path) -> Flask:
+    """The acquired service's /predict exactly as written in the seed: predict, then predict_proba,
+    on a forest with n_jobs=-1 (as it was trained and saved there)."""
+    model = joblib.load(artifacts_dir / "fraud_model.pkl")
+    model.set_params(n_jobs=-1)
+    scaler = joblib.load(artifacts_dir / "scaler.pkl")
+    app = Flask("seed")
+
+    @app.route("/predict", methods=["POST"])
+    def predict():
+        data = request.get_json()
+        missing = [f for f in FEATURE_NAMES if f not in data]
+        if missing:
+            return jsonify({"error": f"Missing fields: {missing}"}), 400
+        features = np.array([[data[f] for f in FEATURE_NAMES]])
+        features_scaled = scaler.transform(features)
+        prediction = model.predict(features_scaled)[0]
+        probability = model.predict_proba(features_scaled)[0][1]
+        return jsonify({"prediction": int(prediction), "label": "FRAUD" if prediction == 1 else "LEGITIMATE",
+                        "fraud_probability": round(float(probability), 4)})
+
+    return app
+
+
+def median_seconds(call, repeat: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
