@@ -31,14 +31,20 @@ def split(frame: pd.DataFrame, seed: int = 42):
                             stratify=frame[LABEL].to_numpy(), random_state=seed)
 
 
-def fit(frame: pd.DataFrame, seed: int = 42, n_jobs: int = -1) -> TrainedModel:
+def fit_arrays(X_train: np.ndarray, y_train: np.ndarray, seed: int = 42,
+               n_jobs: int = -1) -> tuple[StandardScaler, RandomForestClassifier]:
     """Fit on all cores; the forest is then set to one job so each later call pays no thread-pool start."""
-    X_train, X_test, y_train, y_test = split(frame, seed)
     scaler = StandardScaler().fit(X_train)
     forest = RandomForestClassifier(n_estimators=100, max_depth=10, class_weight="balanced",
                                     random_state=seed, n_jobs=n_jobs)
     forest.fit(scaler.transform(X_train), y_train)
     forest.set_params(n_jobs=1)
+    return scaler, forest
+
+
+def fit(frame: pd.DataFrame, seed: int = 42, n_jobs: int = -1) -> TrainedModel:
+    X_train, X_test, y_train, y_test = split(frame, seed)
+    scaler, forest = fit_arrays(X_train, y_train, seed, n_jobs)
     return TrainedModel(scaler, forest, X_test, y_test, X_train, y_train)
 
 

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from fraudpipe import charts, signing
+import pandas as pd
+
+from fraudpipe import charts, data_gate, signing
 from fraudpipe.artifacts import save_artifacts
 from fraudpipe.data import Recipe, dataset_sha256, generate_transactions
+from fraudpipe.errors import DataValidationError
 from fraudpipe.model import evaluate, fit
 from fraudpipe.settings import Settings
 
@@ -18,9 +21,24 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _trusted_profile(out: Path, settings: Settings) -> dict | None:
+    """The data profile in the current, verified release: what new training data is compared against."""
+    from fraudpipe.artifacts import load_artifacts
+
+    try:
+        return load_artifacts(out, settings.trusted_key, pickles=False).manifest["provenance"].get("profile")
+    except Exception:  # no trusted release yet: nothing to drift from
+        return None
+
+
 def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe(),
-          progress: Callable[[str], None] = _stderr) -> dict:
-    """Returns the metrics; raises a FraudpipeError subclass with a one-line reason on bad input."""
+          progress: Callable[[str], None] = _stderr, frame: pd.DataFrame | None = None,
+          validate_data: bool = True, reference: dict | None = None) -> dict:
+    """Returns the metrics; raises a FraudpipeError subclass with a one-line reason on bad input.
+
+    ``frame`` trains on supplied rows instead of generating them; the data gate checks them first
+    (against ``reference``, a profile from a trusted manifest, when given) and refuses poisoned data.
+    """
     recipe.check()
     out = Path(out or settings.artifacts_dir)
     if out.exists() and not out.is_dir():
@@ -30,8 +48,15 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
         progress(f"created signing key {settings.signing_key} (0600) and trusted key {settings.trusted_key}")
     private_key = signing.load_private_key(settings.signing_key)
     started = time.perf_counter()
-    progress(f"generating {recipe.n_rows:,} transactions (fraud rate {recipe.fraud_rate}, seed {recipe.seed})")
-    frame = generate_transactions(recipe.n_rows, recipe.fraud_rate, recipe.seed)
+    if frame is None:
+        progress(f"generating {recipe.n_rows:,} transactions (fraud rate {recipe.fraud_rate}, seed {recipe.seed})")
+        frame = generate_transactions(recipe.n_rows, recipe.fraud_rate, recipe.seed)
+        generator = {"generator": "fraudpipe.data.generate_transactions", "recipe": recipe.as_dict()}
+    else:
+        generator = {"generator": "supplied frame", "recipe": None}
+    gate = data_gate.check(frame, reference if reference is not None else _trusted_profile(out, settings))
+    if validate_data and not gate.passed:
+        raise DataValidationError("training data refused by the data gate: " + "; ".join(gate.problems))
     progress("fitting scaler and random forest on all cores")
     trained = fit(frame, seed=recipe.seed)
     progress("evaluating on the held-out 20 %")
@@ -43,8 +68,10 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
                                           (metrics["roc_curve"]["fpr"], metrics["roc_curve"]["tpr"])},
                                          "ROC curve", "false positive rate", "true positive rate"),
     }
-    provenance = {"generator": "fraudpipe.data.generate_transactions", "recipe": recipe.as_dict(),
-                  "dataset_sha256": dataset_sha256(frame), "rows": int(len(frame))}
+    provenance = {**generator, "dataset_sha256": dataset_sha256(frame), "rows": int(len(frame)),
+                  "profile": gate.profile or data_gate.profile(frame), "data_gate": {
+                      "enforced": validate_data, "passed": gate.passed, "problems": gate.problems,
+                      "label_disagreement": gate.disagreement}}
     save_artifacts(out, trained, metrics, images, private_key, provenance)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     metrics["out"] = str(out)

@@ -45,7 +45,7 @@ class Finding:
     attack: str
     severity_note: str = ""
     residual: bool = False
-    tags: tuple[str, ...] = field(default=())
+    also_stages: tuple[str, ...] = field(default=())
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -73,7 +73,8 @@ class Finding:
                 "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,
                 "control": self.control, "stage": self.stage, "attack": self.attack,
-                "severity_note": self.severity_note, "residual": self.residual}
+                "severity_note": self.severity_note, "residual": self.residual,
+                "also_stages": list(self.also_stages)}
 
 
 FINDINGS: tuple[Finding, ...] = (
@@ -138,9 +139,10 @@ FINDINGS: tuple[Finding, ...] = (
         remediation="Sign a manifest of SHA-256 hashes with Ed25519 at training time; verify with a trusted "
                     "key kept outside the artifact folder; read, hash and deserialise the same bytes; serve "
                     "from arrays loaded with allow_pickle=False; refuse any pickle global off an allowlist.",
-        control="verify_artifacts", stage="Model artifact",
-        attack="Two tamperings of fraud_model.pkl: appended bytes, and a trojaned pickle that writes a marker "
-               "file when unpickled and returns the genuine model.",
+        control="verify_artifacts", stage="Model artifact", also_stages=("Feature engineering",),
+        attack="Three tamperings: bytes appended to fraud_model.pkl; a trojaned fraud_model.pkl that writes a "
+               "marker file when unpickled and returns the genuine model; a scaler.pkl whose hour mean is "
+               "shifted so that night-time fraud scales like day-time spending.",
     ),
     Finding(
         id="MED-1", title="No input range or type validation",
@@ -169,6 +171,115 @@ FINDINGS: tuple[Finding, ...] = (
                     "per record; shipped to a SIEM.",
         control="audit_log", stage="Inference API (extraction)",
         attack="500 queries, then the audit log is read back and checked record by record.",
+    ),
+    Finding(
+        id="HIGH-3", title="Label-only evasion: moving the hour defeats the model",
+        cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:N/I:H/A:N",
+        component="The model (RandomForestClassifier) and its training data", owasp="ML01",
+        atlas=("AML.T0015", "AML.T0043"),
+        description="In the seed recipe fraud happens only at night and legitimate spending only by day, so "
+                    "the forest learned one rule: fraud if the hour is 5 or earlier. Labels alone reveal it.",
+        risk="A fraudster who transacts at 06:00 or later passes whatever the amount, frequency or country; "
+             "no API control changes what the model decides.",
+        remediation="Retrain on data where night-time and day-time behaviour overlap (real labelled fraud), "
+                    "constrain the model not to rely on one feature (monotonic or feature-importance limits), "
+                    "add business rules for amount and velocity, and alert on clusters of just-past-boundary "
+                    "transactions.",
+        control=None, stage="Inference API (evasion)", residual=True,
+        attack="From 20 fraudulent transactions: set the hour to 06:00 (one query each), then a label-only "
+               "search for the cheapest single- or two-feature change.",
+        severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
+                      "hardened service, integrity high) scores Medium.",
+    ),
+    Finding(
+        id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
+        cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N",
+        component="POST /predict with every control on", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005"),
+        description="The model is simple enough that a decision tree trained on a hundred label-only answers "
+                    "reproduces it; one rate-limit window is enough.",
+        risk="An attacker with one valid key copies the model in minutes and probes the copy offline, where "
+             "no control sees it.",
+        remediation="Per-key daily quotas as well as per-minute limits, query-pattern monitoring "
+                    "(PRADA-style) feeding alerts, and a model whose decision is not recoverable from a few "
+                    "random queries (more features, less separable training data).",
+        control=None, stage="Inference API (extraction)", residual=True,
+        attack="Random label-only queries against the hardened service; surrogate fidelity at 10 to 1,000 "
+               "queries with labels and with probabilities (inherited), and what one limit window buys.",
+        severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
+                      "confidentiality only) scores Medium.",
+    ),
+    Finding(
+        id="MED-3", title="Training data can be poisoned without detection",
+        cvss_vector="CVSS:3.1/AV:N/AC:H/PR:H/UI:N/S:U/C:N/I:H/A:N",
+        component="Training data intake (python -m fraudpipe train)", owasp="ML02", atlas=("AML.T0020",),
+        description="The acquired pipeline trains on whatever rows it is given: flipped labels and injected "
+                    "mislabelled rows go straight into the model.",
+        risk="Whoever can write to the training data can teach the model to miss chosen fraud or to flag "
+             "legitimate customers; the measured cost is in the evidence.",
+        remediation="A data gate in train: schema and range checks, drift against a reference profile from "
+                    "the trusted manifest, and label consistency by cross-validated disagreement; record the "
+                    "dataset hash in the signed manifest so the model is tied to its data.",
+        control="data_gate", stage="Data collection",
+        attack="Random label flips and injected fraud-shaped rows labelled legitimate, at 1, 5 and 10 % of the "
+               "training rows; recall and precision measured on clean held-out data.",
+    ),
+    Finding(
+        id="MED-4", title="Dependencies and artifacts not tied to exact versions",
+        cvss_vector="CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:H/A:H",
+        component="requirements.txt, model artifacts", owasp="ML06", atlas=("AML.T0010",),
+        description="A library release changes what a pickle means; an unpinned install or a model built with "
+                    "another scikit-learn version loads silently.",
+        risk="A malicious or merely incompatible release of a dependency runs inside training and serving; a "
+             "model built elsewhere behaves differently from the one that was evaluated.",
+        remediation="Pin every requirement with ==, transitive ones included; check installed = pinned; record "
+                    "library versions in the signed manifest and refuse to unpickle on a mismatch; keep a "
+                    "CycloneDX SBOM with each build.",
+        control="verify_artifacts", stage="Model training",
+        attack="Load artifacts whose signed manifest records another scikit-learn version; audit the pins and "
+               "the installed versions; write the SBOM.",
+    ),
+    Finding(
+        id="LOW-1", title="Training data exposure: PII and membership inference",
+        cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:L/I:N/A:N",
+        component="Training data and the model's answers", owasp="ML04", atlas=("AML.T0040",),
+        description="Whether the training data holds personal data, and whether the model's answers reveal "
+                    "which transactions it was trained on.",
+        risk="Real card data in training sets is a breach waiting to happen; a model that memorises its "
+             "training rows leaks them through its answers.",
+        remediation="Keep synthetic or tokenised data in development; scan columns and values for PII before "
+                    "training; limit model capacity and return labels only.",
+        control=None, stage="Data storage",
+        attack="A PII scan of column names and values; a confidence-threshold membership-inference attack on "
+               "training versus held-out rows, and the same attack on a deliberately overfit model.",
+    ),
+    Finding(
+        id="LOW-2", title="Model artifact and key hygiene",
+        cvss_vector="CVSS:3.1/AV:L/AC:L/PR:H/UI:N/S:U/C:H/I:N/A:N",
+        component="Artifact folder, signing key, audit log", owasp="ML05", atlas=("AML.T0024.002",),
+        description="Whether the artifacts are read-only, the private key lives outside the artifact folder "
+                    "with mode 0600, and no key material (signing key or API key) appears in any artifact or log.",
+        risk="A writable artifact folder or a key beside the model lets one compromise both steal and re-sign "
+             "the model.",
+        remediation="Read-only artifacts, keys in a separate path with 0600, API keys stored only as hashes, "
+                    "the key id (never the key) in logs.",
+        control=None, stage="Model artifact",
+        attack="Inspect modes and paths; search every artifact and the audit log for PEM blocks, the raw "
+               "private key bytes and the API key; the same search over a folder where the key was copied in.",
+    ),
+    Finding(
+        id="LOW-3", title="Serving path must agree with the model at its boundary",
+        cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:N/I:L/A:N",
+        component="Serving model (flat-array forest)", owasp="ML09", atlas=("AML.T0043",),
+        description="The service evaluates the forest as flat arrays for speed. A serving path that rounds "
+                    "differently from scikit-learn (a float32 graph, as skl2onnx's default) answers differently "
+                    "near split thresholds.",
+        risk="Disagreement at the boundary is an output-integrity hole an attacker can aim at: inputs where "
+             "the served answer is not the evaluated model's answer.",
+        remediation="Keep float64 thresholds and scikit-learn's float32 input cast; test labels and "
+                    "probabilities bit for bit on every split threshold and its neighbours.",
+        control=None, stage="API response",
+        attack="Every split threshold of the forest and the values just above and below it, sent through the "
+               "API and compared with scikit-learn; the same set through the forest as a float32 graph.",
     ),
 )
 

@@ -7,7 +7,7 @@ from fraudpipe.serving.app import create_app
 
 
 @pytest.mark.finding("HIGH-2")
-@pytest.mark.parametrize("mode", ["append", "trojan"])
+@pytest.mark.parametrize("mode", ["append", "trojan", "scaler"])
 @pytest.mark.parametrize("variant", variants("HIGH-2"))
 def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, assessor_key, tmp_path, evidence):
     profile, controls = variant_controls(variant)
@@ -22,3 +22,5 @@ def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, ass
         assert not evidence["marker_written"] and evidence["predict_status"] == 503
     elif mode == "trojan":
         assert evidence["marker_written"] and evidence["service_ready"], "the trojan ran and the model serves"
+    elif mode == "scaler":
+        assert evidence["seed_transaction_label"] == "LEGITIMATE", "the doctored scaler moved the boundary"

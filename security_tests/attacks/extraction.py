@@ -85,3 +85,42 @@ def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels
                     + (f"; a surrogate trained on them agrees with the victim on {fidelity_all:.1%} of "
                        f"{len(holdout)} held-out rows" if fidelity_all is not None else "")),
     }
+
+
+def _probability_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> float | None:
+    if not answered or any(p is None for _, _, p in answered):
+        return None
+    from sklearn.tree import DecisionTreeRegressor
+
+    surrogate = DecisionTreeRegressor(random_state=0).fit(_matrix([p for p, _, _ in answered]),
+                                                          [prob for _, _, prob in answered])
+    return float(np.mean((surrogate.predict(holdout) > 0.5).astype(int) == victim_labels))
+
+
+def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.ndarray, limit: int) -> dict:
+    """Fidelity against queries for label and probability answers, and what one limit window buys."""
+    result = flood(client, random_queries(max(BUDGETS), seed=21))
+    answered = result.pop("answered")
+    budgets = [b for b in BUDGETS if b <= len(answered)]
+    labels_curve = {str(b): surrogate_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
+    proba_curve = {str(b): _probability_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
+    in_window = surrogate_fidelity(answered[:limit], holdout, victim_labels)
+    series = {"labels only": [[int(b) for b in labels_curve], list(labels_curve.values())]}
+    if all(v is not None for v in proba_curve.values()) and proba_curve:
+        series["with probabilities"] = [[int(b) for b in proba_curve], list(proba_curve.values())]
+    return {
+        "sent": result["sent"], "answered": len(answered), "statuses": result["statuses"],
+        "limit_per_window": limit, "answered_in_first_window": min(len(answered), limit),
+        "fidelity_labels_only": labels_curve,
+        "fidelity_with_probabilities": {k: v for k, v in proba_curve.items() if v is not None},
+        "fidelity_inside_one_window": in_window,
+        "charts": [{"kind": "line", "title": "Surrogate fidelity against queries (labels vs probabilities)",
+                    "xlabel": "queries (log)", "ylabel": "agreement with victim", "logx": True, "series": series}],
+        "attack_succeeded": in_window is not None and in_window >= 0.9,
+        "residual": (f"a label-only surrogate trained on the {min(len(answered), limit)} queries one rate-limit "
+                     f"window allows agrees with the victim on {in_window:.1%} of held-out rows"
+                     if in_window is not None else "no answers inside the window"),
+        "summary": (f"{len(answered)} of {result['sent']} queries answered; fidelity inside one window of {limit}: "
+                    + (f"{in_window:.1%}" if in_window is not None else "n/a")
+                    + f"; labels-only curve {labels_curve}"),
+    }

@@ -1,8 +1,9 @@
 """HIGH-2: tamper with the artifacts at rest, then let the service load them.
 
-Two tamperings: bytes appended to the model file (joblib ignores them, so only a hash notices), and
-a trojaned model: a pickle that writes a marker file when unpickled and then returns the genuine
-model, so the service keeps answering normally while the attacker's code has run.
+Three tamperings: bytes appended to the model file (joblib ignores them, so only a hash notices); a
+trojaned model, a pickle that writes a marker file when unpickled and then returns the genuine model,
+so the service keeps answering normally while the attacker's code has run; and a doctored scaler
+whose hour mean is moved so that a 02:00 transaction is scaled like a day-time one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from fraudpipe.artifacts import MODEL_FILE
+import io
+
+import joblib
+
+from fraudpipe.artifacts import MODEL_FILE, SCALER_FILE
 from security_tests.attacks.client import Client
 
 
@@ -33,6 +38,16 @@ def trojan_pickle(original: bytes, marker: Path) -> bytes:
     return pickle.dumps(_Trojan(original, marker), protocol=4)
 
 
+def shifted_scaler(original: bytes, hours: float = -7.0) -> bytes:
+    """The genuine scaler with the hour mean moved: the boundary moves without touching the model file."""
+    scaler = joblib.load(io.BytesIO(original))
+    scaler.mean_ = scaler.mean_.copy()
+    scaler.mean_[1] += hours
+    buffer = io.BytesIO()
+    joblib.dump(scaler, buffer)
+    return buffer.getvalue()
+
+
 def _writable_copy(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     for entry in target.iterdir():
@@ -44,12 +59,14 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
     """``mode`` is ``append`` or ``trojan``; returns what the service did with the tampered folder."""
     folder = _writable_copy(source, workdir / f"tampered-{mode}")
     marker = workdir / f"marker-{mode}"
-    model = folder / MODEL_FILE
-    original = model.read_bytes()
+    target = folder / (SCALER_FILE if mode == "scaler" else MODEL_FILE)
+    original = target.read_bytes()
     if mode == "append":
-        model.write_bytes(original + b"TAMPERED_PAYLOAD")
+        target.write_bytes(original + b"TAMPERED_PAYLOAD")
     elif mode == "trojan":
-        model.write_bytes(trojan_pickle(original, marker))
+        target.write_bytes(trojan_pickle(original, marker))
+    elif mode == "scaler":
+        target.write_bytes(shifted_scaler(original))
     else:
         raise ValueError(f"unknown tampering {mode!r}")
     client = start_service(folder)
@@ -61,15 +78,17 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
     marker_written = marker.exists()
     return {
         "tampering": mode,
-        "tampered_file": MODEL_FILE,
+        "tampered_file": target.name,
         "bytes_before": len(original),
-        "bytes_after": model.stat().st_size,
+        "bytes_after": target.stat().st_size,
+        "seed_transaction_label": prediction.body.get("label") if prediction.ok else None,
         "service_ready": loaded,
         "health": health.body,
         "predict_status": prediction.status,
         "marker_written": marker_written,
         "attack_succeeded": loaded or marker_written,
-        "summary": (f"{mode}: tampered {MODEL_FILE} {'LOADED' if loaded else 'refused'} "
-                    f"(/health {health.status}, /predict {prediction.status}); attacker code "
-                    f"{'RAN (marker written)' if marker_written else 'did not run'}"),
+        "summary": (f"{mode}: tampered {target.name} {'LOADED' if loaded else 'refused'} "
+                    f"(/health {health.status}, /predict {prediction.status}"
+                    + (f", 02:00 fraud answered {prediction.body.get('label')}" if prediction.ok else "")
+                    + f"); attacker code {'RAN (marker written)' if marker_written else 'did not run'}"),
     }

@@ -44,8 +44,7 @@ def build_assessment(rows: list[TestRow]) -> dict:
     covered = {f["id"]: f for f in findings}
     threat_map = []
     for entry in THREAT_MAP:
-        ids = sorted(fid for fid, f in covered.items() if f["stage"] == entry["stage"]
-                     or entry["stage"] in f.get("also_stages", []))
+        ids = sorted(fid for fid, f in covered.items() if entry["stage"] in (f["stage"], *f["also_stages"]))
         tests = sorted(t["nodeid"] for fid in ids for t in covered[fid]["tests"])
         statuses = sorted({covered[fid]["status"] for fid in ids})
         threat_map.append({**entry, "findings": ids, "tests": tests,

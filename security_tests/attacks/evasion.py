@@ -1,0 +1,107 @@
+"""HIGH-3: label-only evasion. From each fraudulent transaction, find the cheapest change of the
+attacker's own features that turns FRAUD into LEGITIMATE, asking only for labels.
+
+Changes are priced in feature units (hours, transactions, one foreign flag, $100 of amount), tried
+cheapest first: single features, then pairs. Integer features are rounded before asking, and every
+success is re-checked with a second query.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from fraudpipe.data import FEATURE_NAMES, FEATURES, LABEL, generate_transactions
+from security_tests.attacks.client import Client
+
+UNIT = {"amount": 100.0, "hour_of_day": 1.0, "transactions_24h": 1.0, "foreign_transaction": 1.0}
+MAX_STEPS = {"amount": 10, "hour_of_day": 12, "transactions_24h": 20, "foreign_transaction": 1}
+
+
+def fraud_rows(n: int = 20, seed: int = 4242) -> list[dict]:
+    """Fraudulent transactions the attacker wants through, from the same recipe as the model's data."""
+    frame = generate_transactions(4_000, seed=seed)
+    fraud = frame[frame[LABEL] == 1].head(n)
+    return [{name: (int(row[name]) if f.kind == "int" else float(row[name])) for name, f in
+             zip(FEATURE_NAMES, FEATURES)} for _, row in fraud.iterrows()]
+
+
+def _moves(row: dict, name: str) -> list[tuple[float, object]]:
+    feature = next(f for f in FEATURES if f.name == name)
+    moves = []
+    for step in range(1, MAX_STEPS[name] + 1):
+        for sign in (1, -1):
+            value = row[name] + sign * step * UNIT[name]
+            value = int(round(value)) if feature.kind == "int" else round(value, 2)
+            if feature.contains(value) and value != row[name]:
+                moves.append((step, value))
+    return moves
+
+
+def candidates(row: dict):
+    singles = [(cost, {name: value}) for name in FEATURE_NAMES for cost, value in _moves(row, name)]
+    yield from sorted(singles, key=lambda c: c[0])
+    pairs = []
+    for a, b in itertools.combinations(FEATURE_NAMES, 2):
+        for (ca, va), (cb, vb) in itertools.product(_moves(row, a)[:6], _moves(row, b)[:6]):
+            pairs.append((ca + cb, {a: va, b: vb}))
+    yield from sorted(pairs, key=lambda c: c[0])
+
+
+def evade_row(client: Client, row: dict, budget: int = 60) -> dict:
+    queries = 0
+    for cost, change in candidates(row):
+        if queries >= budget:
+            break
+        answer = client.predict({**row, **change})
+        queries += 1
+        if not answer.ok:
+            return {"evaded": False, "queries": queries, "blocked_status": answer.status}
+        if answer.label == 0:
+            confirm = client.predict({**row, **change})
+            queries += 1
+            if confirm.ok and confirm.label == 0:
+                return {"evaded": True, "queries": queries, "cost": cost,
+                        "change": {k: [row[k], v] for k, v in change.items()}}
+    return {"evaded": False, "queries": queries}
+
+
+def evasion_campaign(client: Client, rows: list[dict] | None = None, informed_hour: int = 6) -> dict:
+    """The informed attack first (move the hour: what 7 probing queries teach), then the blind search per row.
+
+    Under a rate limit the cheap attack is what an attacker spends its budget on, so it goes first.
+    """
+    rows = rows or fraud_rows()
+    detected = [r for r in rows if (a := client.predict(r)).ok and a.label == 1]
+    informed = [client.predict({**row, "hour_of_day": informed_hour}) for row in detected]
+    searched = [evade_row(client, row) for row in detected]
+    informed_evaded = sum(a.ok and a.label == 0 for a in informed)
+    evaded = [s for s in searched if s["evaded"]]
+    features_moved: dict[str, int] = {}
+    for s in evaded:
+        key = "+".join(sorted(s["change"]))
+        features_moved[key] = features_moved.get(key, 0) + 1
+    blocked = sum("blocked_status" in s for s in searched)
+    rate = len(evaded) / len(detected) if detected else 0.0
+    informed_rate = informed_evaded / len(detected) if detected else 0.0
+    return {
+        "fraud_rows": len(rows),
+        "detected_before_attack": len(detected),
+        "search_evaded": len(evaded),
+        "search_success_rate": round(rate, 4),
+        "search_queries_median": float(np.median([s["queries"] for s in searched])) if searched else None,
+        "search_blocked_rows": blocked,
+        "features_moved": features_moved,
+        "example_changes": [s["change"] for s in evaded[:5]],
+        "informed_attack": f"hour_of_day set to {informed_hour}, one query per transaction",
+        "informed_evaded": informed_evaded,
+        "informed_success_rate": round(informed_rate, 4),
+        "attack_succeeded": max(rate, informed_rate) > 0.5,
+        "residual": (f"moving a fraudulent transaction to {informed_hour}:00 evades detection for "
+                     f"{informed_evaded} of {len(detected)} fraud rows, one query each, labels only"),
+        "summary": (f"label-only search evaded {len(evaded)} of {len(detected)} detected fraud rows "
+                    f"(median {float(np.median([s['queries'] for s in searched])) if searched else 0:.0f} queries, "
+                    f"moves: {features_moved}, {blocked} rows cut off by refusals); informed hour={informed_hour}: {informed_evaded} of {len(detected)} "
+                    f"with one query each"),
+    }

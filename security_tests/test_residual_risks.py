@@ -1,0 +1,28 @@
+"""Risks the controls do not remove. The hardened cases assert the fix and are strict xfails: green
+today, red the day a change fixes the risk without the finding being updated."""
+
+import pytest
+
+from security_tests.attacks.evasion import evasion_campaign
+from security_tests.attacks.extraction import extraction_curves
+from security_tests.conftest import expect_attack, variants
+
+LIMIT = 100
+
+
+@pytest.mark.finding("HIGH-3")
+@pytest.mark.parametrize("variant", variants("HIGH-3"))
+def test_moving_the_hour_does_not_evade_detection(variant, start_service, evidence):
+    evidence.update(evasion_campaign(start_service(variant, rate_limit=f"{LIMIT}/minute")))
+    assert evidence["detected_before_attack"] == evidence["fraud_rows"]
+    expect_attack(variant, evidence)
+
+
+@pytest.mark.finding("HIGH-4")
+@pytest.mark.parametrize("variant", variants("HIGH-4"))
+def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_service, holdout, evidence):
+    X, victim_labels = holdout
+    evidence.update(extraction_curves(start_service(variant, rate_limit=f"{LIMIT}/minute"), X, victim_labels, LIMIT))
+    if variant == "hardened":
+        assert evidence["answered"] == LIMIT
+    expect_attack(variant, evidence)
