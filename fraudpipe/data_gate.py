@@ -20,6 +20,7 @@ from fraudpipe.data import FEATURE_NAMES, FEATURES, LABEL
 MAX_DISAGREEMENT = 0.002
 MAX_FRAUD_RATE_SHIFT = 0.01
 MAX_MEAN_SHIFT_SIGMAS = 0.25
+SAMPLING_Z = 5.0
 
 
 @dataclass
@@ -42,6 +43,11 @@ def profile(frame: pd.DataFrame) -> dict:
             "mean_by_label": {str(k): float(v) for k, v in frame.groupby(LABEL)[name].mean().items()},
         }
     return result
+
+
+def _class_counts(profile_: dict) -> dict[str, float]:
+    fraud = profile_["fraud_rate"] * profile_["rows"]
+    return {"0": profile_["rows"] - fraud, "1": fraud}
 
 
 def check(frame: pd.DataFrame, reference: dict | None = None, seed: int = 0) -> GateReport:
@@ -70,10 +76,14 @@ def check(frame: pd.DataFrame, reference: dict | None = None, seed: int = 0) -> 
         if shift > MAX_FRAUD_RATE_SHIFT:
             report.problems.append(f"fraud rate {report.profile['fraud_rate']:.4f} drifted from the reference "
                                    f"{reference['fraud_rate']:.4f}")
+        counts_now = _class_counts(report.profile)
+        counts_ref = _class_counts(reference)
         for name, ref in reference["features"].items():
             for label, ref_mean in ref["mean_by_label"].items():
                 now = report.profile["features"][name]["mean_by_label"].get(label)
-                if now is not None and ref["std"] > 0 and abs(now - ref_mean) / ref["std"] > MAX_MEAN_SHIFT_SIGMAS:
+                # a shift must be large in the feature's units and beyond what sampling alone explains
+                noise = SAMPLING_Z * ref["std"] * np.sqrt(1 / max(counts_now[label], 1) + 1 / max(counts_ref[label], 1))
+                if now is not None and abs(now - ref_mean) > max(MAX_MEAN_SHIFT_SIGMAS * ref["std"], noise):
                     report.problems.append(f"{name}: class {label} mean {now:.3f} drifted from the reference "
                                            f"{ref_mean:.3f}")
     X, y = frame[list(FEATURE_NAMES)].to_numpy(float), frame[LABEL].to_numpy()
