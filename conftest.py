@@ -10,7 +10,7 @@ from fraudpipe.data import Recipe
 from fraudpipe.pipeline import train
 from fraudpipe.settings import Settings
 
-pytest_plugins = ["security_tests.report.plugin"]
+pytest_plugins = ["security_tests.target", "security_tests.report.plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,22 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.serving.app import create_app
-from security_tests.attacks.client import FlaskClient
+from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.findings import finding
+from security_tests.target import live_target
 
 
-def variants(finding_id: str) -> list:
+def variants(finding_id: str, live: bool = False) -> list:
     """The three ways a finding runs, with ids that read ``CRIT-1[hardened-without-auth]``.
 
     A residual finding has no control to switch off: it runs inherited and hardened, and its hardened
     case is a strict xfail that asserts the fix, so CI turns red the day the behaviour changes.
     """
     item = finding(finding_id)
+    if live:
+        marks = [pytest.mark.xfail(strict=True, reason=f"{finding_id} open residual risk: {item.title}")] \
+            if item.residual else []
+        return [pytest.param("live", id=f"{finding_id}[live]", marks=marks)]
     if item.residual:
         return [pytest.param("inherited", id=f"{finding_id}[inherited]"),
                 pytest.param("hardened", id=f"{finding_id}[hardened]", marks=pytest.mark.xfail(
@@ -36,8 +41,28 @@ def variant_controls(variant: str) -> tuple[str, dict]:
     return variant, {}
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``)."""
+    marker = metafunc.definition.get_closest_marker("finding")
+    if "variant" in metafunc.fixturenames and marker is not None:
+        metafunc.parametrize("variant", variants(marker.args[0], live=live_target(metafunc.config) is not None))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if live_target(config) is None:
+        return
+    for item in items:
+        if item.get_closest_marker("assessment_context"):
+            continue
+        white_box = item.get_closest_marker("white_box")
+        if white_box is not None:
+            item.add_marker(pytest.mark.skip(reason=f"live target, check by hand: {white_box.args[0]}"))
+        elif item.get_closest_marker("finding") is None:
+            item.add_marker(pytest.mark.skip(reason="switches controls off in-process; not run against a live target"))
+
+
 def attack_should_succeed(variant: str) -> bool:
-    return variant != "hardened"
+    return variant not in ("hardened", "live")
 
 
 def expect_attack(variant: str, evidence: dict) -> None:
@@ -54,10 +79,18 @@ def audit_path(tmp_path) -> Path:
 
 
 @pytest.fixture
-def start_service(trained, assessor_key, audit_path):
-    """Build a fresh app for a variant (fresh limiter counts) and return a client holding the assessor's key."""
+def start_service(request, trained, assessor_key, audit_path):
+    """Build a fresh app for a variant (fresh limiter counts) and return a client holding the assessor's key.
 
-    def start(variant: str, **settings_overrides) -> FlaskClient:
+    Against a live target the variant is ``live`` and the settings cannot be changed: the client talks
+    to the running service with the next API key and loopback source address.
+    """
+    target = live_target(request.config)
+
+    def start(variant: str, **settings_overrides):
+        if target is not None:
+            key, source = target.next_identity()
+            return HttpClient(target.url, api_key=key, source_address=source)
         profile, controls = variant_controls(variant)
         settings = trained.with_overrides(audit_log=audit_path, **settings_overrides)
         return FlaskClient(create_app(profile, settings=settings, **controls), api_key=assessor_key)
@@ -66,13 +99,18 @@ def start_service(trained, assessor_key, audit_path):
 
 
 @pytest.fixture(scope="session")
-def holdout(trained):
-    """Held-out transactions the attacker never sends, labelled by the victim model itself."""
+def holdout(request):
+    """Held-out transactions the attacker never sends, labelled by the victim model itself (in-process),
+    or by the generator's ground truth against a live target whose model the assessor cannot read."""
     import numpy as np
 
     from fraudpipe.artifacts import load_artifacts
-    from fraudpipe.data import feature_matrix, generate_transactions
+    from fraudpipe.data import LABEL, feature_matrix, generate_transactions
 
-    X = feature_matrix(generate_transactions(2_000, seed=2024))
+    frame = generate_transactions(2_000, seed=2024)
+    X = feature_matrix(frame)
+    if live_target(request.config) is not None:
+        return X, frame[LABEL].to_numpy()
+    trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)

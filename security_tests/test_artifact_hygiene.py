@@ -7,6 +7,7 @@ from security_tests.attacks.exposure import scan_secrets
 from security_tests.attacks.probing import SEED_TRANSACTION
 
 
+@pytest.mark.white_box("inspect the deployed artifact folder, key paths and modes, and the audit log")
 @pytest.mark.finding("LOW-2")
 def test_no_key_material_in_artifacts_or_logs_and_artifacts_are_read_only(
         trained, start_service, audit_path, assessor_key, tmp_path, evidence):

@@ -2,13 +2,13 @@ import pytest
 
 from security_tests.attacks.client import FlaskClient
 from security_tests.attacks.tampering import tamper_and_load
-from security_tests.conftest import expect_attack, variant_controls, variants
+from security_tests.conftest import attack_should_succeed, expect_attack, variant_controls
 from fraudpipe.serving.app import create_app
 
 
+@pytest.mark.white_box("tampering needs write access to the model folder; run python -m fraudpipe verify on the deployed folder")
 @pytest.mark.finding("HIGH-2")
 @pytest.mark.parametrize("mode", ["append", "trojan", "scaler"])
-@pytest.mark.parametrize("variant", variants("HIGH-2"))
 def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, assessor_key, tmp_path, evidence):
     profile, controls = variant_controls(variant)
 
@@ -18,7 +18,7 @@ def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, ass
 
     evidence.update(tamper_and_load(trained.artifacts_dir, tmp_path, mode, start))
     expect_attack(variant, evidence)
-    if variant == "hardened":
+    if not attack_should_succeed(variant):
         assert not evidence["marker_written"] and evidence["predict_status"] == 503
     elif mode == "trojan":
         assert evidence["marker_written"] and evidence["service_ready"], "the trojan ran and the model serves"

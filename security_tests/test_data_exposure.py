@@ -8,6 +8,7 @@ from fraudpipe.model import split
 from security_tests.attacks.exposure import membership_inference, scan_pii
 
 
+@pytest.mark.white_box("needs the training data and the model's probabilities")
 @pytest.mark.finding("LOW-1")
 def test_training_data_holds_no_personal_data(evidence):
     frame = generate_transactions()
@@ -22,6 +23,7 @@ def test_training_data_holds_no_personal_data(evidence):
     assert not result["pii_found"]
 
 
+@pytest.mark.white_box("needs the training data and the model's probabilities")
 @pytest.mark.finding("LOW-1")
 def test_answers_do_not_reveal_training_membership(trained, evidence):
     """Measured with the probability (the inherited answer, the attacker's best case); the same attack on a

@@ -5,13 +5,12 @@ import pytest
 
 from security_tests.attacks.evasion import evasion_campaign
 from security_tests.attacks.extraction import extraction_curves
-from security_tests.conftest import expect_attack, variants
+from security_tests.conftest import attack_should_succeed, expect_attack
 
 LIMIT = 100
 
 
 @pytest.mark.finding("HIGH-3")
-@pytest.mark.parametrize("variant", variants("HIGH-3"))
 def test_moving_the_hour_does_not_evade_detection(variant, start_service, evidence):
     evidence.update(evasion_campaign(start_service(variant, rate_limit=f"{LIMIT}/minute")))
     assert evidence["detected_before_attack"] == evidence["fraud_rows"]
@@ -19,10 +18,9 @@ def test_moving_the_hour_does_not_evade_detection(variant, start_service, eviden
 
 
 @pytest.mark.finding("HIGH-4")
-@pytest.mark.parametrize("variant", variants("HIGH-4"))
 def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_service, holdout, evidence):
     X, victim_labels = holdout
     evidence.update(extraction_curves(start_service(variant, rate_limit=f"{LIMIT}/minute"), X, victim_labels, LIMIT))
-    if variant == "hardened":
+    if not attack_should_succeed(variant):
         assert evidence["answered"] == LIMIT
     expect_attack(variant, evidence)

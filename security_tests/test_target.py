@@ -8,7 +8,17 @@ from fraudpipe.artifacts import METRICS_FILE, load_artifacts, library_versions
 
 
 @pytest.mark.assessment_context
-def test_target_under_assessment_is_the_signed_model(trained, start_service, evidence):
+def test_target_under_assessment_is_the_signed_model(request, trained, start_service, evidence):
+    from security_tests.target import live_target
+
+    target = live_target(request.config)
+    if target is not None:
+        health = start_service("live").get("/health")
+        evidence.update({"target": f"live service at {target.url} (black-box)", "live_health": health.body,
+                         "versions": library_versions(), "attack_succeeded": False,
+                         "summary": f"{target.url}: /health {health.status} {health.body}"})
+        assert health.status == 200
+        return
     loaded = load_artifacts(trained.artifacts_dir, trained.trusted_key)
     metrics = json.loads((trained.artifacts_dir / METRICS_FILE).read_text())
     health = start_service("hardened").get("/health")

@@ -73,11 +73,20 @@ class FlaskClient:
 class HttpClient:
     """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
+                 source_address: str | None = None) -> None:
         import requests
+        from requests.adapters import HTTPAdapter
+
+        class _SourceAdapter(HTTPAdapter):
+            def init_poolmanager(self, *args, **kwargs):
+                kwargs["source_address"] = (source_address, 0)
+                super().init_poolmanager(*args, **kwargs)
 
         self.target = base_url.rstrip("/")
         self._session = requests.Session()
+        if source_address:
+            self._session.mount("http://", _SourceAdapter())
         self._api_key = api_key
         self._timeout = timeout
 

@@ -55,6 +55,11 @@ def build_assessment(rows: list[TestRow]) -> dict:
     outcomes: dict[str, int] = {}
     for row in rows:
         outcomes[row.outcome] = outcomes.get(row.outcome, 0) + 1
+    live = any(row.variant == "live" for row in rows)
+    black_box = sorted(f["id"] for f in findings if any(t["variant"] == "live" and t["outcome"] != "skipped"
+                                                         for t in f["tests"]))
+    by_hand = {f["id"]: sorted({t["message"] for t in f["tests"] if t["outcome"] == "skipped"})
+               for f in findings if f["status"] == "Not assessed"}
     open_ids = [f["id"] for f in findings if f["status"] in ("OPEN", "Error")]
     residual_ids = [f["id"] for f in findings if f["status"] == "OPEN (residual risk)"]
     if open_ids:
@@ -71,6 +76,9 @@ def build_assessment(rows: list[TestRow]) -> dict:
         "target": context.get("target", "in-process Flask test client"),
         "verdict": verdict,
         "context": context,
+        "mode": "live (black-box)" if live else "in-process (white-box)",
+        "assessed_black_box": black_box if live else [],
+        "check_by_hand": by_hand,
         "environment": {"python": platform.python_version(), "platform": platform.platform(terse=True),
                         **context.get("versions", {})},
         "summary": {"finding_statuses": statuses, "test_outcomes": outcomes, "tests": len(rows)},

@@ -193,6 +193,11 @@ def _scope(pdf: AssessmentPDF, a: dict) -> None:
              "(predict(payload, headers)) and run unchanged against the Flask test client or a live URL. "
              "Evidence in this report is what each attack measured; nothing is copied from the original "
              "write-up, whose probing table and OWASP ids did not reproduce.")
+    if a.get("assessed_black_box"):
+        pdf.para("Mode: live target, black-box. Findings assessed black-box over HTTP: "
+                 + ", ".join(a["assessed_black_box"]) + ".", style="B")
+    for finding_id, reasons in sorted(a.get("check_by_hand", {}).items()):
+        pdf.para(f"{finding_id} not assessed here; {'; '.join(reasons)}", size=8.5)
     metrics = ctx.get("model_metrics", {})
     if metrics:
         pdf.para("Model under assessment (held-out 20 %): " + ", ".join(

@@ -49,7 +49,7 @@ class TestRow:
 
 def variant_status(variant: str | None, outcome: str, evidence: dict) -> str:
     if outcome in ("error", "skipped", "unknown") or not evidence:
-        return {"skipped": "Skipped", "error": "Error"}.get(outcome, "Not run")
+        return {"skipped": "Not assessed", "error": "Error"}.get(outcome, "Not run")
     succeeded = bool(evidence.get("attack_succeeded"))
     if variant == "inherited":
         return "Reproduced" if succeeded else "Not reproduced"
@@ -64,7 +64,7 @@ def variant_status(variant: str | None, outcome: str, evidence: dict) -> str:
 
 def finding_status(rows: list[TestRow]) -> str:
     """A finding's status is its worst hardened (or live) row; inherited rows only say it was reproduced."""
-    ranked = ["OPEN", "Error", "OPEN (residual risk)", "Verified fixed"]
+    ranked = ["OPEN", "Error", "OPEN (residual risk)", "Verified fixed", "Not assessed"]
     statuses = [row.status for row in rows if row.variant in ("hardened", "live") or
                 (row.variant is None and not row.context)]
     known = [s for s in statuses if s in ranked]

@@ -1,0 +1,125 @@
+"""Real servers on 127.0.0.1 for the live-target tests and benchmarks: redis-server and gunicorn.
+
+Each is started on a free loopback port, waited for, and stopped (its whole process group) on exit,
+also when the code inside the ``with`` fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server (no persistence) on a free loopback port; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--protected-mode", "yes"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not answer PING within 10 s")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+def settings_env(settings, **extra: str) -> dict[str, str]:
+    """The FRAUDPIPE_* environment that hands a Settings object to a server process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDPIPE_")}
+    env.update({
+        "FRAUDPIPE_ARTIFACTS_DIR": str(settings.artifacts_dir), "FRAUDPIPE_TRUSTED_KEY": str(settings.trusted_key),
+        "FRAUDPIPE_SIGNING_KEY": str(settings.signing_key), "FRAUDPIPE_API_KEYS": ",".join(settings.api_keys),
+        "FRAUDPIPE_RATE_LIMIT": settings.rate_limit, "FRAUDPIPE_RATE_LIMIT_STORAGE": settings.rate_limit_storage,
+        "FRAUDPIPE_AUDIT_LOG": str(settings.audit_log or ""),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    })
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+
+@contextlib.contextmanager
+def serve(command: list[str], env: dict[str, str], port: int, log: Path, timeout: float = 30) -> Iterator[Server]:
+    """Start a server command, wait until /health answers, and stop it whatever happens."""
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{url}/health", timeout=1).status_code in (200, 503):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not answer /health within {timeout} s")
+            time.sleep(0.1)
+        yield Server(process, url, log)
+    finally:
+        _stop(process)
+
+
+def fraudpipe_serve(settings, port: int, log: Path, workers: int = 2, profile: str = "hardened"):
+    """``python -m fraudpipe serve``: the production path, with serve's own refusals."""
+    command = [sys.executable, "-m", "fraudpipe", "serve", "--profile", profile, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers)]
+    return serve(command, settings_env(settings), port, log)
+
+
+def gunicorn_direct(settings, port: int, log: Path, workers: int, app: str = "fraudpipe:create_app()"):
+    """gunicorn without serve's checks: how the memory:// multi-worker hole is measured, and the seed baseline."""
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--worker-class", "sync", "--graceful-timeout", "5", app]
+    return serve(command, settings_env(settings), port, log)
