@@ -35,6 +35,10 @@ def seed_app(artifacts_dir: Path) -> Flask:
     scaler = joblib.load(artifacts_dir / "scaler.pkl")
     app = Flask("seed")
 
+    @app.route("/health")
+    def health():
+        return jsonify({"status": "ok"})
+
     @app.route("/predict", methods=["POST"])
     def predict():
         data = request.get_json()
@@ -64,3 +68,8 @@ def median_seconds(call, repeat: int, warmup: int = 3) -> float:
 
 def fmt_us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
+
+
+def seed_app_from_env() -> Flask:
+    """gunicorn factory for the seed baseline: reads the artifact folder from the settings' environment."""
+    return seed_app(Settings.from_env().artifacts_dir)

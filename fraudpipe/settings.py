@@ -25,6 +25,7 @@ class Settings:
     audit_log: Path | None = Path("artifacts/audit.jsonl")
     trusted_proxies: int = 0
     max_body_bytes: int = 4096
+    monitor_block: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -50,6 +51,10 @@ def _parse(name: str, raw: str):
         return Path(raw).expanduser() if raw.strip() else None
     if name == "api_keys":
         return tuple(key.strip() for key in raw.split(",") if key.strip())
+    if name == "monitor_block":
+        if raw.strip().lower() not in {"1", "true", "yes", "0", "false", "no", ""}:
+            raise ConfigError(f"FRAUDPIPE_MONITOR_BLOCK must be true or false, got {raw!r}")
+        return raw.strip().lower() in {"1", "true", "yes"}
     if name in {"trusted_proxies", "max_body_bytes"}:
         try:
             value = int(raw)

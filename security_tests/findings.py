@@ -173,6 +173,22 @@ FINDINGS: tuple[Finding, ...] = (
         attack="500 queries, then the audit log is read back and checked record by record.",
     ),
     Finding(
+        id="MED-5", title="Probing and extraction go unnoticed",
+        cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:L/I:N/A:N",
+        component="Inference API operations", owasp="ML05", atlas=("AML.T0040", "AML.T0013"),
+        description="Even with a log, nobody watches it: a client that walks one feature at a time toward the "
+                    "decision boundary raises no alarm.",
+        risk="Boundary probing, the first step of evasion and extraction, proceeds at leisure; the rate limit "
+             "only slows it.",
+        remediation="A per-client monitor over the audit stream: flag runs of single-feature changes "
+                    "(sweeps, bisection) and PRADA-style distance anomalies; alert, and optionally block; "
+                    "calibrate on benign traffic and report what it misses.",
+        control="monitor", stage="Inference API (extraction)", also_stages=("Inference API (evasion)",),
+        attack="The CRIT-2 boundary probing (sweeps and label-only bisection), then the audit stream is read "
+               "for alerts; the same monitor's reaction to one-query evasion, random extraction and benign "
+               "clients is measured alongside.",
+    ),
+    Finding(
         id="HIGH-3", title="Label-only evasion: moving the hour defeats the model",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:N/I:H/A:N",
         component="The model (RandomForestClassifier) and its training data", owasp="ML01",

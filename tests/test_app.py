@@ -166,3 +166,22 @@ def test_import_does_no_work():
     code = "import sys, fraudpipe; print('flask' in sys.modules, 'sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_monitor_flags_single_feature_probing_and_can_block(make, trained, tmp_path):
+    client = make(monitor_block=True)
+    statuses = [client.post("/predict", json={**GOOD, "hour_of_day": hour}).status_code for hour in range(12)]
+    assert statuses[:7] == [200] * 7 and statuses[-1] == 403
+    alerts = [r for r in read_records(tmp_path / "audit.jsonl") if r.get("type") == "alert"]
+    assert alerts[0]["detector"] == "probing" and alerts[0]["at_query"] == 7
+    off = make(monitor=False, monitor_block=True)
+    assert {off.post("/predict", json={**GOOD, "hour_of_day": hour}).status_code for hour in range(12)} == {200}
+
+
+def test_monitor_leaves_varied_traffic_alone():
+    from fraudpipe.data import feature_matrix, generate_transactions
+    from fraudpipe.serving.monitor import QueryMonitor
+
+    monitor = QueryMonitor()
+    rows = feature_matrix(generate_transactions(60, seed=8)).tolist()
+    assert not [a for row in rows for a in monitor.observe({"key_id": "k", "features": row, "status": 200})]

@@ -102,7 +102,7 @@ def test_bounded_load_gets_no_5xx_and_one_audit_record_per_answer(loaded_service
     server, settings = loaded_service
     before = len(read_records(settings.audit_log))
     result = run_load(server.url, SEED_TRANSACTION, KEYS[0], clients=8, seconds=4)
-    records = read_records(settings.audit_log)[before:]
+    records = [r for r in read_records(settings.audit_log)[before:] if r.get("type") != "alert"]
     assert result.errors == 0 and not any(status >= 500 for status in result.statuses), result.as_dict()
     assert result.statuses.get(200, 0) == result.responses > 100
     assert len(records) == result.responses
@@ -124,5 +124,6 @@ def test_killed_worker_is_replaced_and_the_audit_log_stays_whole(loaded_service)
     assert len(workers) == 2 and victims[0] not in workers
     assert result.errors <= 8 and not any(status >= 500 for status in result.statuses), result.as_dict()
     lines = Path(settings.audit_log).read_text()[len(before_text):].splitlines()
-    assert all(json.loads(line) for line in lines), "every audit line parses"
-    assert result.responses <= len(lines) <= result.responses + result.errors
+    records = [json.loads(line) for line in lines]
+    requests_logged = [r for r in records if r.get("type") != "alert"]
+    assert result.responses <= len(requests_logged) <= result.responses + result.errors

@@ -22,6 +22,7 @@ from fraudpipe.serving import limits, openapi, validation
 from fraudpipe.serving.audit import AuditLog
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.model_service import ModelService
+from fraudpipe.serving.monitor import QueryMonitor
 from fraudpipe.settings import Settings
 
 
@@ -33,6 +34,7 @@ class Controls:
     verify_artifacts: bool = True
     validate_input: bool = True
     audit_log: bool = True
+    monitor: bool = True
 
 
 CONTROL_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Controls))
@@ -65,8 +67,9 @@ def create_app(profile: str = "hardened", settings: Settings | None = None, **ov
     service = ModelService.load(settings, verify=controls.verify_artifacts)
     keys = auth_control.KeyStore.from_settings(settings.api_keys, settings.api_keys_file) if controls.auth else None
     audit = AuditLog(settings.audit_log) if controls.audit_log and settings.audit_log else None
+    monitor = QueryMonitor(block=settings.monitor_block) if controls.monitor else None
     app.extensions["fraudpipe"] = {"profile": profile, "controls": controls, "settings": settings,
-                                   "model": service, "audit": audit}
+                                   "model": service, "audit": audit, "monitor": monitor}
 
     @app.before_request
     def begin() -> None:
@@ -75,6 +78,10 @@ def create_app(profile: str = "hardened", settings: Settings | None = None, **ov
         g.key_id = None
         if keys is not None and request.endpoint == "predict":
             g.key_id = keys.require(request.headers.get(auth_control.HEADER))
+        if monitor is not None and request.endpoint == "predict":
+            identity = QueryMonitor.identity({"key_id": g.key_id, "client": request.remote_addr})
+            if monitor.is_blocked(identity):
+                raise ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
 
     limiter = None
     if controls.rate_limit:
@@ -140,8 +147,15 @@ def create_app(profile: str = "hardened", settings: Settings | None = None, **ov
         request_id = getattr(g, "request_id", None)
         if request_id:
             response.headers["X-Request-ID"] = request_id
-        if audit is not None:
-            audit.write(audit_record(response))
+        if audit is not None or monitor is not None:
+            record = audit_record(response)
+            alerts = monitor.observe(record) if monitor is not None else []
+            if audit is not None:
+                audit.write(record)
+                for alert in alerts:
+                    audit.write({"ts": record["ts"], "request_id": record["request_id"], **alert})
+            for alert in alerts:
+                app.logger.warning("monitor alert: %s", alert)
         return response
 
     return app

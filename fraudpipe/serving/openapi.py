@@ -24,6 +24,8 @@ def document(controls) -> dict:
                           "422": _error("a field is missing, extra, of the wrong type or out of range")})
     if controls.auth:
         responses["401"] = _error("missing or invalid X-API-Key")
+    if controls.monitor:
+        responses["403"] = _error("client flagged for probing (only when FRAUDPIPE_MONITOR_BLOCK is on)")
     if controls.rate_limit:
         responses["429"] = _error("rate limit exceeded; see Retry-After")
     predict = {"summary": "Classify one transaction", "operationId": "predict",

@@ -16,7 +16,7 @@ def probe_then_read_log(client: Client, read_log: Callable[[], tuple[list[dict],
     before, _ = read_log()
     statuses = [client.predict(payload).status for payload in random_queries(n, seed=11)]
     records, text = read_log()
-    new = records[len(before):]
+    new = [r for r in records[len(before):] if r.get("type") != "alert"]
     answered = sum(status == 200 for status in statuses)
     complete = [r for r in new if all(field in r for field in REQUIRED)]
     with_features = [r for r in new if r.get("status") == 200 and r.get("features") and r.get("prediction") is not None]
