@@ -24,3 +24,19 @@ def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_servi
     if not attack_should_succeed(variant):
         assert evidence["answered"] == LIMIT
     expect_attack(variant, evidence)
+
+
+@pytest.mark.slow
+@pytest.mark.finding("HIGH-3")
+def test_hopskipjump_does_not_evade_detection(variant, start_service, audit_path, evidence):
+    """An independent decision-based attack (ART). The hardened run raises the limit for this measurement
+    only: at 100/minute the same attack takes under two minutes per transaction."""
+    from fraudpipe.serving.audit import read_records
+    from security_tests.attacks.detection import first_alerts
+    from security_tests.attacks.evasion import fraud_rows, hopskipjump_campaign
+
+    client = start_service(variant, rate_limit="100000/minute")
+    evidence.update(hopskipjump_campaign(client, fraud_rows(10)))
+    alerts = first_alerts(read_records(audit_path)) if audit_path.exists() else {}
+    evidence.update({"monitor_alerts": alerts, "rate_limit_for_this_measurement": "100000/minute"})
+    expect_attack(variant, evidence)

@@ -105,3 +105,58 @@ def evasion_campaign(client: Client, rows: list[dict] | None = None, informed_ho
                     f"moves: {features_moved}, {blocked} rows cut off by refusals); informed hour={informed_hour}: {informed_evaded} of {len(detected)} "
                     f"with one query each"),
     }
+
+
+def hopskipjump_campaign(client: Client, rows: list[dict], max_iter: int = 5, max_eval: int = 50,
+                         init_eval: int = 10) -> dict:
+    """ART's HopSkipJump (label-only, decision-based) as an independent second evasion attack.
+
+    The attacker rounds integer features before each query, clips every feature to its schema range,
+    and sees only labels; a refused query counts as FRAUD.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from art.attacks.evasion import HopSkipJump
+        from art.estimators.classification import BlackBoxClassifier
+
+    integer = np.array([f.kind == "int" for f in FEATURES])
+    low = np.array([0.01, 0, 0, 0], dtype=float)
+    high = np.array([2000.0, 23, 100, 1], dtype=float)
+    queries = [0]
+
+    def as_payload(x: np.ndarray) -> dict:
+        x = np.where(integer, np.round(x), np.round(x, 2))
+        return {name: (int(v) if f.kind == "int" else float(v)) for name, f, v in zip(FEATURE_NAMES, FEATURES, x)}
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        labels = []
+        for x in np.asarray(batch, dtype=float):
+            answer = client.predict(as_payload(np.clip(x, low, high)))
+            queries[0] += 1
+            labels.append(answer.label if answer.ok else 1)
+        return np.eye(2)[labels]
+
+    X = np.array([[row[name] for name in FEATURE_NAMES] for row in rows], dtype=float)
+    classifier = BlackBoxClassifier(predict, input_shape=(len(FEATURE_NAMES),), nb_classes=2, clip_values=(low, high))
+    attack = HopSkipJump(classifier, targeted=False, max_iter=max_iter, max_eval=max_eval, init_eval=init_eval,
+                         init_size=50, norm=2, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adversarial = attack.generate(X)
+    spent = queries[0]
+    final = [client.predict(as_payload(x)) for x in adversarial]
+    evaded = [a.ok and a.label == 0 for a in final]
+    moved = {name: int(sum(abs(a - b) > 1e-9 for a, b in zip(adversarial[:, i][evaded], X[:, i][evaded])))
+             for i, name in enumerate(FEATURE_NAMES)}
+    return {"rows": len(rows), "evaded": int(sum(evaded)), "success_rate": round(sum(evaded) / len(rows), 4),
+            "queries": spent, "queries_per_row": round(spent / len(rows), 1),
+            "features_changed_in_evading_rows": moved,
+            "budget": {"max_iter": max_iter, "max_eval": max_eval, "init_eval": init_eval},
+            "examples": [{"from": as_payload(a), "to": as_payload(b)} for a, b in zip(X[:3], adversarial[:3])],
+            "attack_succeeded": sum(evaded) / len(rows) > 0.5,
+            "residual": f"HopSkipJump (label-only) evades {sum(evaded)} of {len(rows)} in {spent / len(rows):.0f} "
+                        "queries per transaction",
+            "summary": f"HopSkipJump evaded {sum(evaded)} of {len(rows)} fraud rows, {spent / len(rows):.0f} "
+                       f"label-only queries each; features changed: {moved}"}
