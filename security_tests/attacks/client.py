@@ -44,7 +44,18 @@ def _body(payload, raw_body):
     return raw_body if raw_body is not None else json.dumps(payload).encode()
 
 
-class FlaskClient:
+class _KeyedClient:
+    """The caller's own key goes on every request unless the attack sets the headers itself."""
+
+    _api_key: str | None = None
+
+    def _headers(self, headers):
+        if headers is not None:
+            return headers
+        return {"X-API-Key": self._api_key} if self._api_key else {}
+
+
+class FlaskClient(_KeyedClient):
     """Drives an app in-process through Werkzeug's test client: the same WSGI stack, no socket."""
 
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
@@ -53,11 +64,6 @@ class FlaskClient:
         self._client = app.test_client()
         self._api_key = api_key
         self._environ = {"REMOTE_ADDR": remote_addr}
-
-    def _headers(self, headers):
-        if headers is not None:
-            return headers
-        return {"X-API-Key": self._api_key} if self._api_key else {}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         response = self._client.post(f"/predict{query}", data=_body(payload, raw_body),
@@ -70,7 +76,7 @@ class FlaskClient:
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
 
-class HttpClient:
+class HttpClient(_KeyedClient):
     """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
@@ -89,11 +95,6 @@ class HttpClient:
             self._session.mount("http://", _SourceAdapter())
         self._api_key = api_key
         self._timeout = timeout
-
-    def _headers(self, headers):
-        if headers is not None:
-            return headers
-        return {"X-API-Key": self._api_key} if self._api_key else {}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         response = self._session.post(f"{self.target}/predict{query}", data=_body(payload, raw_body),

@@ -34,7 +34,8 @@ def build_assessment(rows: list[TestRow]) -> dict:
             by_finding.setdefault(row.finding, []).append(row)
     context = next((row.evidence for row in rows if row.context and row.evidence), {})
     findings = []
-    for item in FINDINGS:
+    bands = ("CRIT", "HIGH", "MED", "LOW")
+    for item in sorted(FINDINGS, key=lambda f: (bands.index(f.id.split("-")[0]), int(f.id.split("-")[1]))):
         finding_rows = by_finding.get(item.id, [])
         if not finding_rows:
             continue

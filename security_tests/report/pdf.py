@@ -132,10 +132,10 @@ def residual_sentences(assessment: dict) -> list[str]:
     """Plain sentences, each from a number measured on the hardened service in this run."""
     sentences = []
     for finding in assessment["findings"]:
-        for test in finding["tests"]:
-            if test["variant"] in ("hardened", "live") and test["evidence"].get("residual"):
-                sentences.append(f"{finding['id']}: {test['evidence']['residual']}")
-        if finding["status"] == "OPEN (residual risk)":
+        measured = [f"{finding['id']}: {test['evidence']['residual']}" for test in finding["tests"]
+                    if test["variant"] in ("hardened", "live") and test["evidence"].get("residual")]
+        sentences.extend(measured)
+        if finding["status"] == "OPEN (residual risk)" and not measured:
             summaries = [t["evidence"].get("summary") for t in finding["tests"]
                          if t["variant"] in ("hardened", "live", None) and t["evidence"].get("summary")]
             sentences.append(f"{finding['id']} {finding['title']} remains open: {summaries[0] if summaries else ''}")
