@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def timed(args: list[str]) -> float:
     out = tempfile.mkdtemp()
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "--assessment-dir", out,
+    subprocess.run([sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--assessment-dir={out}",
                     f"--html={out}/r.html"], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - started
 

@@ -27,6 +27,8 @@ def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_servi
 
 
 @pytest.mark.slow
+@pytest.mark.white_box("HopSkipJump needs about 143 queries per transaction; run in-process, where the limit is raised "
+                       "for the measurement")
 @pytest.mark.finding("HIGH-3")
 def test_hopskipjump_does_not_evade_detection(variant, start_service, audit_path, evidence):
     """An independent decision-based attack (ART). The hardened run raises the limit for this measurement

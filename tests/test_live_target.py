@@ -43,7 +43,7 @@ def deployed(trained, redis_url, tmp_path_factory):
 def test_assessment_runs_black_box_over_http_against_the_deployed_service(deployed, tmp_path):
     server, _ = deployed
     args = [sys.executable, "-m", "pytest", "security_tests", "--target-url", server.url, "-q",
-            "-p", "no:cacheprovider", "--assessment-dir", str(tmp_path), "--html", str(tmp_path / "r.html")]
+            "-p", "no:cacheprovider", f"--assessment-dir={tmp_path}", f"--html={tmp_path / 'r.html'}"]
     for key in KEYS:
         args += ["--api-key", key]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

@@ -107,6 +107,12 @@ def evasion_campaign(client: Client, rows: list[dict] | None = None, informed_ho
     }
 
 
+class _Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def hopskipjump_campaign(client: Client, rows: list[dict], max_iter: int = 5, max_eval: int = 50,
                          init_eval: int = 10) -> dict:
     """ART's HopSkipJump (label-only, decision-based) as an independent second evasion attack.
@@ -130,11 +136,16 @@ def hopskipjump_campaign(client: Client, rows: list[dict], max_iter: int = 5, ma
         x = np.where(integer, np.round(x), np.round(x, 2))
         return {name: (int(v) if f.kind == "int" else float(v)) for name, f, v in zip(FEATURE_NAMES, FEATURES, x)}
 
+    refused = [0]
+
     def predict(batch: np.ndarray) -> np.ndarray:
         labels = []
         for x in np.asarray(batch, dtype=float):
             answer = client.predict(as_payload(np.clip(x, low, high)))
             queries[0] += 1
+            refused[0] += not answer.ok
+            if refused[0] > 10:
+                raise _Refused(answer.status)
             labels.append(answer.label if answer.ok else 1)
         return np.eye(2)[labels]
 
@@ -142,9 +153,14 @@ def hopskipjump_campaign(client: Client, rows: list[dict], max_iter: int = 5, ma
     classifier = BlackBoxClassifier(predict, input_shape=(len(FEATURE_NAMES),), nb_classes=2, clip_values=(low, high))
     attack = HopSkipJump(classifier, targeted=False, max_iter=max_iter, max_eval=max_eval, init_eval=init_eval,
                          init_size=50, norm=2, verbose=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        adversarial = attack.generate(X)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adversarial = attack.generate(X)
+    except _Refused as refusal:
+        return {"rows": len(rows), "evaded": 0, "queries": queries[0], "blocked_status": refusal.status,
+                "attack_succeeded": False,
+                "summary": f"HopSkipJump stopped after {queries[0]} queries: the service refused with {refusal.status}"}
     spent = queries[0]
     final = [client.predict(as_payload(x)) for x in adversarial]
     evaded = [a.ok and a.label == 0 for a in final]
