@@ -8,7 +8,6 @@ import json
 import platform
 import subprocess
 import sys
-import tempfile
 
 CHILD = """
 import json, resource, sys, tempfile, time

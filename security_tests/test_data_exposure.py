@@ -3,7 +3,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from fraudpipe.artifacts import load_artifacts
-from fraudpipe.data import LABEL, generate_transactions
+from fraudpipe.data import generate_transactions
 from fraudpipe.model import split
 from security_tests.attacks.exposure import membership_inference, scan_pii
 

@@ -15,7 +15,6 @@ import pytest
 from pypdf import PdfReader
 
 from fraudpipe.serving.audit import read_records
-from fraudpipe.settings import Settings
 from security_tests.attacks.probing import SEED_TRANSACTION
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
