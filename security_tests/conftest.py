@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudpipe.serving.app import create_app
+from fraudpipe.serving.app import CONTROL_NAMES, create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.findings import finding
 from security_tests.target import live_target
@@ -35,10 +35,19 @@ def variants(finding_id: str, live: bool = False) -> list:
     return [pytest.param(name, id=f"{finding_id}[{name}]") for name in names]
 
 
-def variant_controls(variant: str) -> tuple[str, dict]:
+def variant_controls(variant: str, broken: str | None = None) -> tuple[str, dict]:
+    """Profile and control overrides; ``broken`` (``--break-control``) sabotages the hardened variant."""
     if variant.startswith("hardened-without-"):
         return "hardened", {variant.removeprefix("hardened-without-"): False}
+    if variant == "hardened" and broken:
+        return "hardened", {broken: False}
     return variant, {}
+
+
+def start_app(profile: str, settings, controls: dict, api_key: str) -> FlaskClient:
+    """The app for a variant; overrides that are not service controls (the training gate) stay out."""
+    app_controls = {name: value for name, value in controls.items() if name in CONTROL_NAMES}
+    return FlaskClient(create_app(profile, settings=settings, **app_controls), api_key=api_key)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -91,9 +100,9 @@ def start_service(request, trained, assessor_key, audit_path):
         if target is not None:
             key, source = target.next_identity()
             return HttpClient(target.url, api_key=key, source_address=source)
-        profile, controls = variant_controls(variant)
+        profile, controls = variant_controls(variant, request.config.getoption("break_control"))
         settings = trained.with_overrides(audit_log=audit_path, **settings_overrides)
-        return FlaskClient(create_app(profile, settings=settings, **controls), api_key=assessor_key)
+        return start_app(profile, settings, controls, assessor_key)
 
     return start
 

@@ -40,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-remote-target", action="store_true", help="permit a non-loopback --target-url")
     group.addoption("--expected-rate-limit", type=int, default=100,
                     help="requests per window the live target should allow (default 100)")
+    group.addoption("--break-control", default=None, metavar="CONTROL",
+                    help="switch CONTROL off in the 'hardened' variant, to show that exactly its finding fails")
 
 
 def pytest_configure(config: pytest.Config) -> None:

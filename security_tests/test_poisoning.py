@@ -1,13 +1,14 @@
 import pytest
 
 from security_tests.attacks.poisoning import poison_training
-from security_tests.conftest import expect_attack
+from security_tests.conftest import expect_attack, variant_controls
 
 
 @pytest.mark.white_box("training-time control: train runs the data gate")
 @pytest.mark.finding("MED-3")
-def test_poisoned_training_data_is_refused_by_the_data_gate(variant, trained, evidence):
-    evidence.update(poison_training(gate_on=variant == "hardened"))
+def test_poisoned_training_data_is_refused_by_the_data_gate(request, variant, evidence):
+    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
+    evidence.update(poison_training(gate_on=profile == "hardened" and controls.get("data_gate", True)))
     assert evidence["clean_data_passes_gate"], "the gate must not refuse clean data"
     expect_attack(variant, evidence)
 

@@ -4,16 +4,17 @@ import pytest
 
 from fraudpipe.artifacts import load_artifacts, load_unverified
 from security_tests.attacks.supply_chain import audit_pins, foreign_version_artifacts, load_foreign_build, write_sbom
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.conftest import expect_attack, variant_controls
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.white_box("check the deployed environment: pip freeze against requirements.txt, and the SBOM")
 @pytest.mark.finding("MED-4")
-def test_model_built_with_another_library_version_is_refused(variant, trained, tmp_path, evidence):
+def test_model_built_with_another_library_version_is_refused(request, variant, trained, tmp_path, evidence):
     folder = foreign_version_artifacts(trained.artifacts_dir, tmp_path, trained.signing_key)
-    if not attack_should_succeed(variant):
+    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
+    if profile == "hardened" and controls.get("verify_artifacts", True):
         load = lambda path: load_artifacts(path, trained.trusted_key)  # noqa: E731
     else:
         load = load_unverified

@@ -14,6 +14,7 @@ alert records and can optionally block a flagged client; what it misses is measu
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,7 @@ class QueryMonitor:
         self.probe_run, self.prada_min, self.prada_w, self.block = probe_run, prada_min, prada_w, block
         self._clients: dict[str, _ClientState] = {}
         self._lock = threading.Lock()
+        self.alerts: deque[dict] = deque(maxlen=1000)
 
     @staticmethod
     def identity(record: dict) -> str:
@@ -81,6 +83,7 @@ class QueryMonitor:
                     state.flagged.add("distribution")
                     alerts.append(self._alert(identity, "distribution", state.count,
                                               f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances"))
+            self.alerts.extend(alerts)
             return alerts
 
     @staticmethod

@@ -19,14 +19,13 @@ def first_alerts(records: list[dict]) -> dict[str, int]:
     return found
 
 
-def detect_attack(run_attack: Callable[[], dict], read_log: Callable[[], list[dict]]) -> dict:
-    before = len(read_log())
+def detect_attack(run_attack: Callable[[], dict], read_alerts: Callable[[], list[dict]]) -> dict:
+    """``read_alerts`` returns the monitor's alert records so far (in order)."""
+    before = len(read_alerts())
     attack = run_attack()
-    records = read_log()[before:]
-    alerts = first_alerts(records)
-    answered = sum(1 for r in records if r.get("type") != "alert" and r.get("status") == 200)
+    alerts = first_alerts(read_alerts()[before:])
     sent = attack.get("total_queries") or attack.get("sent")
-    return {"queries_sent": sent, "queries_logged_as_answered": answered, "alerts": alerts, "flagged": bool(alerts),
+    return {"queries_sent": sent, "alerts": alerts, "flagged": bool(alerts),
             "first_flag_at_query": min(alerts.values()) if alerts else None,
             "attack_summary": attack.get("summary")}
 
