@@ -47,12 +47,15 @@ def main() -> None:
     settings = trained_settings().with_overrides(rate_limit="1000000000/minute")
     key = settings.api_keys[0]
     root = Path(tempfile.mkdtemp(prefix="fraudpipe-serve-bench-"))
-    results: dict[str, list[dict]] = {"seed": [], "hardened": []}
+    results: dict[str, list[dict]] = {"seed": [], "inherited": [], "hardened": []}
     with redis_server() as redis:
         hardened = settings.with_overrides(rate_limit_storage=redis)
         for _ in range(args.runs):
             with gunicorn_direct(settings, free_port(), root / "seed.log", 2, app="bench.common:seed_app_from_env()") as s:
                 results["seed"].append(wrk(s.url, key, args.seconds, args.connections))
+            with gunicorn_direct(settings, free_port(), root / "inherited.log", 2,
+                                 app="fraudpipe:create_app('inherited')") as i:
+                results["inherited"].append(wrk(i.url, key, args.seconds, args.connections))
             with fraudpipe_serve(hardened, free_port(), root / "hardened.log", workers=2) as h:
                 results["hardened"].append(wrk(h.url, key, args.seconds, args.connections))
     median = {name: sorted(r["rps"] for r in runs)[len(runs) // 2] for name, runs in results.items()}
@@ -62,6 +65,7 @@ def main() -> None:
           f"median of {args.runs} runs")
     print(f"{'service':<52}{'req/s':>10}{'median latency':>16}{'non-2xx':>9}")
     for name, label in (("seed", "seed call pattern (predict + predict_proba, n_jobs=-1)"),
+                        ("inherited", "inherited profile (seed interface, fast model call)"),
                         ("hardened", "hardened, every control on, limits in Redis")):
         print(f"{label:<52}{median[name]:>10.0f}{latency[name]:>13.2f} ms{max(r['non_2xx'] for r in results[name]):>9}")
     print(f"ratio hardened / seed: {median['hardened'] / median['seed']:.0f}x; "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fraudpipe.errors import FraudpipeError
+from fraudpipe.errors import ConfigError, FraudpipeError
 from fraudpipe.settings import Settings
 
 
@@ -59,6 +59,36 @@ def _cmd_keys_new(args, settings: Settings) -> int:
     return 0
 
 
+def _cmd_monitor(args, settings: Settings) -> int:
+    import json
+    import time
+
+    from fraudpipe.serving.monitor import QueryMonitor
+
+    path = Path(args.log or settings.audit_log or "")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no audit log to read")
+    monitor, alerts = QueryMonitor(), 0
+    with open(path, encoding="utf-8") as handle:
+        while True:
+            line = handle.readline()
+            if not line:
+                if not args.follow:
+                    break
+                time.sleep(0.5)
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            for alert in monitor.observe(record):
+                alerts += 1
+                print(json.dumps({"ts": record.get("ts"), "request_id": record.get("request_id"), **alert}),
+                      flush=True)
+    print(f"{alerts} alert(s) from {path}", file=sys.stderr)
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -92,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=_positive_int, default=1)
     serve.set_defaults(handler=_cmd_serve)
+
+    monitor = commands.add_parser("monitor", help="replay or follow the shared audit log through the probing "
+                                                  "monitor (sees every worker); prints alert lines")
+    monitor.add_argument("log", nargs="?", help="audit log (default FRAUDPIPE_AUDIT_LOG)")
+    monitor.add_argument("--follow", action="store_true", help="keep reading new records, like tail -f")
+    monitor.set_defaults(handler=_cmd_monitor)
 
     keys = commands.add_parser("keys", help="manage API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -68,6 +68,6 @@ def test_failed_retrain_leaves_the_previous_artifacts_intact(env, capsys, monkey
 
 def test_every_command_has_help():
     for argv in (["--help"], ["train", "--help"], ["sign", "--help"], ["verify", "--help"],
-                 ["serve", "--help"], ["keys", "new", "--help"]):
+                 ["serve", "--help"], ["keys", "new", "--help"], ["monitor", "--help"]):
         result = subprocess.run([sys.executable, "-m", "fraudpipe", *argv], capture_output=True, text=True)
         assert result.returncode == 0 and "usage:" in result.stdout
