@@ -158,6 +158,10 @@ class Collector:
         return counts
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report) -> None:
+        report.title = "fraudpipe security assessment"
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
         counts = self._finding_counts()
         if counts:
