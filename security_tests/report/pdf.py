@@ -202,8 +202,7 @@ def _scope(pdf: AssessmentPDF, a: dict) -> None:
     if metrics:
         pdf.para("Model under assessment (held-out 20 %): " + ", ".join(
             f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())))
-    pdf.heading("Environment", level=1)
-    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 120))
+    pdf.para("The software versions are listed in the appendix.")
     for spec in ctx.get("charts", []):
         pdf.chart(render_chart(spec), spec["title"] + " — measured in this run", width=80)
 
@@ -267,6 +266,8 @@ def _appendix(pdf: AssessmentPDF, a: dict) -> None:
     pdf.grid(["Test", "Finding", "Outcome", "Seconds"],
              [[t["nodeid"], t["finding"] or "context", t["outcome"], f"{t['duration']:.2f}"] for t in a["tests"]],
              (128, 18, 18, 16), size=6.5)
+    pdf.heading("Environment", level=1)
+    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 120))
 
 
 def write_pdf(assessment: dict, path: Path) -> None:
