@@ -134,6 +134,8 @@ def create_app(profile: str = "hardened", settings: Settings | None = None, **ov
             response.status_code = exc.code or 500
             if exc.code == 405 and exc.valid_methods:
                 response.headers["Allow"] = ", ".join(exc.valid_methods)
+            if exc.code == 429 and limiter is not None:
+                response.headers["Retry-After"] = str(limits.retry_after(limiter))
             return response
         g.reason = f"internal error: {type(exc).__name__}"
         app.logger.error("request %s failed: %s: %s", getattr(g, "request_id", "-"), type(exc).__name__, exc)

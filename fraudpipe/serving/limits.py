@@ -21,8 +21,20 @@ def key_identity() -> str:
 
 
 def install_limiter(app: Flask, storage_uri: str) -> Limiter:
-    return Limiter(client_address, app=app, storage_uri=storage_uri, headers_enabled=True,
+    """X-RateLimit-* headers stay off: each would cost one more storage round trip on every answered
+    request. The refusal carries Retry-After, computed only when a limit is hit (``retry_after``)."""
+    return Limiter(client_address, app=app, storage_uri=storage_uri, headers_enabled=False,
                    strategy="fixed-window", default_limits=[], key_prefix="fraudpipe")
+
+
+def retry_after(limiter: Limiter) -> int:
+    """Seconds until the breached window resets (at least 1)."""
+    import time
+
+    breached = limiter.current_limit
+    if breached is None:
+        return 1
+    return max(1, int(breached.reset_at - time.time()))
 
 
 def limit_route(limiter: Limiter, rate: str, view, per_key: bool):
