@@ -13,7 +13,7 @@ _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", "~/.config")).expanduser()
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob, with its environment variable in the field's metadata-free name: ``FRAUDPIPE_<NAME>``."""
+    """Every knob; each field is read from ``FRAUDPIPE_<FIELD NAME IN CAPITALS>``."""
 
     artifacts_dir: Path = Path("artifacts/model")
     signing_key: Path = _CONFIG_HOME / "signing-key.pem"

@@ -21,6 +21,7 @@ import joblib
 
 from fraudpipe.artifacts import MODEL_FILE, SCALER_FILE
 from security_tests.attacks.client import Client
+from security_tests.attacks.probing import SEED_TRANSACTION
 
 
 class _Trojan:
@@ -71,8 +72,6 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
         raise ValueError(f"unknown tampering {mode!r}")
     client = start_service(folder)
     health = client.get("/health")
-    from security_tests.attacks.probing import SEED_TRANSACTION
-
     prediction = client.predict(SEED_TRANSACTION)
     loaded = bool(isinstance(health.body, dict) and health.body.get("ready"))
     marker_written = marker.exists()
