@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import platform
+from collections import Counter
 import subprocess
 from datetime import datetime, timezone
 
 from security_tests.findings import FINDINGS, THREAT_MAP
-from security_tests.report.records import TestRow, finding_status, inherited_status
+from security_tests.report.records import (TestRow, finding_status, finding_status_counts, inherited_status,
+                                           rows_by_finding)
 
 
 def _code_version() -> str:
@@ -28,10 +30,7 @@ def report_time() -> datetime:
 
 
 def build_assessment(rows: list[TestRow]) -> dict:
-    by_finding: dict[str, list[TestRow]] = {}
-    for row in rows:
-        if row.finding:
-            by_finding.setdefault(row.finding, []).append(row)
+    by_finding = rows_by_finding(rows)
     context = next((row.evidence for row in rows if row.context and row.evidence), {})
     findings = []
     bands = ("CRIT", "HIGH", "MED", "LOW")
@@ -50,12 +49,8 @@ def build_assessment(rows: list[TestRow]) -> dict:
         statuses = sorted({covered[fid]["status"] for fid in ids})
         threat_map.append({**entry, "findings": ids, "tests": tests,
                            "status": ", ".join(statuses) if statuses else "Not covered"})
-    statuses: dict[str, int] = {}
-    for item in findings:
-        statuses[item["status"]] = statuses.get(item["status"], 0) + 1
-    outcomes: dict[str, int] = {}
-    for row in rows:
-        outcomes[row.outcome] = outcomes.get(row.outcome, 0) + 1
+    statuses = finding_status_counts(rows)
+    outcomes = dict(Counter(row.outcome for row in rows))
     live = any(row.variant == "live" for row in rows)
     black_box = sorted(f["id"] for f in findings if any(t["variant"] == "live" and t["outcome"] != "skipped"
                                                          for t in f["tests"]))

@@ -144,26 +144,15 @@ class Collector:
             reporter.write_sep("-", "assessment: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
 
-    def _finding_counts(self) -> dict[str, int]:
-        from security_tests.report.records import finding_status
-
-        by_finding: dict[str, list] = {}
-        for row in self.rows.values():
-            if row.finding:
-                by_finding.setdefault(row.finding, []).append(row)
-        counts: dict[str, int] = {}
-        for finding_rows in by_finding.values():
-            status = finding_status(finding_rows)
-            counts[status] = counts.get(status, 0) + 1
-        return counts
-
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
         report.title = "fraudpipe security assessment"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
-        counts = self._finding_counts()
+        from security_tests.report.records import finding_status_counts
+
+        counts = finding_status_counts(self.rows.values())
         if counts:
             text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             prefix.append(f"<p><strong>Findings ({sum(counts.values())}):</strong> {text}</p>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 
@@ -78,3 +79,16 @@ def inherited_status(rows: list[TestRow]) -> str:
     if not statuses:
         return "n/a"
     return "Reproduced" if statuses == {"Reproduced"} else ", ".join(sorted(statuses))
+
+
+def rows_by_finding(rows) -> dict[str, list[TestRow]]:
+    grouped: dict[str, list[TestRow]] = {}
+    for row in rows:
+        if row.finding:
+            grouped.setdefault(row.finding, []).append(row)
+    return grouped
+
+
+def finding_status_counts(rows) -> dict[str, int]:
+    """How many findings stand at each status: the HTML summary line and findings.json both use it."""
+    return dict(Counter(finding_status(group) for group in rows_by_finding(rows).values()))
