@@ -96,8 +96,6 @@ class LoadedArtifacts:
 
 def _read_verified(path: Path, public_key) -> tuple[dict, dict[str, bytes]]:
     """Signature, exact file set, sizes and hashes; returns the manifest and every file's bytes."""
-    if not path.is_dir():
-        raise ArtifactError(str(path), "not an artifact folder")
     try:
         manifest_bytes = (path / MANIFEST_FILE).read_bytes()
     except OSError:
@@ -112,10 +110,11 @@ def _read_verified(path: Path, public_key) -> tuple[dict, dict[str, bytes]]:
     manifest = json.loads(manifest_bytes)
     expected = dict(manifest["files"])
     present = {entry.name for entry in path.iterdir()} - {MANIFEST_FILE, SIGNATURE_FILE}
-    for name in sorted(present - set(expected)):
-        raise ArtifactError(name, "file is not in the signed manifest")
-    for name in sorted(set(expected) - present):
-        raise ArtifactError(name, "listed in the signed manifest but missing")
+    extra, missing = sorted(present - set(expected)), sorted(set(expected) - present)
+    if extra:
+        raise ArtifactError(extra[0], "file is not in the signed manifest")
+    if missing:
+        raise ArtifactError(missing[0], "listed in the signed manifest but missing")
     contents = {}
     for name, record in sorted(expected.items()):
         try:
@@ -179,11 +178,17 @@ def _manifest(contents: dict[str, bytes], versions: dict, provenance: dict, key_
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
-def write_signed(out: Path, contents: dict[str, bytes], private_key, versions: dict, provenance: dict) -> None:
-    """Write a complete signed folder beside ``out`` and swap it in, so a failure leaves ``out`` as it was."""
+def check_output_folder(out: Path | str) -> Path:
+    """Refuse an output path that is a file, before any work is done or anything is written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
+    return out
+
+
+def write_signed(out: Path, contents: dict[str, bytes], private_key, versions: dict, provenance: dict) -> None:
+    """Write a complete signed folder beside ``out`` and swap it in, so a failure leaves ``out`` as it was."""
+    out = check_output_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -10,7 +10,7 @@ from typing import Callable
 import pandas as pd
 
 from fraudpipe import charts, data_gate, signing
-from fraudpipe.artifacts import save_artifacts
+from fraudpipe.artifacts import check_output_folder, save_artifacts
 from fraudpipe.data import Recipe, dataset_sha256, generate_transactions
 from fraudpipe.errors import DataValidationError
 from fraudpipe.model import evaluate, fit
@@ -40,10 +40,7 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
     (against ``reference``, a profile from a trusted manifest, when given) and refuses poisoned data.
     """
     recipe.check()
-    out = Path(out or settings.artifacts_dir)
-    if out.exists() and not out.is_dir():
-        from fraudpipe.errors import ConfigError
-        raise ConfigError(f"{out}: exists and is not a folder")
+    out = check_output_folder(out or settings.artifacts_dir)
     if signing.ensure_keypair(settings.signing_key, settings.trusted_key):
         progress(f"created signing key {settings.signing_key} (0600) and trusted key {settings.trusted_key}")
     private_key = signing.load_private_key(settings.signing_key)
