@@ -59,13 +59,22 @@ def surrogate_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.nd
     return float(np.mean(surrogate.predict(holdout) == victim_labels))
 
 
+def fidelity_curve(answered: list, holdout: np.ndarray, victim_labels: np.ndarray,
+                   fidelity=surrogate_fidelity) -> dict[str, float | None]:
+    """Fidelity of a surrogate trained on the first 10, 30, 100, ... answers (as many as were answered)."""
+    return {str(b): fidelity(answered[:b], holdout, victim_labels) for b in BUDGETS if b <= len(answered)}
+
+
+def _series(curve: dict) -> list:
+    return [[int(b) for b in curve], list(curve.values())]
+
+
 def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels: np.ndarray,
                       allowed: int) -> dict:
     """Send ``n`` automated queries, then train surrogates on the first 10, 30, ... answers."""
     result = flood(client, random_queries(n))
     answered = result.pop("answered")
-    budgets = [b for b in BUDGETS if b <= len(answered)]
-    curve = {str(b): surrogate_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
+    curve = fidelity_curve(answered, holdout, victim_labels)
     fidelity_all = surrogate_fidelity(answered, holdout, victim_labels)
     return {
         **result,
@@ -76,7 +85,7 @@ def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels
         "holdout_rows": int(len(holdout)),
         "charts": [{"kind": "line", "title": "Surrogate fidelity against answered queries",
                     "xlabel": "answered queries (log)", "ylabel": "agreement with victim", "logx": True,
-                    "series": {"label-only surrogate": [[int(b) for b in curve], list(curve.values())]}}]
+                    "series": {"label-only surrogate": _series(curve)}}]
                   if curve else [],
         "attack_succeeded": len(answered) > allowed,
         "summary": (f"{len(answered)} of {n} automated queries answered"
@@ -101,13 +110,12 @@ def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.nda
     """Fidelity against queries for label and probability answers, and what one limit window buys."""
     result = flood(client, random_queries(max(BUDGETS), seed=21))
     answered = result.pop("answered")
-    budgets = [b for b in BUDGETS if b <= len(answered)]
-    labels_curve = {str(b): surrogate_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
-    proba_curve = {str(b): _probability_fidelity(answered[:b], holdout, victim_labels) for b in budgets}
+    labels_curve = fidelity_curve(answered, holdout, victim_labels)
+    proba_curve = fidelity_curve(answered, holdout, victim_labels, fidelity=_probability_fidelity)
     in_window = surrogate_fidelity(answered[:limit], holdout, victim_labels)
-    series = {"labels only": [[int(b) for b in labels_curve], list(labels_curve.values())]}
+    series = {"labels only": _series(labels_curve)}
     if all(v is not None for v in proba_curve.values()) and proba_curve:
-        series["with probabilities"] = [[int(b) for b in proba_curve], list(proba_curve.values())]
+        series["with probabilities"] = _series(proba_curve)
     return {
         "sent": result["sent"], "answered": len(answered), "statuses": result["statuses"],
         "limit_per_window": limit, "answered_in_first_window": min(len(answered), limit),
