@@ -72,7 +72,7 @@ class QueryMonitor:
                     alerts.append(self._alert(identity, "probing", state.count,
                                               f"{state.single_feature_run} consecutive single-feature changes"))
             if state.queries:
-                state.distances.append(float(np.min(np.linalg.norm(np.asarray(state.queries) - x, axis=1))))
+                state.distances.append(min_distance(state.queries, x))
             state.queries.append(x)
             if len(state.queries) > PRADA_WINDOW:
                 state.queries.pop(0)
@@ -90,6 +90,17 @@ class QueryMonitor:
     def _alert(identity: str, detector: str, query: int, detail: str) -> dict:
         return {"type": "alert", "detector": detector, "client_identity": identity, "at_query": query,
                 "detail": detail}
+
+
+def min_distance(previous, x: np.ndarray) -> float:
+    """Distance (in feature units) from a query to the nearest of the client's earlier queries."""
+    return float(np.min(np.linalg.norm(np.asarray(previous) - x, axis=1)))
+
+
+def session_statistic(rows) -> float:
+    """PRADA's W for one whole client session, as the monitor would compute it at the session's end."""
+    xs = np.asarray(rows, dtype=float) / UNITS
+    return prada_statistic([min_distance(xs[:i], xs[i]) for i in range(1, len(xs))])
 
 
 def prada_statistic(distances) -> float:

@@ -50,14 +50,9 @@ def replay(monitor: QueryMonitor, sessions: list[list[list[float]]]) -> list[set
 def calibrate_and_measure_fpr(clients: int = 200, queries: int = 60) -> dict:
     """Calibrate the PRADA threshold on one benign set (1st percentile of W); measure both detectors' false
     positives with the deployed settings on another."""
-    from fraudpipe.serving.monitor import PRADA_W, UNITS, prada_statistic
+    from fraudpipe.serving.monitor import PRADA_W, session_statistic
 
-    calibration = benign_sessions(clients, queries, seed=101)
-    ws = []
-    for session in calibration:
-        xs = np.asarray(session) / UNITS
-        distances = [float(np.min(np.linalg.norm(xs[:i] - xs[i], axis=1))) for i in range(1, len(xs))]
-        ws.append(prada_statistic(distances))
+    ws = [session_statistic(session) for session in benign_sessions(clients, queries, seed=101)]
     calibrated = float(np.percentile(ws, 1))
     measured = replay(QueryMonitor(), benign_sessions(clients, queries, seed=202))
     return {"benign_clients": clients, "queries_each": queries, "calibrated_prada_w": round(calibrated, 4),
