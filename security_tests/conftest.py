@@ -46,8 +46,8 @@ def variant_controls(variant: str, broken: str | None = None) -> tuple[str, dict
 
 def start_app(profile: str, settings, controls: dict, api_key: str) -> FlaskClient:
     """The app for a variant; overrides that are not service controls (the training gate) stay out."""
-    app_controls = {name: value for name, value in controls.items() if name in CONTROL_NAMES}
-    return FlaskClient(create_app(profile, settings=settings, **app_controls), api_key=api_key)
+    off = {name for name, on in controls.items() if name in CONTROL_NAMES and on is False}
+    return FlaskClient(create_app(profile, settings=settings, controls_off=off), api_key=api_key)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

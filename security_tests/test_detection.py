@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from security_tests.attacks.detection import calibrate_and_measure_fpr, detect_attack
@@ -7,10 +9,21 @@ from security_tests.attacks.probing import probe_boundaries
 from security_tests.conftest import attack_should_succeed, expect_attack
 
 
+class _AlertLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.alerts: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "monitor_alert"):
+            self.alerts.append(record.monitor_alert)
+
+
 def alerts_of(client):
-    """The alerts raised so far by this in-process service's monitor (none where the monitor is off)."""
-    monitor = client.app.extensions["fraudpipe"]["monitor"]
-    return lambda: list(monitor.alerts) if monitor is not None else []
+    """The alert lines this in-process service has logged so far: the output an operator reads."""
+    lines = _AlertLines()
+    client.app.logger.addHandler(lines)
+    return lambda: list(lines.alerts)
 
 
 @pytest.mark.white_box("read the alerts in the service's audit log after a probing run")

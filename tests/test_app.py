@@ -17,8 +17,10 @@ GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_trans
 @pytest.fixture
 def make(trained, tmp_path, assessor_key):
     def build(profile="hardened", **overrides):
-        settings = trained.with_overrides(audit_log=tmp_path / "audit.jsonl")
-        app = create_app(profile, settings=settings, **overrides)
+        off = {name for name in list(overrides) if name in CONTROL_NAMES and overrides[name] is False}
+        values = {name: value for name, value in overrides.items() if name not in off}
+        settings = trained.with_overrides(**{"audit_log": tmp_path / "audit.jsonl", **values})
+        app = create_app(profile, settings=settings, controls_off=off)
         client = app.test_client()
         client.environ_base["HTTP_X_API_KEY"] = assessor_key
         return client
@@ -27,11 +29,13 @@ def make(trained, tmp_path, assessor_key):
 
 
 def test_profiles_switch_every_control():
-    assert all(getattr(resolve_controls("hardened", {}), n) for n in CONTROL_NAMES)
-    assert not any(getattr(resolve_controls("inherited", {}), n) for n in CONTROL_NAMES)
-    assert resolve_controls("hardened", {"auth": False}).auth is False
+    assert resolve_controls("hardened") == set(CONTROL_NAMES)
+    assert resolve_controls("inherited") == set()
+    assert "auth" not in resolve_controls("hardened", {"auth"})
     with pytest.raises(ConfigError):
-        resolve_controls("staging", {})
+        resolve_controls("staging")
+    with pytest.raises(ConfigError):
+        resolve_controls("hardened", {"atuh"})
 
 
 def test_hardened_answers_label_only_and_inherited_adds_probability(make):

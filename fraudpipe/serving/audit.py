@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+from flask import Flask, g, request
 
 
 class AuditLog:
@@ -27,6 +31,38 @@ class AuditLog:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def install(app: Flask, service) -> None:
+    """Writes the request record and whatever earlier sinks (the monitor's alerts) added to it."""
+    if service.settings.audit_log is None:
+        return
+    log = AuditLog(service.settings.audit_log)
+
+    def write_all(records: list[dict]) -> list[dict]:
+        for record in records:
+            log.write(record)
+        return []
+
+    service.sinks.append(write_all)
+
+
+def request_record(response) -> dict:
+    """What a SIEM needs to reconstruct a probing campaign: who, when, what was asked and answered."""
+    return {
+        "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "request_id": getattr(g, "request_id", None),
+        "client": request.remote_addr,
+        "key_id": getattr(g, "key_id", None),
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "features": getattr(g, "features", None),
+        "prediction": getattr(g, "prediction", None),
+        "probability": getattr(g, "probability", None),
+        "reason": getattr(g, "reason", None),
+        "latency_ms": round((time.perf_counter() - g.started) * 1000, 3) if "started" in g else None,
+    }
 
 
 def read_records(path: Path) -> list[dict]:

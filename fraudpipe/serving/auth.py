@@ -12,6 +12,8 @@ import re
 import secrets
 from pathlib import Path
 
+from flask import Flask, g, request
+
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving.errors import ApiError
 
@@ -55,6 +57,16 @@ class KeyStore:
             raise ApiError(401, "unauthorized", f"{reason}: send a valid key in the {HEADER} header",
                            headers={"WWW-Authenticate": HEADER})
         return key_id
+
+
+def install(app: Flask, service) -> None:
+    """Every call to the model needs a key; health and the API document stay public."""
+    keys = KeyStore.from_settings(service.settings.api_keys, service.settings.api_keys_file)
+
+    @app.before_request
+    def require_key() -> None:
+        if request.endpoint == "predict":
+            g.key_id = keys.require(request.headers.get(HEADER))
 
 
 def read_keys_file(path: Path) -> dict[str, bytes]:

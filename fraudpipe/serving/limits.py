@@ -8,8 +8,12 @@ reset its own budget by inventing a header.
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, g, request
 from flask_limiter import Limiter
+
+from fraudpipe.serving.errors import http_error_response
 
 
 def client_address() -> str:
@@ -29,8 +33,6 @@ def install_limiter(app: Flask, storage_uri: str) -> Limiter:
 
 def retry_after(limiter: Limiter) -> int:
     """Seconds until the breached window resets (at least 1)."""
-    import time
-
     breached = limiter.current_limit
     if breached is None:
         return 1
@@ -42,3 +44,15 @@ def limit_route(limiter: Limiter, rate: str, view, per_key: bool):
     if per_key:
         view = limiter.limit(rate, key_func=key_identity, scope="key")(view)
     return limiter.limit(rate, key_func=client_address, scope="client")(view)
+
+
+def install(app: Flask, service) -> None:
+    limiter = install_limiter(app, service.settings.rate_limit_storage)
+    per_key = "auth" in service.controls
+    service.predict_wrappers.append(lambda view: limit_route(limiter, service.settings.rate_limit, view, per_key))
+
+    @app.errorhandler(429)
+    def too_many(exc):
+        response = http_error_response(exc)
+        response.headers["Retry-After"] = str(retry_after(limiter))
+        return response

@@ -14,11 +14,13 @@ alert records and can optionally block a flagged client; what it misses is measu
 from __future__ import annotations
 
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from flask import Flask, g, request
 from scipy.stats import shapiro
+
+from fraudpipe.serving.errors import ApiError
 
 UNITS = np.array([100.0, 1.0, 1.0, 1.0])  # amount in $100, hours, transactions, foreign flag
 PROBE_RUN = 6
@@ -43,7 +45,6 @@ class QueryMonitor:
         self.probe_run, self.prada_min, self.prada_w, self.block = probe_run, prada_min, prada_w, block
         self._clients: dict[str, _ClientState] = {}
         self._lock = threading.Lock()
-        self.alerts: deque[dict] = deque(maxlen=1000)
 
     @staticmethod
     def identity(record: dict) -> str:
@@ -83,13 +84,32 @@ class QueryMonitor:
                     state.flagged.add("distribution")
                     alerts.append(self._alert(identity, "distribution", state.count,
                                               f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances"))
-            self.alerts.extend(alerts)
             return alerts
 
     @staticmethod
     def _alert(identity: str, detector: str, query: int, detail: str) -> dict:
         return {"type": "alert", "detector": detector, "client_identity": identity, "at_query": query,
                 "detail": detail}
+
+
+def install(app: Flask, service) -> None:
+    """Observes every answered record; with ``FRAUDPIPE_MONITOR_BLOCK`` a flagged client gets 403.
+    Alerts leave the service as audit records and log lines, the outputs an operator already reads."""
+    monitor = QueryMonitor(block=service.settings.monitor_block)
+
+    @app.before_request
+    def refuse_flagged() -> None:
+        if request.endpoint == "predict" and monitor.is_blocked(
+                QueryMonitor.identity({"key_id": g.key_id, "client": request.remote_addr})):
+            raise ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
+
+    def observe(records: list[dict]) -> list[dict]:
+        alerts = monitor.observe(records[0])
+        for alert in alerts:
+            app.logger.warning("monitor alert: %s", alert, extra={"monitor_alert": alert})
+        return [{"ts": records[0]["ts"], "request_id": records[0]["request_id"], **alert} for alert in alerts]
+
+    service.sinks.append(observe)
 
 
 def min_distance(previous, x: np.ndarray) -> float:

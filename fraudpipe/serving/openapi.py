@@ -13,26 +13,26 @@ def _error(description: str) -> dict:
 def document(controls) -> dict:
     result = {"prediction": {"type": "integer", "enum": [0, 1]},
               "label": {"type": "string", "enum": ["FRAUD", "LEGITIMATE"]}}
-    if not controls.hide_probability:
+    if "hide_probability" not in controls:
         result["fraud_probability"] = {"type": "number", "minimum": 0, "maximum": 1}
     responses = {"200": {"description": "the model's decision",
                          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
                  "400": _error("malformed JSON or missing fields"),
                  "503": _error("artifacts failed verification; the service is not ready")}
-    if controls.validate_input:
+    if "validate_input" in controls:
         responses.update({"413": _error("body too large"), "415": _error("not application/json"),
                           "422": _error("a field is missing, extra, of the wrong type or out of range")})
-    if controls.auth:
+    if "auth" in controls:
         responses["401"] = _error("missing or invalid X-API-Key")
-    if controls.monitor:
+    if "monitor" in controls:
         responses["403"] = _error("client flagged for probing (only when FRAUDPIPE_MONITOR_BLOCK is on)")
-    if controls.rate_limit:
+    if "rate_limit" in controls:
         responses["429"] = _error("rate limit exceeded; see Retry-After")
     predict = {"summary": "Classify one transaction", "operationId": "predict",
                "requestBody": {"required": True, "content": {"application/json": {
                    "schema": {"$ref": "#/components/schemas/Transaction"}}}},
                "responses": dict(sorted(responses.items()))}
-    if controls.auth:
+    if "auth" in controls:
         predict["security"] = [{"apiKey": []}]
     doc = {
         "openapi": "3.0.3",
@@ -50,6 +50,6 @@ def document(controls) -> dict:
                       "required": ["error"]},
         }},
     }
-    if controls.auth:
+    if "auth" in controls:
         doc["components"]["securitySchemes"] = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     return doc

@@ -75,3 +75,8 @@ def parse_lax(request) -> np.ndarray:
     if not all(math.isfinite(value) for value in row[0]):
         raise ValueError("Input contains NaN or infinity")
     return row
+
+
+def install(app, service) -> None:
+    limit = service.settings.max_body_bytes
+    service.parse = lambda request: parse_strict(request, limit)

@@ -60,7 +60,7 @@ class FlaskClient(_KeyedClient):
 
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
         self.app = app
-        self.target = f"in-process:{app.extensions['fraudpipe']['profile']}"
+        self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
         self._client = app.test_client()
         self._api_key = api_key
         self._environ = {"REMOTE_ADDR": remote_addr}
