@@ -1,0 +1,228 @@
+"""A target profile: what the assessment needs to know about a JSON-over-HTTP tabular classifier.
+
+Users point the assessment at services someone else wrote, with their own field names, labels, auth
+scheme and limits. A profile (TOML) names those; every black-box attack reads it instead of assuming
+fraudpipe's schema. ``draft_from_openapi`` writes a first profile from the target's OpenAPI document and
+marks what a document cannot say (which label is the positive one, one example of each class).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fraudpipe.errors import ConfigError
+
+WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+FEATURE_TYPES = ("float", "int", "bool")
+TODO = "TODO"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One request field: its JSON type and the range the service is supposed to accept."""
+
+    name: str
+    type: str
+    min: float
+    max: float
+
+    def cast(self, value: float) -> float | int | bool:
+        if self.type == "float":
+            return float(value)
+        if self.type == "bool":
+            return bool(round(value))
+        return int(round(value))
+
+    def clip(self, value: float) -> float | int | bool:
+        return self.cast(min(max(value, self.min), self.max))
+
+    @property
+    def step(self) -> float:
+        """The smallest change that means something: one unit for integers, a thousandth of the range else."""
+        return 1.0 if self.type in ("int", "bool") else (self.max - self.min) / 1000.0
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    url: str | None
+    predict_path: str
+    health_path: str | None
+    auth_header: str
+    auth_scheme: str
+    label_path: tuple[str, ...]
+    positive: Any
+    rate_limit: int | None
+    rate_window: str
+    fields: tuple[FieldSpec, ...]
+    positive_example: dict
+    negative_example: dict
+    source: str = "built in"
+    extra_headers: dict = field(default_factory=dict)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def window_seconds(self) -> int:
+        return WINDOW_SECONDS[self.rate_window]
+
+    def auth_headers(self, key: str | None) -> dict[str, str]:
+        if not key:
+            return {}
+        return {self.auth_header: f"{self.auth_scheme} {key}" if self.auth_scheme else key}
+
+    def label_of(self, body: Any) -> Any:
+        """The label at the profile's dotted path, or None when the answer does not carry one."""
+        value = body
+        for part in self.label_path:
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def is_positive(self, body: Any) -> bool | None:
+        label = self.label_of(body)
+        return None if label is None else label == self.positive
+
+    def row(self, values) -> dict:
+        """A request body from a vector in field order, cast and clipped to each field's range."""
+        return {f.name: f.clip(float(v)) for f, v in zip(self.fields, values)}
+
+    def vector(self, payload: dict) -> list[float]:
+        return [float(payload[name]) for name in self.field_names]
+
+
+def load_profile(path: str | Path, url_override: str | None = None) -> TargetProfile:
+    """Read and check a profile; every mistake is one line naming the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read target profile ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return profile_from_dict(data, source=str(path), url_override=url_override)
+
+
+def profile_from_dict(data: dict, source: str = "built in", url_override: str | None = None) -> TargetProfile:
+    def need(table: dict, key: str, where: str):
+        if key not in table or table[key] in (None, "", TODO):
+            raise ConfigError(f"{source}: {where}{key} is required")
+        return table[key]
+
+    auth, response, limit = data.get("auth", {}), data.get("response", {}), data.get("rate_limit", {})
+    features = need(data, "features", "")
+    fields = tuple(_field(name, spec, source) for name, spec in features.items())
+    examples = need(data, "examples", "")
+    positive, negative = (_example(need(examples, k, "examples."), fields, f"examples.{k}", source)
+                          for k in ("positive", "negative"))
+    per = limit.get("per", "minute")
+    if per not in WINDOW_SECONDS:
+        raise ConfigError(f"{source}: rate_limit.per must be one of {', '.join(WINDOW_SECONDS)}, got {per!r}")
+    requests = limit.get("requests")
+    if requests is not None and (not isinstance(requests, int) or requests < 1):
+        raise ConfigError(f"{source}: rate_limit.requests must be a positive whole number, got {requests!r}")
+    header = auth.get("header", "X-API-Key")
+    scheme = auth.get("scheme", "")
+    return TargetProfile(
+        name=data.get("name", "unnamed service"), url=url_override or data.get("url"),
+        predict_path=data.get("predict_path", "/predict"), health_path=data.get("health_path"),
+        auth_header=header, auth_scheme=scheme,
+        label_path=tuple(str(need(response, "label", "response.")).split(".")),
+        positive=need(response, "positive", "response."), rate_limit=requests, rate_window=per,
+        fields=fields, positive_example=positive, negative_example=negative, source=source)
+
+
+def _field(name: str, spec: dict, source: str) -> FieldSpec:
+    kind = spec.get("type")
+    if kind not in FEATURE_TYPES:
+        raise ConfigError(f"{source}: features.{name}.type must be one of {', '.join(FEATURE_TYPES)}, got {kind!r}")
+    low, high = (0, 1) if kind == "bool" else (spec.get("min"), spec.get("max"))
+    for bound, value in (("min", low), ("max", high)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ConfigError(f"{source}: features.{name}.{bound} must be a finite number, got {value!r}")
+    if low >= high:
+        raise ConfigError(f"{source}: features.{name}: min {low} must be below max {high}")
+    return FieldSpec(name, kind, float(low), float(high))
+
+
+def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: str) -> dict:
+    if not isinstance(values, dict) or set(values) != {f.name for f in fields}:
+        raise ConfigError(f"{source}: {where} must give exactly the fields {', '.join(f.name for f in fields)}")
+    return {f.name: f.cast(values[f.name]) for f in fields}
+
+
+def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> TargetProfile:
+    """fraudpipe's own service, described from the schema the service itself validates against."""
+    from fraudpipe.data import EXAMPLES, FEATURES
+
+    features = {f.name: {"type": f.kind, "min": f.low, "max": f.high} for f in FEATURES}
+    return profile_from_dict({
+        "name": "fraudpipe fraud-detection service", "url": url, "predict_path": "/predict",
+        "health_path": "/health", "auth": {"header": "X-API-Key", "scheme": ""},
+        "response": {"label": "label", "positive": "FRAUD"},
+        "rate_limit": {"requests": rate_limit, "per": "minute"} if rate_limit else {},
+        "features": features, "examples": EXAMPLES})
+
+
+def draft_from_openapi(document: dict, url: str) -> str:
+    """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body.
+
+    What a document cannot tell (the positive label, one example of each class, the promised limit) is
+    written as ``TODO`` so that loading the draft fails until a person has filled it in.
+    """
+    path, schema = _first_json_post(document)
+    schema = _resolve(document, schema)
+    lines = [f'name = "{document.get("info", {}).get("title", "unnamed service")}"', f'url = "{url}"',
+             f'predict_path = "{path}"']
+    if "/health" in document.get("paths", {}):
+        lines.append('health_path = "/health"')
+    lines += ["", "[auth]", f'header = "{_auth_header(document)}"', 'scheme = ""', "", "[response]",
+              f'label = "{TODO}"                # dotted path to the label in the answer',
+              f'positive = "{TODO}"             # the label an attacker wants to avoid', "",
+              "[rate_limit]", f'# requests = {TODO}            # what the service promises', 'per = "minute"']
+    for name, spec in schema.get("properties", {}).items():
+        spec = _resolve(document, spec)
+        kind = {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float")
+        lines += ["", f"[features.{name}]", f'type = "{kind}"']
+        low = spec.get("minimum", spec.get("exclusiveMinimum"))
+        high = spec.get("maximum", spec.get("exclusiveMaximum"))
+        lines.append(f"min = {low}" if low is not None else f'min = "{TODO}"')
+        lines.append(f"max = {high}" if high is not None else f'max = "{TODO}"')
+    lines += ["", "[examples]", f'positive = "{TODO}"  # {{ field = value, ... }} answered positive',
+              f'negative = "{TODO}"  # one answered negative']
+    return "\n".join(lines) + "\n"
+
+
+def _first_json_post(document: dict) -> tuple[str, dict]:
+    for path, operations in document.get("paths", {}).items():
+        body = operations.get("post", {}).get("requestBody", {})
+        schema = body.get("content", {}).get("application/json", {}).get("schema")
+        if schema:
+            return path, schema
+    raise ConfigError("the OpenAPI document has no POST operation with an application/json body")
+
+
+def _resolve(document: dict, schema: dict) -> dict:
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    node: Any = document
+    for part in ref.lstrip("#/").split("/"):
+        node = node.get(part, {})
+    return node
+
+
+def _auth_header(document: dict) -> str:
+    for scheme in document.get("components", {}).get("securitySchemes", {}).values():
+        if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+            return scheme.get("name", "X-API-Key")
+        if scheme.get("type") == "http":
+            return "Authorization"
+    return "X-API-Key"

@@ -1,0 +1,125 @@
+"""A model service that is not fraudpipe, written only so the assessment can be tried on another target.
+
+A loan-default scorer: other field names, a logistic regression instead of a forest, ``Authorization:
+Bearer`` keys, and a nested answer (``{"result": {"decision": ..., "score": ...}}``). ``weak`` is built
+the way inherited services tend to be (no auth, score in the answer, no limit, lax parsing that fails
+with a 500); ``strong`` has every control the assessment checks. Start it under gunicorn with
+``tests.targets.loan_service:create_app('weak')``; keys and the limit come from LOAN_* variables.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import os
+import threading
+import time
+from collections import defaultdict, deque
+
+import numpy as np
+from flask import Flask, jsonify, request
+from sklearn.linear_model import LogisticRegression
+
+FIELDS = {"income": ("float", 0.0, 500_000.0), "age": ("int", 18, 100), "open_accounts": ("int", 0, 50),
+          "is_new_customer": ("bool", 0, 1)}
+
+
+def _model() -> LogisticRegression:
+    """Default is likelier with low income, many open accounts and a new relationship."""
+    rng = np.random.default_rng(7)
+    n = 4_000
+    X = np.column_stack([rng.gamma(2.0, 30_000, n).clip(0, 500_000), rng.integers(18, 90, n),
+                         rng.poisson(5, n).clip(0, 50), rng.binomial(1, 0.3, n)]).astype(float)
+    risk = -0.00005 * X[:, 0] + 0.35 * X[:, 2] + 1.2 * X[:, 3] - 0.01 * X[:, 1] + rng.normal(0, 0.5, n)
+    y = (risk > np.quantile(risk, 0.8)).astype(int)
+    return LogisticRegression(max_iter=2_000).fit(X / [100_000, 100, 10, 1], y)
+
+
+class _Window:
+    """An exact sliding log per identity: at most ``limit`` answers in any ``seconds`` interval."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self._hits: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, identity: str) -> float:
+        """0 when allowed, else seconds until the next request would be."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits[identity]
+            while hits and now - hits[0] >= self.seconds:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return self.seconds - (now - hits[0])
+            hits.append(now)
+            return 0.0
+
+
+def _error(status: int, reason: str, headers: dict | None = None):
+    response = jsonify({"error": {"code": status, "message": reason}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _strict_row(body: object) -> list[float] | str:
+    if not isinstance(body, dict) or set(body) != set(FIELDS):
+        return f"expected exactly the fields {', '.join(FIELDS)}"
+    row = []
+    for name, (kind, low, high) in FIELDS.items():
+        value = body[name]
+        if kind == "bool":
+            if not isinstance(value, bool):
+                return f"{name} must be true or false"
+        elif isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float)):
+            return f"{name} must be a{'n integer' if kind == 'int' else ' number'}"
+        if not (math.isfinite(float(value)) and low <= value <= high):
+            return f"{name} must be between {low} and {high}"
+        row.append(float(value))
+    return row
+
+
+def create_app(build: str = "weak") -> Flask:
+    if build not in ("weak", "strong"):
+        raise ValueError(f"build must be weak or strong, got {build!r}")
+    strong = build == "strong"
+    model = _model()
+    keys = [k for k in os.environ.get("LOAN_API_KEYS", "").split(",") if k]
+    limit = int(os.environ.get("LOAN_RATE_LIMIT", "30"))
+    per_key, per_address = _Window(limit, 60.0), _Window(limit, 60.0)
+    app = Flask("loan_service")
+
+    @app.get("/health")
+    def health():
+        return jsonify({"status": "up"})
+
+    @app.post("/v2/score")
+    def score():
+        if strong:
+            wait = per_address.allow(request.remote_addr or "-")
+            if wait:
+                return _error(429, "too many requests", {"Retry-After": str(math.ceil(wait))})
+            presented = request.headers.get("Authorization", "")
+            token = presented.removeprefix("Bearer ") if presented.startswith("Bearer ") else ""
+            if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+                return _error(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+            wait = per_key.allow(token)
+            if wait:
+                return _error(429, "too many requests", {"Retry-After": str(math.ceil(wait))})
+            if request.mimetype != "application/json" or (request.content_length or 0) > 2048:
+                return _error(415 if request.mimetype != "application/json" else 413, "send a small JSON body")
+            body = request.get_json(silent=True)
+            row = _strict_row(body)
+            if isinstance(row, str):
+                return _error(422, row)
+        else:
+            body = request.get_json(force=True)
+            row = [float(body[name]) for name in FIELDS]  # a KeyError or ValueError is a 500, as inherited
+        p = float(model.predict_proba(np.array([row]) / [100_000, 100, 10, 1])[0, 1])
+        result = {"decision": "DENY" if p >= 0.5 else "APPROVE", "model": "lr-2024-03"}
+        if not strong:
+            result["score"] = round(p, 4)
+        return jsonify({"request_id": os.urandom(6).hex(), "result": result})
+
+    return app
