@@ -8,11 +8,14 @@ refused before that global is resolved, even when the file is signed with the tr
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ import sklearn
 from joblib.numpy_pickle import NumpyUnpickler
 
 from fraudpipe import signing
-from fraudpipe.compiled import CompiledForest
+from fraudpipe.compiled import ARRAY_NAMES, CompiledForest
 from fraudpipe.errors import ArtifactError, ConfigError
 
 MODEL_FILE = "fraud_model.pkl"
@@ -33,6 +36,11 @@ METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 PICKLES = (MODEL_FILE, SCALER_FILE)
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_MANIFEST_BYTES = 1024 * 1024
+SIGNATURE_BYTES = 64  # Ed25519
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 ALLOWED_GLOBALS = frozenset({
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
@@ -62,7 +70,8 @@ class AllowlistUnpickler(NumpyUnpickler):
     """joblib's unpickler, admitting only ``ALLOWED_GLOBALS``; joblib passes ``find_class`` to nested pickles."""
 
     def __init__(self, name: str, data: bytes) -> None:
-        super().__init__(name, io.BytesIO(data), ensure_native_byte_order=True)
+        self.buffer = io.BytesIO(data)
+        super().__init__(name, self.buffer, ensure_native_byte_order=True)
         self._name = name
 
     def find_class(self, module: str, name: str):
@@ -72,12 +81,17 @@ class AllowlistUnpickler(NumpyUnpickler):
 
 
 def unpickle_allowlisted(name: str, data: bytes):
+    """The whole byte string must be the one pickle: bytes after its end are a smuggled second payload."""
+    unpickler = AllowlistUnpickler(name, data)
     try:
-        return AllowlistUnpickler(name, data).load()
+        obj = unpickler.load()
     except ArtifactError:
         raise
     except Exception as exc:  # a truncated or garbled pickle: any error is a refusal, never a crash
         raise ArtifactError(name, f"cannot be deserialised ({type(exc).__name__}: {exc})") from None
+    if unpickler.buffer.tell() != len(data):
+        raise ArtifactError(name, f"{len(data) - unpickler.buffer.tell()} bytes follow the end of the pickle")
+    return obj
 
 
 @dataclass
@@ -94,22 +108,80 @@ class LoadedArtifacts:
         return self.hashes.get(SERVING_FILE) or self.hashes.get(MODEL_FILE, "")
 
 
-def _read_verified(path: Path, public_key) -> tuple[dict, dict[str, bytes]]:
+def open_regular(folder_fd: int, name: str) -> tuple[int, os.stat_result]:
+    """Open ``name`` inside the folder without following a link or blocking on a FIFO, and insist on a
+    regular file, so nothing but a plain file's bytes is ever read."""
+    try:
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=folder_fd)
+    except OSError as exc:
+        reasons = {errno.ELOOP: "is a symbolic link", errno.ENOENT: "missing"}
+        raise ArtifactError(name, reasons.get(exc.errno, f"unreadable ({exc.strerror})")) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ArtifactError(name, "not a regular file")
+    return fd, info
+
+
+def read_regular(folder_fd: int, name: str, size: int | None = None, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Exactly ``size`` bytes (or at most ``limit``), checked with fstat before a byte is read; reads at
+    most one byte more, so a file that grows after the check is refused, not read in full."""
+    fd, info = open_regular(folder_fd, name)
+    try:
+        if size is not None and info.st_size != size:
+            raise ArtifactError(name, f"size {info.st_size} differs from the signed {size}")
+        if info.st_size > limit:
+            raise ArtifactError(name, f"larger than {limit} bytes")
+        expected = info.st_size
+        chunks, remaining = [], expected + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) != expected:
+        raise ArtifactError(name, "changed size while being read")
+    return data
+
+
+def parse_manifest(data: bytes) -> dict:
+    """Refuse a manifest of the wrong shape with one reason, signed or not, instead of a KeyError later."""
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError):
+        raise ArtifactError(MANIFEST_FILE, "not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != 1:
+        raise ArtifactError(MANIFEST_FILE, "not a format-1 manifest object")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not {SERVING_FILE, *PICKLES} <= set(files):
+        raise ArtifactError(MANIFEST_FILE, f"'files' must list at least {SERVING_FILE} and {', '.join(PICKLES)}")
+    for name, record in files.items():
+        if name in (MANIFEST_FILE, SIGNATURE_FILE, ".", "..") or os.path.basename(name) != name or "\0" in name:
+            raise ArtifactError(MANIFEST_FILE, f"{name!r} is not a plain file name")
+        if (not isinstance(record, dict) or not isinstance(record.get("sha256"), str)
+                or not _SHA256.fullmatch(record["sha256"]) or type(record.get("size")) is not int
+                or not 0 <= record["size"] <= MAX_FILE_BYTES):
+            raise ArtifactError(MANIFEST_FILE, f"entry for {name!r} needs a sha256 hex digest and a size")
+    for key in ("versions", "provenance"):
+        if not isinstance(manifest.get(key), dict):
+            raise ArtifactError(MANIFEST_FILE, f"'{key}' must be an object")
+    return manifest
+
+
+def _read_verified(folder_fd: int, public_key) -> tuple[dict, dict[str, bytes]]:
     """Signature, exact file set, sizes and hashes; returns the manifest and every file's bytes."""
-    try:
-        manifest_bytes = (path / MANIFEST_FILE).read_bytes()
-    except OSError:
-        raise ArtifactError(MANIFEST_FILE, "missing or unreadable") from None
-    try:
-        signature = (path / SIGNATURE_FILE).read_bytes()
-    except OSError:
-        raise ArtifactError(SIGNATURE_FILE, "missing or unreadable") from None
+    manifest_bytes = read_regular(folder_fd, MANIFEST_FILE, limit=MAX_MANIFEST_BYTES)
+    signature = read_regular(folder_fd, SIGNATURE_FILE, limit=SIGNATURE_BYTES)
     if not signing.verify(public_key, signature, manifest_bytes):
         raise ArtifactError(MANIFEST_FILE,
                             f"signature does not verify with the trusted key {signing.key_id(public_key)}")
-    manifest = json.loads(manifest_bytes)
-    expected = dict(manifest["files"])
-    present = {entry.name for entry in path.iterdir()} - {MANIFEST_FILE, SIGNATURE_FILE}
+    manifest = parse_manifest(manifest_bytes)
+    expected = manifest["files"]
+    present = set(os.listdir(folder_fd)) - {MANIFEST_FILE, SIGNATURE_FILE}
     extra, missing = sorted(present - set(expected)), sorted(set(expected) - present)
     if extra:
         raise ArtifactError(extra[0], "file is not in the signed manifest")
@@ -117,43 +189,71 @@ def _read_verified(path: Path, public_key) -> tuple[dict, dict[str, bytes]]:
         raise ArtifactError(missing[0], "listed in the signed manifest but missing")
     contents = {}
     for name, record in sorted(expected.items()):
-        try:
-            data = (path / name).read_bytes()
-        except OSError as exc:
-            raise ArtifactError(name, f"unreadable ({exc.strerror})") from None
-        if len(data) != record["size"]:
-            raise ArtifactError(name, f"size {len(data)} differs from the signed {record['size']}")
+        data = read_regular(folder_fd, name, size=record["size"])
         if sha256(data) != record["sha256"]:
             raise ArtifactError(name, "SHA-256 differs from the signed manifest")
         contents[name] = data
     return manifest, contents
 
 
+def _open_folder(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        raise ArtifactError(str(path), "not an artifact folder") from None
+
+
+def check_fitted(scaler, forest, compiled: CompiledForest) -> None:
+    """The pickles must be the fitted classes the pipeline writes and compile to the shipped serving
+    forest; otherwise ``verify`` would pass a release whose two models disagree."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    if type(scaler) is not StandardScaler or not all(hasattr(scaler, a) for a in ("mean_", "scale_")):
+        raise ArtifactError(SCALER_FILE, "not a fitted StandardScaler")
+    estimators = getattr(forest, "estimators_", None)
+    if (type(forest) is not RandomForestClassifier or not isinstance(estimators, list) or not estimators
+            or not all(type(e) is DecisionTreeClassifier and hasattr(e, "tree_") for e in estimators)
+            or not np.array_equal(getattr(forest, "classes_", None), [0, 1])):
+        raise ArtifactError(MODEL_FILE, "not a fitted RandomForestClassifier over the labels 0 and 1")
+    try:
+        rebuilt = CompiledForest.from_sklearn(scaler, forest)
+    except Exception as exc:  # any inconsistency inside the fitted objects is a refusal
+        raise ArtifactError(MODEL_FILE, f"cannot be compiled ({type(exc).__name__}: {exc})") from None
+    for name in ARRAY_NAMES:
+        mine, shipped = getattr(rebuilt, name), getattr(compiled, name)
+        if mine.dtype != shipped.dtype or not np.array_equal(mine, shipped):
+            raise ArtifactError(SERVING_FILE, f"differs from the forest compiled from the signed pickles ({name})")
+
+
 def load_artifacts(path: Path | str, trusted_key: Path | str | None = None, *,
                    pickles: bool = True, public_key=None) -> LoadedArtifacts:
     """Verify and load. ``pickles=False`` is the serving path: it unpickles nothing at all."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(str(path), "not an artifact folder")
-    if public_key is None:
-        if trusted_key is None:
-            raise ConfigError("no trusted key configured (FRAUDPIPE_TRUSTED_KEY)")
-        public_key = signing.load_public_key(Path(trusted_key))
-    manifest, contents = _read_verified(path, public_key)
+    folder_fd = _open_folder(Path(path))
+    try:
+        if public_key is None:
+            if trusted_key is None:
+                raise ConfigError("no trusted key configured (FRAUDPIPE_TRUSTED_KEY)")
+            public_key = signing.load_public_key(Path(trusted_key))
+        manifest, contents = _read_verified(folder_fd, public_key)
+    finally:
+        os.close(folder_fd)
     try:
         compiled = CompiledForest.from_bytes(contents[SERVING_FILE])
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError, OSError, EOFError) as exc:
         raise ArtifactError(SERVING_FILE, f"not a valid serving forest ({exc})") from None
     hashes = {name: sha256(data) for name, data in contents.items()}
     loaded = LoadedArtifacts(compiled=compiled, manifest=manifest, hashes=hashes)
     if pickles:
-        recorded, running = manifest.get("versions", {}), library_versions()
+        recorded, running = manifest["versions"], library_versions()
         for library, version in running.items():
             if recorded.get(library) != version:
                 raise ArtifactError(MANIFEST_FILE, f"built with {library} {recorded.get(library)}, "
                                                    f"running {version}: retrain or pin the same version")
         loaded.scaler = unpickle_allowlisted(SCALER_FILE, contents[SCALER_FILE])
         loaded.forest = unpickle_allowlisted(MODEL_FILE, contents[MODEL_FILE])
+        check_fitted(loaded.scaler, loaded.forest, compiled)
     return loaded
 
 
