@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
@@ -278,17 +279,63 @@ def _manifest(contents: dict[str, bytes], versions: dict, provenance: dict, key_
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
-def check_output_folder(out: Path | str) -> Path:
-    """Refuse an output path that is a file, before any work is done or anything is written."""
+def is_release(folder: Path) -> bool:
+    """A folder this program wrote: a manifest of the right shape listing exactly the other regular files,
+    plus the signature. The signature is not checked here: the folder is kept, not deleted, so a release
+    signed with an older key can still be replaced."""
+    try:
+        folder_fd = _open_folder(folder)
+    except ArtifactError:
+        return False
+    try:
+        files = parse_manifest(read_regular(folder_fd, MANIFEST_FILE, limit=MAX_MANIFEST_BYTES))["files"]
+        expected = {*files, MANIFEST_FILE, SIGNATURE_FILE}
+        return set(os.listdir(folder_fd)) == expected and all(
+            stat.S_ISREG(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode) for name in expected)
+    except (ArtifactError, OSError):
+        return False
+    finally:
+        os.close(folder_fd)
+
+
+def check_output_folder(out: Path | str, require_release: bool = True) -> Path:
+    """Refuse, before any work is done, an output path whose replacement could lose a file this program
+    did not write: a file, a link, or a non-empty folder that is not a fraudpipe release."""
     out = Path(out)
+    if out.is_symlink():
+        raise ConfigError(f"{out}: is a symbolic link; give the folder it points to")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
+    if require_release and out.is_dir() and any(out.iterdir()) and not is_release(out):
+        raise ConfigError(f"{out}: not empty and not a fraudpipe release (a signed manifest listing exactly "
+                          "its files); refusing to replace it: choose a new or empty folder")
     return out
 
 
-def write_signed(out: Path, contents: dict[str, bytes], private_key, versions: dict, provenance: dict) -> None:
-    """Write a complete signed folder beside ``out`` and swap it in, so a failure leaves ``out`` as it was."""
-    out = check_output_folder(out)
+def keep_previous(out: Path) -> Path:
+    """Move the release being replaced to ``<name>.previous-<UTC time>`` beside it; never overwrite.
+
+    The name is claimed with an exclusive mkdir first, so a folder someone else made is never replaced.
+    """
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    for attempt in range(100):
+        target = out.with_name(f"{out.name}.previous-{stamp}" + (f"-{attempt}" if attempt else ""))
+        try:
+            os.mkdir(target, 0o755)
+        except FileExistsError:
+            continue
+        os.replace(out, target)  # a folder may be renamed over the empty folder just claimed
+        return target
+    raise ConfigError(f"{out}: could not find a free name to keep the previous release under")
+
+
+def write_signed(out: Path, contents: dict[str, bytes], private_key, versions: dict, provenance: dict,
+                 require_release: bool = True) -> Path | None:
+    """Write a complete signed folder beside ``out`` and swap it in, so a failure leaves ``out`` as it was.
+
+    Returns where the replaced folder was kept (``None`` when there was none): nothing is deleted.
+    """
+    out = check_output_folder(out, require_release)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -299,20 +346,22 @@ def write_signed(out: Path, contents: dict[str, bytes], private_key, versions: d
             target.write_bytes(data)
             os.chmod(target, 0o444)
         os.chmod(staging, 0o755)
-        if out.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, retired / "previous")
+        previous = keep_previous(out) if out.exists() else None
+        try:
             os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        except BaseException:
+            if previous is not None:
+                os.replace(previous, out)
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return previous
 
 
 def save_artifacts(out: Path, trained, metrics: dict, charts: dict[str, bytes], private_key,
-                   provenance: dict) -> None:
+                   provenance: dict) -> Path | None:
+    """Returns where the replaced release was kept, if there was one."""
     pickled = {}
     for name, obj in ((MODEL_FILE, trained.forest), (SCALER_FILE, trained.scaler)):
         buffer = io.BytesIO()
@@ -322,7 +371,7 @@ def save_artifacts(out: Path, trained, metrics: dict, charts: dict[str, bytes], 
     contents = dict(pickled, **charts)
     contents[SERVING_FILE] = compiled.to_bytes()
     contents[METRICS_FILE] = (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
-    write_signed(out, contents, private_key, library_versions(), provenance)
+    return write_signed(out, contents, private_key, library_versions(), provenance)
 
 
 def resign(path: Path, private_key) -> dict:

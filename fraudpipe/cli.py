@@ -20,6 +20,8 @@ def _cmd_train(args, settings: Settings) -> int:
           f"ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
           f"TN {cm['tn']} FP {cm['fp']} FN {cm['fn']} TP {cm['tp']}")
     print(f"wrote signed artifacts to {metrics['out']} in {metrics['seconds']} s")
+    if metrics.get("previous"):
+        print(f"kept the previous release in {metrics['previous']} (remove it when no longer needed)")
     return 0
 
 
@@ -102,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="generate data, fit, evaluate, write and sign artifacts")
-    train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
+    train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR): new, empty "
+                       "or a fraudpipe release, which is kept as DIR.previous-<UTC time>")
     train.add_argument("--rows", type=int, default=10_000, help="transactions to generate (default 10000)")
     train.add_argument("--fraud-rate", type=float, default=0.05, help="share of fraud rows (default 0.05)")
     train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")

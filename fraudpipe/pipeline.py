@@ -69,7 +69,8 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
                   "profile": gate.profile or data_gate.profile(frame), "data_gate": {
                       "enforced": validate_data, "passed": gate.passed, "problems": gate.problems,
                       "label_disagreement": gate.disagreement}}
-    save_artifacts(out, trained, metrics, images, private_key, provenance)
+    previous = save_artifacts(out, trained, metrics, images, private_key, provenance)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     metrics["out"] = str(out)
+    metrics["previous"] = str(previous) if previous else None
     return metrics
