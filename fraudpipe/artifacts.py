@@ -16,10 +16,12 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import joblib
 import numpy as np
@@ -56,6 +58,10 @@ ALLOWED_GLOBALS = frozenset({
     ("sklearn.tree._classes", "DecisionTreeClassifier"),
     ("sklearn.tree._tree", "Tree"),
 })
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def library_versions() -> dict[str, str]:
@@ -374,17 +380,59 @@ def save_artifacts(out: Path, trained, metrics: dict, charts: dict[str, bytes], 
     return write_signed(out, contents, private_key, library_versions(), provenance)
 
 
-def resign(path: Path, private_key) -> dict:
-    """A legitimate re-release: hash what the folder holds now and sign it, keeping versions and provenance."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"{path}: not a folder")
+def _plain_files(folder_fd: int) -> dict[str, bytes]:
+    """Every entry must be a regular file: a planted link would carry its target (say, the private key)
+    into a signed release, and a FIFO, device or folder has no bytes to sign."""
+    contents = {}
+    for name in sorted(os.listdir(folder_fd)):
+        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            raise ArtifactError(name, "is a symbolic link; sign signs only plain files")
+        if not stat.S_ISREG(mode):
+            raise ArtifactError(name, "not a regular file; sign signs only plain files")
+        contents[name] = read_regular(folder_fd, name)
+    return contents
+
+
+def _attested(contents: dict[str, bytes], public_key, reattest: bool, announce: Callable[[str], None],
+              path: Path) -> dict:
+    """The manifest whose versions and provenance the new signature vouches for.
+
+    Carried over only from a manifest that verifies under the trusted key: an edited, unsigned
+    provenance (say, a forged drift profile) must not be laundered into a signed one by accident.
+    """
+    manifest_bytes, signature = contents.get(MANIFEST_FILE), contents.get(SIGNATURE_FILE, b"")
+    if manifest_bytes is not None and public_key is not None and signing.verify(public_key, signature,
+                                                                                 manifest_bytes):
+        return parse_manifest(manifest_bytes)
+    if not reattest:
+        raise ArtifactError(MANIFEST_FILE, "missing, unsigned or not signed by the trusted key; sign re-signs "
+                                           "only a verified release (--reattest-provenance to vouch anew)")
     try:
-        old = json.loads((path / MANIFEST_FILE).read_bytes())
-    except (OSError, ValueError):
+        old = json.loads(manifest_bytes or b"{}")
+    except (ValueError, RecursionError):
         old = {}
-    contents = {entry.name: entry.read_bytes() for entry in sorted(path.iterdir())
-                if entry.is_file() and entry.name not in (MANIFEST_FILE, SIGNATURE_FILE)}
-    write_signed(path, contents, private_key, old.get("versions", library_versions()),
-                 old.get("provenance", {}))
+    old = old if isinstance(old, dict) else {}
+    attested = {"versions": old.get("versions") if isinstance(old.get("versions"), dict) else library_versions(),
+                "provenance": old.get("provenance") if isinstance(old.get("provenance"), dict) else {}}
+    announce(f"warning: {path}: re-attesting UNVERIFIED provenance under a new signature: "
+             + json.dumps(attested, sort_keys=True, separators=(",", ":")))
+    return attested
+
+
+def resign(path: Path, private_key, public_key=None, *, reattest_provenance: bool = False,
+           announce: Callable[[str], None] = _stderr) -> dict:
+    """A legitimate re-release: hash what the folder holds now and sign it, keeping the verified manifest's
+    versions and provenance. ``reattest_provenance`` vouches for an unverified manifest's instead, loudly."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        raise ConfigError(f"{path}: not a folder")
+    folder_fd = _open_folder(path)
+    try:
+        contents = _plain_files(folder_fd)
+    finally:
+        os.close(folder_fd)
+    old = _attested(contents, public_key, reattest_provenance, announce, path)
+    contents = {name: data for name, data in contents.items() if name not in (MANIFEST_FILE, SIGNATURE_FILE)}
+    write_signed(path, contents, private_key, old["versions"], old["provenance"], require_release=False)
     return {name: sha256(data) for name, data in contents.items()}

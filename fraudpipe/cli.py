@@ -29,7 +29,9 @@ def _cmd_sign(args, settings: Settings) -> int:
     from fraudpipe import signing
     from fraudpipe.artifacts import resign
 
-    hashes = resign(Path(args.dir), signing.load_private_key(settings.signing_key))
+    trusted = None if args.reattest_provenance else signing.load_public_key(settings.trusted_key)
+    hashes = resign(Path(args.dir), signing.load_private_key(settings.signing_key), trusted,
+                    reattest_provenance=args.reattest_provenance)
     print(f"signed {len(hashes)} files in {args.dir} with {settings.signing_key}")
     return 0
 
@@ -112,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_cmd_train)
 
     sign = commands.add_parser("sign", help="re-hash and re-sign a folder with the configured private key")
-    sign.add_argument("dir", help="artifact folder")
+    sign.add_argument("dir", help="artifact folder: plain files only; its manifest must verify with the "
+                                  "trusted key (FRAUDPIPE_TRUSTED_KEY)")
+    sign.add_argument("--reattest-provenance", action="store_true",
+                      help="sign even though the current manifest does not verify, vouching anew for the "
+                           "versions and provenance it states (printed to stderr)")
     sign.set_defaults(handler=_cmd_sign)
 
     verify = commands.add_parser("verify", help="run every load-time check without running the files")

@@ -93,7 +93,7 @@ def test_fresh_artifacts_verify(trained, capsys, monkeypatch):
 def test_trojan_resigned_with_another_key_is_refused(folder, trained, other_key, tmp_path):
     marker = tmp_path / "marker"
     _trojan(folder, marker)
-    resign(folder, other_key)
+    resign(folder, other_key, signing.load_public_key(trained.trusted_key))
     with pytest.raises(ArtifactError, match="signature does not verify"):
         load_artifacts(folder, trained.trusted_key)
     assert not marker.exists()
@@ -102,7 +102,7 @@ def test_trojan_resigned_with_another_key_is_refused(folder, trained, other_key,
 def test_trojan_signed_with_the_trusted_key_is_refused_by_the_allowlist(folder, trained, tmp_path, monkeypatch, capsys):
     marker = tmp_path / "marker"
     _trojan(folder, marker)
-    resign(folder, signing.load_private_key(trained.signing_key))
+    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key))
     with pytest.raises(ArtifactError, match="refused global builtins.eval"):
         load_artifacts(folder, trained.trusted_key)
     monkeypatch.setenv("FRAUDPIPE_TRUSTED_KEY", str(trained.trusted_key))
@@ -115,7 +115,7 @@ def test_artifacts_built_with_other_library_versions_are_refused(folder, trained
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     manifest["versions"]["scikit-learn"] = "0.0.1"
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    resign(folder, signing.load_private_key(trained.signing_key))
+    resign(folder, signing.load_private_key(trained.signing_key), reattest_provenance=True)
     with pytest.raises(ArtifactError, match="scikit-learn 0.0.1"):
         load_artifacts(folder, trained.trusted_key)
 
@@ -123,7 +123,7 @@ def test_artifacts_built_with_other_library_versions_are_refused(folder, trained
 def test_truncated_artifact_resigned_is_refused_as_unreadable_not_crashed(folder, trained):
     data = (folder / MODEL_FILE).read_bytes()
     (folder / MODEL_FILE).write_bytes(data[: len(data) // 3])
-    resign(folder, signing.load_private_key(trained.signing_key))
+    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key))
     with pytest.raises(ArtifactError, match="cannot be deserialised"):
         load_artifacts(folder, trained.trusted_key)
 
@@ -245,3 +245,59 @@ def test_signed_manifest_that_is_not_a_manifest_is_one_line_refusal(manifest, fo
     assert main(["verify", str(folder)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: manifest.json")
+
+
+# --- sign: plain files only, and provenance only from a verified manifest ---------------------------
+
+@pytest.fixture
+def sign_env(trained, monkeypatch):
+    monkeypatch.setenv("FRAUDPIPE_SIGNING_KEY", str(trained.signing_key))
+    monkeypatch.setenv("FRAUDPIPE_TRUSTED_KEY", str(trained.trusted_key))
+
+
+@pytest.mark.parametrize("plant", ["link to the private key", "fifo", "folder"])
+def test_sign_refuses_links_and_non_regular_files(plant, folder, trained, sign_env, capsys):
+    before = (folder / MANIFEST_FILE).read_bytes()
+    if plant == "fifo":
+        os.mkfifo(folder / "planted")
+    elif plant == "folder":
+        (folder / "planted").mkdir()
+        (folder / "planted" / "notes.txt").write_text("mine")
+    else:
+        (folder / "planted").symlink_to(trained.signing_key)
+    assert main(["sign", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "planted" in err[0] and "plain files" in err[0]
+    assert (folder / MANIFEST_FILE).read_bytes() == before and os.path.lexists(folder / "planted")
+
+
+def _forge_drift_reference(folder):
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["provenance"]["profile"] = {"forged": True}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_sign_refuses_to_launder_an_edited_unsigned_manifest(folder, trained, sign_env, capsys):
+    _forge_drift_reference(folder)
+    assert main(["sign", str(folder)]) == 2
+    assert "--reattest-provenance" in capsys.readouterr().err
+    with pytest.raises(ArtifactError, match="signature does not verify"):
+        load_artifacts(folder, trained.trusted_key, pickles=False)
+
+
+def test_reattest_provenance_signs_and_says_what_it_vouches_for(folder, trained, sign_env, capsys):
+    _forge_drift_reference(folder)
+    assert main(["sign", "--reattest-provenance", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "UNVERIFIED provenance" in err and '"forged":true' in err
+    loaded = load_artifacts(folder, trained.trusted_key, pickles=False)
+    assert loaded.manifest["provenance"]["profile"] == {"forged": True}
+
+
+def test_sign_of_a_verified_release_keeps_its_provenance(folder, trained, sign_env):
+    provenance = json.loads((folder / MANIFEST_FILE).read_text())["provenance"]
+    (folder / "roc_curve.png").write_bytes(b"\x89PNG re-rendered")
+    assert main(["sign", str(folder)]) == 0
+    loaded = load_artifacts(folder, trained.trusted_key)
+    assert loaded.manifest["provenance"] == provenance and [p for p in folder.parent.iterdir()
+                                                            if p.name.startswith("model.previous-")]
