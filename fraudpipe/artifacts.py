@@ -118,12 +118,15 @@ class LoadedArtifacts:
 def open_regular(folder_fd: int, name: str) -> tuple[int, os.stat_result]:
     """Open ``name`` inside the folder without following a link or blocking on a FIFO, and insist on a
     regular file, so nothing but a plain file's bytes is ever read."""
+    reasons = {errno.ELOOP: "is a symbolic link", errno.ENOENT: "missing"}
     try:
+        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode  # no open() of a device at all
+        if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+            raise ArtifactError(name, "is a symbolic link" if stat.S_ISLNK(mode) else "not a regular file")
         fd = os.open(name, _OPEN_FLAGS, dir_fd=folder_fd)
     except OSError as exc:
-        reasons = {errno.ELOOP: "is a symbolic link", errno.ENOENT: "missing"}
         raise ArtifactError(name, reasons.get(exc.errno, f"unreadable ({exc.strerror})")) from None
-    info = os.fstat(fd)
+    info = os.fstat(fd)  # again on the descriptor: the entry may have been swapped since the lstat
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise ArtifactError(name, "not a regular file")
@@ -248,7 +251,7 @@ def load_artifacts(path: Path | str, trusted_key: Path | str | None = None, *,
         os.close(folder_fd)
     try:
         compiled = CompiledForest.from_bytes(contents[SERVING_FILE])
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # numpy and zipfile raise many kinds on a malformed archive: all are refusals
         raise ArtifactError(SERVING_FILE, f"not a valid serving forest ({exc})") from None
     hashes = {name: sha256(data) for name, data in contents.items()}
     loaded = LoadedArtifacts(compiled=compiled, manifest=manifest, hashes=hashes)
@@ -383,15 +386,7 @@ def save_artifacts(out: Path, trained, metrics: dict, charts: dict[str, bytes], 
 def _plain_files(folder_fd: int) -> dict[str, bytes]:
     """Every entry must be a regular file: a planted link would carry its target (say, the private key)
     into a signed release, and a FIFO, device or folder has no bytes to sign."""
-    contents = {}
-    for name in sorted(os.listdir(folder_fd)):
-        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
-        if stat.S_ISLNK(mode):
-            raise ArtifactError(name, "is a symbolic link; sign signs only plain files")
-        if not stat.S_ISREG(mode):
-            raise ArtifactError(name, "not a regular file; sign signs only plain files")
-        contents[name] = read_regular(folder_fd, name)
-    return contents
+    return {name: read_regular(folder_fd, name) for name in sorted(os.listdir(folder_fd))}
 
 
 def _attested(contents: dict[str, bytes], public_key, reattest: bool, announce: Callable[[str], None],

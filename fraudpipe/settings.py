@@ -165,8 +165,7 @@ def _parse(name: str, raw: str):
             raise ConfigError(f"{_var(name)} accepts true or false (also 1/0, yes/no), got {raw!r}")
         return word in _TRUE
     if name in {"trusted_proxies", "max_body_bytes"}:
-        try:
-            return int(raw.strip(), 10)
-        except ValueError:
-            raise ConfigError(f"{_var(name)} accepts a whole number, got {raw!r}") from None
+        if not raw.strip().isascii() or not raw.strip().isdigit():
+            raise ConfigError(f"{_var(name)} accepts a whole number (digits only), got {raw!r}")
+        return int(raw.strip())
     return raw.strip()

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 
@@ -267,7 +268,7 @@ def test_sign_refuses_links_and_non_regular_files(plant, folder, trained, sign_e
         (folder / "planted").symlink_to(trained.signing_key)
     assert main(["sign", str(folder)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "planted" in err[0] and "plain files" in err[0]
+    assert len(err) == 1 and re.search(r"planted: (is a symbolic link|not a regular file)", err[0])
     assert (folder / MANIFEST_FILE).read_bytes() == before and os.path.lexists(folder / "planted")
 
 

@@ -101,3 +101,19 @@ def test_replacing_a_release_keeps_the_previous_one_beside_it(env, capsys):
     assert len(kept) == 1 and {p.name: p.read_bytes() for p in kept[0].iterdir()} == before
     assert f"kept the previous release in {kept[0]}" in capsys.readouterr().out
     assert main(["verify"]) == 0
+
+
+def test_retrain_over_a_release_that_no_longer_verifies_is_refused_not_stripped_of_its_drift_check(env, capsys):
+    import json
+
+    assert main(["train", "--rows", "2000"]) == 0
+    manifest_path = env / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["provenance"]["profile"] = None  # a forged reference: "nothing to drift from"
+    manifest_path.chmod(0o644)
+    manifest_path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", "--rows", "2000", "--seed", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not verify" in err[0]
+    assert not [p for p in env.iterdir() if p.name.startswith("model.previous-")]
