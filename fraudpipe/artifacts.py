@@ -1,7 +1,10 @@
 """Save, sign, verify and load the model artifacts.
 
 Loading reads each file once, checks its hash against the signed manifest and deserialises those same
-bytes, so nothing can change between check and use. Pickles go through an allowlist unpickler: a
+bytes, so nothing can change between check and use. A file is opened without following links or
+blocking (a FIFO cannot hang the loader) and must be a regular file of exactly the signed size before a
+byte is read. A signature proves who shipped a release, not that it is sound, so the manifest's shape,
+the serving forest's structure and (for ``verify``) the pickled classes are checked as well. Pickles go through an allowlist unpickler: a
 file that names any global outside the few scikit-learn/numpy/joblib classes these artifacts need is
 refused before that global is resolved, even when the file is signed with the trusted key.
 """
