@@ -90,7 +90,7 @@ class AllowlistUnpickler(NumpyUnpickler):
         return super().find_class(module, name)
 
 
-def unpickle_allowlisted(name: str, data: bytes):
+def unpickle_allowlisted(name: str, data: bytes) -> object:
     """The whole byte string must be the one pickle: bytes after its end are a smuggled second payload."""
     unpickler = AllowlistUnpickler(name, data)
     try:
