@@ -21,7 +21,7 @@ from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_d
                                     redis_server)
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
-KEYS = tuple(f"live-key-{i:02d}" for i in range(12))
+KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(12))  # strong enough for Settings
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def foreign_version_artifacts(source: Path, workdir: Path, signing_key: Path, li
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     manifest["versions"][library] = version
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    resign(folder, signing.load_private_key(signing_key))
+    resign(folder, signing.load_private_key(signing_key), reattest_provenance=True)
     return folder
 
 
