@@ -56,8 +56,18 @@ class Variant:
         return self.isolates is not None
 
     @property
+    def is_baseline(self) -> bool:
+        """The service as acquired: the attack must reproduce here."""
+        return self.profile == "inherited"
+
+    @property
+    def judges_fix(self) -> bool:
+        """Hardened (or live) with no control isolated: these runs decide whether a finding is fixed."""
+        return self.profile == "hardened" and not self.is_control_isolation
+
+    @property
     def attack_should_succeed(self) -> bool:
-        return self.profile == "inherited" or self.is_control_isolation
+        return self.is_baseline or self.is_control_isolation
 
     def control_on(self, control: str) -> bool:
         """Whether ``control`` (service or training) is on; a live target is assumed hardened."""

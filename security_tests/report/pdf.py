@@ -123,11 +123,6 @@ def _test_name(nodeid: str) -> str:
     return nodeid.split("::")[-1]
 
 
-def _hardened(test: dict) -> bool:
-    detail = test["variant_detail"]
-    return detail is not None and detail["profile"] == "hardened" and not test["control_isolation"]
-
-
 def _shown(test: dict) -> bool:
     """Inherited, hardened, live and variant-less rows are shown in full; isolation rows only in the table."""
     return not test["control_isolation"]
@@ -138,11 +133,11 @@ def residual_sentences(assessment: dict) -> list[str]:
     sentences = []
     for finding in assessment["findings"]:
         measured = [f"{finding['id']}: {test['evidence']['residual']}" for test in finding["tests"]
-                    if _hardened(test) and test["evidence"].get("residual")]
+                    if test["judges_fix"] and test["evidence"].get("residual")]
         sentences.extend(measured)
         if finding["status"] == Status.RESIDUAL_RISK.label and not measured:
             summaries = [t["evidence"].get("summary") for t in finding["tests"]
-                         if (_hardened(t) or t["variant"] is None) and t["evidence"].get("summary")]
+                         if (t["judges_fix"] or t["variant"] is None) and t["evidence"].get("summary")]
             sentences.append(f"{finding['id']} {finding['title']} remains open: {summaries[0] if summaries else ''}")
     return sorted(set(sentences))
 
@@ -241,7 +236,7 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
     pdf.grid(["Test (variant)", "Outcome", "Status", "Measured"],
              [[t["variant"] or _test_name(t["nodeid"]), t["outcome"], t["status"], t["evidence"].get("summary", t["message"])]
               for t in f["tests"]], (34, 16, 24, 106), size=7.5, colour_column=2)
-    ordered = sorted((t for t in f["tests"] if _shown(t)), key=lambda t: (_hardened(t), t["nodeid"]))
+    ordered = sorted((t for t in f["tests"] if _shown(t)), key=lambda t: (t["judges_fix"], t["nodeid"]))
     _samples(pdf, ordered)
     drawn = set()
     for test in ordered:

@@ -183,7 +183,7 @@ class Collector:
     def pytest_html_results_table_row(self, report, cells) -> None:
         from security_tests.findings import BY_ID
 
-        props = dict(report.user_properties)
+        props = dict(getattr(report, "user_properties", ()))
         found = BY_ID.get(props.get("finding") or "")
         severity = f"{found.severity.label} {found.cvss_score}" if found else ""
         cells.insert(2, f'<td class="col-finding">{found.id if found else ""}</td>')

@@ -48,23 +48,22 @@ class TestRow:
 
     @property
     def judges_finding(self) -> bool:
-        """Hardened and live rows decide a finding's status; inherited and isolation rows only support it."""
-        if self.variant is None:
-            return not self.context
-        return self.variant.profile == "hardened" and not self.variant.is_control_isolation
+        """Hardened and live rows (and a finding's checks without variants) decide its status."""
+        return self.variant.judges_fix if self.variant is not None else not self.context
 
     def as_dict(self) -> dict:
         variant = self.variant
         return dict(asdict(self), variant=variant.id if variant else None,
                     variant_detail=variant.as_dict() if variant else None,
-                    control_isolation=bool(variant and variant.is_control_isolation), status=self.status.label)
+                    control_isolation=bool(variant and variant.is_control_isolation),
+                    judges_fix=bool(variant and variant.judges_fix), status=self.status.label)
 
 
 def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Status:
     if outcome in ("error", "skipped", "unknown") or not evidence:
         return {"skipped": Status.NOT_ASSESSED, "error": Status.ERROR}.get(outcome, Status.NOT_RUN)
     succeeded = bool(evidence.get("attack_succeeded"))
-    if variant is not None and variant.profile == "inherited":
+    if variant is not None and variant.is_baseline:
         return Status.REPRODUCED if succeeded else Status.NOT_REPRODUCED
     if variant is not None and variant.is_control_isolation:
         return Status.CONTROL_ISOLATED if succeeded and outcome == "passed" else Status.NOT_ISOLATED
@@ -82,7 +81,7 @@ def finding_status(rows: list[TestRow]) -> Status:
 
 
 def inherited_status(rows: list[TestRow]) -> str:
-    statuses = {row.status for row in rows if row.variant is not None and row.variant.profile == "inherited"}
+    statuses = {row.status for row in rows if row.variant is not None and row.variant.is_baseline}
     if not statuses:
         return "n/a"
     return ", ".join(sorted(s.label for s in statuses))
