@@ -160,11 +160,17 @@ class _Ranked(Enum):
 
 
 class Severity(_Ranked):
-    CRITICAL = ("Critical", 0, DARK_RED)
-    HIGH = ("High", 1, RED)
-    MEDIUM = ("Medium", 2, ORANGE)
-    LOW = ("Low", 3, BLUE)
-    NONE = ("None", 4, GREY)
+    """CVSS 3.1 bands, worst first; ``floor`` is the lowest base score of the band."""
+
+    CRITICAL = ("Critical", 0, DARK_RED, 9.0)
+    HIGH = ("High", 1, RED, 7.0)
+    MEDIUM = ("Medium", 2, ORANGE, 4.0)
+    LOW = ("Low", 3, BLUE, 0.1)
+    NONE = ("None", 4, GREY, 0.0)
+
+    def __init__(self, label: str, rank: int, colour: tuple[int, int, int], floor: float) -> None:
+        super().__init__(label, rank, colour)
+        self.floor = floor
 
 
 class Status(_Ranked):

@@ -57,6 +57,7 @@ def test_severities_are_ordered_and_the_catalog_uses_them():
     item = finding("CRIT-1")
     assert item.id_band is Severity.CRITICAL and isinstance(item.severity, Severity)
     assert item.as_dict()["severity"] == item.severity.label
+    assert all(f.severity.floor <= f.cvss_score for f in FINDINGS)
 
 
 class _CountingClient:
