@@ -12,6 +12,8 @@ from functools import cached_property
 
 from cvss import CVSS3
 
+from security_tests.contract import Severity
+
 OWASP_ML_2023 = {
     "ML01": "Input Manipulation Attack", "ML02": "Data Poisoning Attack", "ML03": "Model Inversion Attack",
     "ML04": "Membership Inference Attack", "ML05": "Model Theft", "ML06": "AI Supply Chain Attacks",
@@ -26,7 +28,6 @@ ATLAS = {
     "AML.T0011.000": "Unsafe AI Artifacts", "AML.T0029": "Denial of AI Service",
     "AML.T0020": "Poison Training Data",
 }
-SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "None")
 
 
 @dataclass(frozen=True)
@@ -56,19 +57,20 @@ class Finding:
         return float(self._cvss.scores()[0])
 
     @property
-    def severity(self) -> str:
-        return self._cvss.severities()[0]
+    def severity(self) -> Severity:
+        return Severity.from_label(self._cvss.severities()[0])
 
     @property
-    def id_band(self) -> str:
-        return {"CRIT": "Critical", "HIGH": "High", "MED": "Medium", "LOW": "Low"}[self.id.split("-")[0]]
+    def id_band(self) -> Severity:
+        band = {"CRIT": "CRITICAL", "HIGH": "HIGH", "MED": "MEDIUM", "LOW": "LOW"}[self.id.split("-")[0]]
+        return Severity[band]
 
     @property
     def owasp_name(self) -> str:
         return f"{self.owasp} {OWASP_ML_2023[self.owasp]}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "severity": self.severity, "id_band": self.id_band,
+        return {"id": self.id, "title": self.title, "severity": self.severity.label, "id_band": self.id_band.label,
                 "cvss_vector": self.cvss_vector, "cvss_score": self.cvss_score, "component": self.component,
                 "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,

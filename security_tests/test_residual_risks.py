@@ -5,25 +5,26 @@ import pytest
 
 from security_tests.attacks.evasion import evasion_campaign
 from security_tests.attacks.extraction import extraction_curves
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.contract import expect_attack
 
 LIMIT = 100
 
 
 @pytest.mark.finding("HIGH-3")
 def test_moving_the_hour_does_not_evade_detection(variant, start_service, evidence):
-    evidence.update(evasion_campaign(start_service(variant, rate_limit=f"{LIMIT}/minute")))
-    assert evidence["detected_before_attack"] == evidence["fraud_rows"]
-    expect_attack(variant, evidence)
+    found = evidence.record(evasion_campaign(start_service(variant, rate_limit=f"{LIMIT}/minute")))
+    assert found.measurements["detected_before_attack"] == found.measurements["fraud_rows"]
+    expect_attack(variant, found)
 
 
 @pytest.mark.finding("HIGH-4")
 def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_service, holdout, evidence):
     X, victim_labels = holdout
-    evidence.update(extraction_curves(start_service(variant, rate_limit=f"{LIMIT}/minute"), X, victim_labels, LIMIT))
-    if not attack_should_succeed(variant):
-        assert evidence["answered"] == LIMIT
-    expect_attack(variant, evidence)
+    found = evidence.record(extraction_curves(start_service(variant, rate_limit=f"{LIMIT}/minute"), X, victim_labels,
+                                              LIMIT))
+    if not variant.attack_should_succeed:
+        assert found.measurements["answered"] == LIMIT
+    expect_attack(variant, found)
 
 
 @pytest.mark.slow
@@ -38,7 +39,7 @@ def test_hopskipjump_does_not_evade_detection(variant, start_service, audit_path
     from security_tests.attacks.evasion import fraud_rows, hopskipjump_campaign
 
     client = start_service(variant, rate_limit="100000/minute")
-    evidence.update(hopskipjump_campaign(client, fraud_rows(10)))
-    alerts = first_alerts(read_records(audit_path)) if audit_path.exists() else {}
-    evidence.update({"monitor_alerts": alerts, "rate_limit_for_this_measurement": "100000/minute"})
-    expect_attack(variant, evidence)
+    found = evidence.record(hopskipjump_campaign(client, fraud_rows(10)))
+    found.details.update({"monitor_alerts": first_alerts(read_records(audit_path)) if audit_path.exists() else {},
+                          "rate_limit_for_this_measurement": "100000/minute"})
+    expect_attack(variant, found)
