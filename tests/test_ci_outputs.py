@@ -62,9 +62,10 @@ def findings_json(pytester) -> dict:
     return data
 
 
-@pytest.mark.parametrize(("threshold", "status"), [("medium", 6), ("high", 0), (None, 0)])
-def test_gate_exits_6_only_for_an_open_finding_at_or_above_the_computed_severity(ci_suite, threshold, status):
-    result = run(ci_suite, *(["--fail-on", threshold] if threshold else []))
+@pytest.mark.parametrize(("threshold", "status", "args"), [("medium", 6, []), ("medium", 6, ["-n", "2"]),
+                                                     ("high", 0, []), (None, 0, [])])
+def test_gate_exits_6_only_for_an_open_finding_at_or_above_the_computed_severity(ci_suite, threshold, status, args):
+    result = run(ci_suite, *(["--fail-on", threshold] if threshold else []), *args)
     result.assert_outcomes(passed=3, xfailed=1)
     assert result.ret == status
     if status:
@@ -198,8 +199,9 @@ def test_summary_defaults_to_appending_to_github_step_summary(ci_suite, monkeypa
     assert "| HIGH-4 | Label-only model extraction fits inside the rate limit | Medium 6.5 | OPEN (residual risk) |" in text
 
 
-def test_junit_cases_carry_finding_severity_and_status(ci_suite):
-    run(ci_suite, "--junitxml", "junit.xml")
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_cases_carry_finding_severity_and_status(ci_suite, args):
+    run(ci_suite, "--junitxml", "junit.xml", *args)
     xml = (ci_suite.path / "junit.xml").read_text()
     cases = re.findall(r'<testcase [^>]*name="([^"]+)".*?</testcase>', xml, re.S)
     assert len(cases) == 4
@@ -207,6 +209,7 @@ def test_junit_cases_carry_finding_severity_and_status(ci_suite):
     assert properties == {"test_extraction[hardened]": "OPEN (residual risk)"}
     for name, value in [("finding", "CRIT-1"), ("severity", "High"), ("cvss_score", "8.2"), ("status", "Verified fixed")]:
         assert f'<property name="{name}" value="{value}"' in xml
+    assert xml.count('name="status"') == 4
 
 
 SELECTION = "(HIGH-3 or HIGH-4 or CRIT-1) and not hopskipjump"

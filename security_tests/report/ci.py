@@ -26,7 +26,7 @@ INPUTS_KEY = pytest.StashKey[dict]()
 ASSESSMENT_KEY = pytest.StashKey[dict]()
 
 
-def add_options(group) -> None:
+def add_options(group: pytest.OptionGroup) -> None:
     group.addoption("--sarif", metavar="PATH", help="write SARIF 2.1.0 (GitHub code scanning) to PATH")
     group.addoption("--fail-on", choices=FAIL_ON_CHOICES, default=None,
                     help=f"exit {GATE_EXIT_STATUS} when a finding at or above this computed (CVSS) severity is "
@@ -90,7 +90,8 @@ def _write_summary(path: str, text: str) -> None:
         handle.write(text)
 
 
-def finish(config: pytest.Config, session: pytest.Session, assessment: dict, reporter) -> None:
+def finish(config: pytest.Config, session: pytest.Session, assessment: dict,
+           reporter: pytest.TerminalReporter | None) -> None:
     """Write SARIF and the summary, print acceptances, changes and the gate, set the gate's exit status."""
     written = []
     if config.getoption("sarif"):

@@ -122,7 +122,7 @@ class Collector:
                 row.message = _skip_reason(report) if report.skipped else _last_line(report)
         elif report.when == "teardown" and report.failed and row.outcome == "passed":
             row.outcome = "error"
-        if report.when == "teardown":
+        if report.when == "teardown" and not hasattr(self.config, "workerinput"):
             report.user_properties.extend(ci.case_properties(row.finding, row.status))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
