@@ -231,5 +231,7 @@ def test_the_real_assessment_gate_on_the_residual_risks(tmp_path, risks, status,
     assert result.returncode == status, result.stdout[-3000:]
     for needle in needles:
         assert needle in result.stdout
-    statuses = {f["id"]: f["status"] for f in json.loads((tmp_path / "findings.json").read_text())["findings"]}
+    data = json.loads((tmp_path / "findings.json").read_text())
+    assert_valid_findings(data)
+    statuses = {f["id"]: f["status"] for f in data["findings"]}
     assert statuses == {"CRIT-1": "Verified fixed", "HIGH-3": "OPEN (residual risk)", "HIGH-4": "OPEN (residual risk)"}

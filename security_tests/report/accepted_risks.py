@@ -84,11 +84,12 @@ def apply_acceptances(assessment: dict, entries: list[dict], on: date | None = N
     assessment["accepted_risks"] = {"checked_on": on.isoformat(), "entries": listed}
 
 
+def entry_note(entry: dict) -> str:
+    label = {"active": "accepted", "expired": "acceptance EXPIRED", "stale": "accepted (stale: no longer open)",
+             "not run": "accepted (not assessed in this run)"}[entry["state"]]
+    return f"{label} by {entry['owner']} until {entry['expires']}: {entry['reason']}"
+
+
 def acceptance_note(finding: dict) -> str:
     """One line for any renderer (console, HTML, summary, PDF): who accepted the finding and until when."""
-    accepted = finding.get("accepted")
-    if not accepted:
-        return ""
-    label = {"active": "accepted", "expired": "acceptance EXPIRED", "stale": "accepted (stale: no longer open)",
-             "not run": "accepted"}[accepted["state"]]
-    return f"{label} by {accepted['owner']} until {accepted['expires']}: {accepted['reason']}"
+    return entry_note(finding["accepted"]) if finding.get("accepted") else ""

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from security_tests.findings import BY_ID
-from security_tests.report.accepted_risks import acceptance_note, apply_acceptances, load_accepted_risks
+from security_tests.report.accepted_risks import (acceptance_note, apply_acceptances, entry_note,
+                                                  load_accepted_risks)
 from security_tests.report.compare import change_lines, compare, comparison_line, load_previous
 from security_tests.report.gate import FAIL_ON_CHOICES, GATE_EXIT_STATUS, gate_failures
 
@@ -65,12 +66,7 @@ def enrich(config: pytest.Config, assessment: dict) -> dict:
 
 
 def _console_lines(assessment: dict) -> list[str]:
-    lines = []
-    for entry in assessment["accepted_risks"]["entries"]:
-        finding = next((f for f in assessment["findings"] if f["id"] == entry["id"]), {"accepted": entry})
-        note = acceptance_note(finding)
-        lines.append(f"{entry['id']}: {note}" if entry["state"] != "not run" else
-                     f"{entry['id']}: accepted risk not assessed in this run ({note})")
+    lines = [f"{entry['id']}: {entry_note(entry)}" for entry in assessment["accepted_risks"]["entries"]]
     if assessment.get("comparison"):
         lines.append(comparison_line(assessment["comparison"]))
         lines += ["  " + line for line in change_lines(assessment["comparison"])]
