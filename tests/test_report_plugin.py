@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from tests.schemas import assert_valid_findings
+
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
 
@@ -43,6 +45,7 @@ def test_residual(variant, evidence):
 def suite(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     pytester.makeconftest('pytest_plugins = ["security_tests.report.plugin"]\n')
     pytester.makeini("[pytest]\nmarkers =\n    finding(id): x\n")
     pytester.makepyfile(test_suite=SUITE)
@@ -51,6 +54,7 @@ def suite(pytester, monkeypatch):
 
 def _read(pytester):
     data = json.loads((pytester.path / "artifacts" / "findings.json").read_text())
+    assert_valid_findings(data)
     text = "\n".join(page.extract_text() for page in PdfReader(pytester.path / "artifacts" / "security-assessment.pdf").pages)
     return {f["id"]: f for f in data["findings"]}, text, data
 

@@ -4,7 +4,8 @@ Tests hand the ``evidence`` fixture the ``Evidence`` their attack returned. A
 ``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant`` and the evidence (as JSON
 strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties`` and adds pytest-html extras. The controller collects rows
 in ``pytest_runtest_logreport`` and writes findings.json and the PDF in ``pytest_sessionfinish``,
-whatever the outcome; the exit status is never touched.
+whatever the outcome. Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when
+every test passed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from security_tests.contract import Evidence, Variant
+from security_tests.report import ci
 from security_tests.report.records import TestRow, jsonable
 
 EVIDENCE_KEY = pytest.StashKey["Recorder"]()
@@ -30,9 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assessment-dir", default="artifacts",
                     help="where findings.json and security-assessment.pdf are written (default: artifacts)")
     group.addoption("--no-assessment-pdf", action="store_true", help="write findings.json only")
+    ci.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    ci.load_inputs(config)
     config.pluginmanager.register(Collector(config), "fraudpipe-assessment-collector")
     for line in MARKERS:
         config.addinivalue_line("markers", line)
@@ -107,6 +111,7 @@ class Collector:
         self.config = config
         self.rows: dict[str, TestRow] = {}
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if "finding" not in props and not props.get("context"):
@@ -133,6 +138,8 @@ class Collector:
                 row.message = _skip_reason(report) if report.skipped else _last_line(report)
         elif report.when == "teardown" and report.failed and row.outcome == "passed":
             row.outcome = "error"
+        if report.when == "teardown" and not hasattr(self.config, "workerinput"):
+            report.user_properties.extend(ci.case_properties(row.finding, row.status))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
@@ -146,7 +153,7 @@ class Collector:
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         out.mkdir(parents=True, exist_ok=True)
-        assessment = build_assessment(rows)
+        assessment = ci.enrich(self.config, build_assessment(rows))
         (out / "findings.json").write_text(json.dumps(assessment, indent=2, sort_keys=True) + "\n")
         written = [out / "findings.json"]
         if not self.config.getoption("no_assessment_pdf"):
@@ -159,6 +166,7 @@ class Collector:
             counts = assessment["summary"]["finding_statuses"]
             reporter.write_sep("-", "assessment: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
+        ci.finish(self.config, session, assessment, reporter)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
@@ -172,6 +180,7 @@ class Collector:
         if counts:
             text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             prefix.append(f"<p><strong>Findings ({sum(counts.values())}):</strong> {text}</p>")
+        prefix.extend(ci.html_summary_lines(self.config))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells) -> None:
