@@ -20,22 +20,25 @@ SUITE = '''
 import os
 import pytest
 
+from security_tests.contract import HARDENED, Evidence, expect_attack, variants
+from security_tests.findings import finding
+
 @pytest.mark.finding("CRIT-1")
-@pytest.mark.parametrize("variant", ["inherited", "hardened", "hardened-without-auth"])
+@pytest.mark.parametrize("variant", variants(finding("CRIT-1")), ids=lambda v: v.id)
 def test_auth(variant, evidence):
-    blocked = variant == "hardened" and os.environ.get("BREAK_AUTH") != "1"
-    evidence.update({"attack_succeeded": not blocked, "answered": 0 if blocked else 10,
-                     "seconds": float(os.environ.get("SECONDS_TAKEN", "0.1")),
-                     "summary": f"{0 if blocked else 10} of 10 answered"})
-    assert evidence["attack_succeeded"] is (variant != "hardened")
+    blocked = variant.judges_fix and os.environ.get("BREAK_AUTH") != "1"
+    found = evidence.record(Evidence(
+        attack_succeeded=not blocked, queries=10, summary=f"{0 if blocked else 10} of 10 answered",
+        measurements={"answered": 0 if blocked else 10, "seconds": float(os.environ.get("SECONDS_TAKEN", "0.1"))}))
+    expect_attack(variant, found)
 
 @pytest.mark.finding("HIGH-4")
-@pytest.mark.parametrize("variant", ["hardened"])
+@pytest.mark.parametrize("variant", [HARDENED], ids=lambda v: v.id)
 @pytest.mark.xfail(strict=True, reason="residual")
 def test_extraction(variant, evidence):
     fidelity = float(os.environ.get("FIDELITY", "1.0"))
-    evidence.update({"attack_succeeded": True, "fidelity": fidelity, "summary": f"surrogate fidelity {fidelity}"})
-    assert not evidence["attack_succeeded"]
+    expect_attack(variant, evidence.record(Evidence(attack_succeeded=True, queries=100,
+                  summary=f"surrogate fidelity {fidelity}", measurements={"fidelity": fidelity})))
 '''
 
 FUTURE = '[[accept]]\nid = "{id}"\nowner = "risk-owner@example.com"\nreason = "compensating quota"\nexpires = 2999-12-31\n'

@@ -7,12 +7,12 @@ findings like any other; only an unexpired acceptance takes a finding out of the
 
 from __future__ import annotations
 
-from security_tests.findings import SEVERITY_ORDER
+from security_tests.contract import Severity, Status
 
 GATE_EXIT_STATUS = 6
 FAIL_ON_CHOICES = ("critical", "high", "medium", "low")
-OPEN_STATUSES = ("OPEN", "Error", "OPEN (residual risk)")
-FIXED_STATUS = "Verified fixed"
+OPEN_STATUSES = tuple(s.label for s in (Status.OPEN, Status.ERROR, Status.RESIDUAL_RISK))
+FIXED_STATUS = Status.FIXED.label
 
 
 def is_open(finding: dict) -> bool:
@@ -20,7 +20,7 @@ def is_open(finding: dict) -> bool:
 
 
 def at_or_above(severity: str, threshold: str) -> bool:
-    return SEVERITY_ORDER.index(severity) <= SEVERITY_ORDER.index(threshold.capitalize())
+    return Severity.from_label(severity).rank <= Severity.from_label(threshold.capitalize()).rank
 
 
 def measured_result(finding: dict) -> str:
