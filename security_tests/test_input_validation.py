@@ -1,6 +1,7 @@
 import pytest
 
 from security_tests.attacks.malformed import send_malformed
+from security_tests.attacks.parser_confusion import send_ambiguous
 from security_tests.conftest import attack_should_succeed, expect_attack
 
 
@@ -12,3 +13,11 @@ def test_out_of_range_and_ill_typed_inputs_get_422_naming_the_field(variant, sta
         assert evidence["all_422_naming_fields"]
     else:
         assert not any(400 <= case["status"] < 500 for case in evidence["cases"])
+
+
+@pytest.mark.finding("MED-1")
+def test_ambiguous_encodings_duplicates_and_deep_nesting_get_a_json_4xx(variant, start_service, evidence):
+    evidence.update(send_ambiguous(start_service(variant)))
+    expect_attack(variant, evidence)
+    if attack_should_succeed(variant):
+        assert "nested 2,000 deep (4 KB)" in evidence["crashed_5xx"]
