@@ -8,7 +8,7 @@ from fraudpipe.artifacts import METRICS_FILE, load_artifacts, library_versions
 
 
 @pytest.mark.assessment_context
-def test_target_under_assessment_is_the_signed_model(request, trained, start_service, evidence):
+def test_target_under_assessment_is_the_signed_model(request, trained, start_service, assessor_key, evidence):
     from security_tests.target import live_target
 
     target = live_target(request.config)
@@ -21,7 +21,7 @@ def test_target_under_assessment_is_the_signed_model(request, trained, start_ser
         return
     loaded = load_artifacts(trained.artifacts_dir, trained.trusted_key)
     metrics = json.loads((trained.artifacts_dir / METRICS_FILE).read_text())
-    health = start_service("hardened").get("/health")
+    health = start_service("hardened").get("/health", headers={"X-API-Key": assessor_key})
     cm = metrics["confusion_matrix"]
     evidence.update({
         "target": "in-process Flask test client, profiles inherited and hardened",

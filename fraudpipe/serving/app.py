@@ -83,7 +83,7 @@ def _add_routes(app: Flask, service: Service) -> None:
         return jsonify(service.render(label, probability))
 
     app.add_url_rule("/predict", "predict", service.wrap_predict(predict), methods=["POST"])
-    app.add_url_rule("/health", "health", lambda: service.health(), methods=["GET"])
+    app.add_url_rule("/health", "health", lambda: service.health(request), methods=["GET"])
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(openapi.document(service.controls)),
                      methods=["GET"])
 

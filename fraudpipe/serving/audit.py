@@ -29,6 +29,19 @@ class AuditLog:
         with self._lock:
             os.write(self._fd, line)
 
+    def unwritable(self) -> str | None:
+        """Why a record written now would be lost: the file was removed or replaced (rotated without a
+        reopen), or it no longer accepts writes."""
+        try:
+            on_disk, ours = os.stat(self.path), os.fstat(self._fd)
+        except OSError as exc:
+            return f"audit log: {exc.strerror}"
+        if (on_disk.st_dev, on_disk.st_ino) != (ours.st_dev, ours.st_ino):
+            return "audit log: the file was removed or replaced since the service opened it"
+        if not os.access(self.path, os.W_OK):
+            return "audit log: not writable"
+        return None
+
     def close(self) -> None:
         os.close(self._fd)
 
@@ -38,6 +51,7 @@ def install(app: Flask, service) -> None:
     if service.settings.audit_log is None:
         return
     log = AuditLog(service.settings.audit_log)
+    service.readiness_checks.append(log.unwritable)
 
     def write_all(records: list[dict]) -> list[dict]:
         for record in records:
