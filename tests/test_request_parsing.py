@@ -68,3 +68,25 @@ def test_inherited_parses_laxly_but_never_shows_a_stack_trace(app_for):
     deep = client.post("/predict", data=DEEP, content_type="application/json")
     assert deep.status_code == 500 and deep.json["error"] == "internal_error"
     assert "Traceback" not in deep.get_data(as_text=True)
+
+
+def test_chunked_bodies_through_gunicorn_are_capped_and_deep_nesting_is_400(trained, assessor_key, tmp_path):
+    """The real stack: gunicorn hands a chunked body on without a Content-Length."""
+    import requests
+
+    from security_tests.servers import fraudpipe_serve, free_port
+
+    settings = trained.with_overrides(rate_limit_storage="memory://", rate_limit="1000/minute", audit_log=None)
+    headers = {"X-API-Key": assessor_key, "Content-Type": "application/json"}
+    with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=1) as server:
+        def chunks(body: bytes, size: int = 512):
+            yield from (body[i:i + size] for i in range(0, len(body), size))
+
+        big = requests.post(f"{server.url}/predict", data=chunks(b'{"amount": "' + b"x" * 20_000 + b'"}'),
+                            headers=headers, timeout=10)
+        small = requests.post(f"{server.url}/predict", data=chunks(GOOD_TEXT.encode(), 8), headers=headers, timeout=10)
+        deep = requests.post(f"{server.url}/predict", data=DEEP, headers=headers, timeout=10)
+    assert "chunked" in big.request.headers.get("Transfer-Encoding", "")
+    assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
+    assert small.status_code == 200
+    assert deep.status_code == 400 and deep.json()["error"] == "malformed_json"
