@@ -1,8 +1,8 @@
 """Query-pattern monitor: flags probing and extraction from the stream of answered queries.
 
-Two detectors, each per API key AND per client address (rotating keys from one address, or one key
-from many addresses, does not reset either):
-- single-feature probing, three ways: a run of consecutive queries that each change exactly one
+Two detectors per client (the key id, or the address without auth):
+- single-feature probing, watched per API key AND per client address (rotating keys from one address,
+  or one key from many addresses, does not reset it), three ways: a run of consecutive queries that each change exactly one
   feature of the previous one; within the client's last ``WINDOW`` queries, ``ALIGNED_RUN`` earlier
   queries that differ from the new one in one feature only, the others equal up to ``NOISE`` (a sweep
   or bisection with small noise on another feature, or with benign decoys between the probes); one
@@ -74,15 +74,18 @@ class QueryMonitor:
         return bool(self.block and any(state and state.flagged for state in states))
 
     def observe(self, record: dict) -> list[dict]:
-        """Feed one audit record; returns the alerts it raised (each detector alerts once per identity)."""
+        """Feed one audit record; returns the alerts it raised (each detector alerts once per identity).
+        The probing detector watches the key and the address; the distribution detector, whose Shapiro-Wilk
+        test is the monitor's main cost, the primary identity only (the key, or the address without auth)."""
         features = record.get("features")
         if not features or record.get("status") != 200:
             return []
         raw = np.asarray(features, dtype=float)
         with self._lock:
-            return [alert for identity in self.identities(record) for alert in self._observe(identity, raw)]
+            return [alert for index, identity in enumerate(self.identities(record))
+                    for alert in self._observe(identity, raw, distribution=index == 0)]
 
-    def _observe(self, identity: str, raw: np.ndarray) -> list[dict]:
+    def _observe(self, identity: str, raw: np.ndarray, distribution: bool) -> list[dict]:
         state = self._clients.setdefault(identity, _ClientState())
         state.count += 1
         x = raw / UNITS
@@ -90,24 +93,30 @@ class QueryMonitor:
         if state.previous is not None:
             changed = int(np.sum(x != state.previous))
             state.single_feature_run = state.single_feature_run + 1 if changed == 1 else 0
+        state.previous = x
         probing = probing_evidence(state.single_feature_run, self.probe_run, state.recent, raw)
         state.recent.append(raw)
         if probing and "probing" not in state.flagged:
             state.flagged.add("probing")
             alerts.append(self._alert(identity, "probing", state.count, probing))
+        if distribution:
+            alerts += self._distribution(identity, state, x)
+        return alerts
+
+    def _distribution(self, identity: str, state: _ClientState, x: np.ndarray) -> list[dict]:
         if state.queries:
             state.distances.append(min_distance(state.queries, x))
         state.queries.append(x)
         if len(state.queries) > PRADA_WINDOW:
             state.queries.pop(0)
-        state.previous = x
-        if len(state.distances) >= self.prada_min and "distribution" not in state.flagged:
-            w = prada_statistic(state.distances[-PRADA_WINDOW:])
-            if w < self.prada_w:
-                state.flagged.add("distribution")
-                alerts.append(self._alert(identity, "distribution", state.count,
-                                          f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances"))
-        return alerts
+        if len(state.distances) < self.prada_min or "distribution" in state.flagged:
+            return []
+        w = prada_statistic(state.distances[-PRADA_WINDOW:])
+        if w >= self.prada_w:
+            return []
+        state.flagged.add("distribution")
+        return [self._alert(identity, "distribution", state.count,
+                            f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances")]
 
     @staticmethod
     def _alert(identity: str, detector: str, query: int, detail: str) -> dict:
@@ -141,11 +150,11 @@ def probing_evidence(consecutive: int, probe_run: int, recent, raw: np.ndarray) 
         return f"{consecutive} consecutive single-feature changes"
     if len(recent) < ALIGNED_RUN:
         return None
-    window = np.asarray(recent)
+    window = np.array(recent)
     moved = np.abs(window - raw) > NOISE
-    single = moved.sum(axis=1) == 1
-    for j in range(window.shape[1]):
-        values = set(window[single & moved[:, j], j].tolist())
+    along = moved & (moved.sum(axis=1) == 1)[:, None]
+    for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
+        values = set(window[along[:, j], j].tolist())
         if len(values) >= ALIGNED_RUN:
             return (f"{len(values)} of the last {len(window)} queries differ from this one only in "
                     f"{FEATURE_NAMES[j]} (others within noise)")
