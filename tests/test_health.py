@@ -67,3 +67,13 @@ def test_a_removed_audit_log_makes_the_service_not_ready(build, assessor_key, tm
     (tmp_path / "audit.jsonl").rename(tmp_path / "rotated.jsonl")
     detail = client.get("/health", headers={"X-API-Key": assessor_key})
     assert detail.status_code == 503 and "audit log" in detail.json["reasons"][0]
+
+
+def test_an_unrecordable_request_gets_503_and_health_says_why(trained, assessor_key):
+    """/dev/full accepts the open and refuses every write, as a full disk does: no answer leaves unrecorded."""
+    app = create_app("hardened", settings=trained.with_overrides(audit_log="/dev/full"))
+    client = app.test_client()
+    predicted = client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+    assert predicted.status_code == 503 and predicted.json["error"] == "not_ready"
+    assert client.get("/health").status_code == 503
+    assert "audit log: last write failed" in app.extensions["fraudpipe"].not_ready_reasons()[0]

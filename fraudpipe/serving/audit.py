@@ -23,15 +23,23 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._lock = threading.Lock()
+        self._failure: str | None = None
 
     def write(self, record: dict) -> None:
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:
-            os.write(self._fd, line)
+            try:
+                os.write(self._fd, line)
+            except OSError as exc:
+                self._failure = f"audit log: last write failed ({exc.strerror})"
+                raise
+            self._failure = None
 
     def unwritable(self) -> str | None:
         """Why a record written now would be lost: the file was removed or replaced (rotated without a
-        reopen), or it no longer accepts writes."""
+        reopen), it no longer accepts writes, or the last write failed (a full disk)."""
+        if self._failure:
+            return self._failure
         try:
             on_disk, ours = os.stat(self.path), os.fstat(self._fd)
         except OSError as exc:
