@@ -109,6 +109,7 @@ def test_no_nesting_duplicate_encoding_or_header_gets_a_5xx(start_service, asses
         answer = client.predict(raw_body=raw, content_type=content_type,
                                 headers={"X-API-Key": key, "X-Forwarded-For": forwarded})
         assert answer.status < 500, (answer, raw[:80], content_type)
+        assert client.get("/health", headers={"X-API-Key": key}).status < 500
 
     check(holds, never_5xx)
 
