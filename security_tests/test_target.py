@@ -9,7 +9,7 @@ from security_tests.contract import HARDENED, LIVE, Evidence
 
 
 @pytest.mark.assessment_context
-def test_target_under_assessment_is_the_signed_model(request, trained, start_service, evidence):
+def test_target_under_assessment_is_the_signed_model(request, trained, start_service, assessor_key, evidence):
     from security_tests.target import live_target
 
     target = live_target(request.config)
@@ -22,7 +22,7 @@ def test_target_under_assessment_is_the_signed_model(request, trained, start_ser
         return
     loaded = load_artifacts(trained.artifacts_dir, trained.trusted_key)
     metrics = json.loads((trained.artifacts_dir / METRICS_FILE).read_text())
-    health = start_service(HARDENED).get("/health")
+    health = start_service(HARDENED).get("/health", headers={"X-API-Key": assessor_key})
     cm = metrics["confusion_matrix"]
     evidence.record(Evidence(
         attack_succeeded=False, queries=1,

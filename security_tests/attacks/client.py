@@ -30,7 +30,7 @@ class Client(Protocol):
     def predict(self, payload: object = None, headers: dict | None = None, *, raw_body: bytes | None = None,
                 content_type: str = "application/json", query: str = "") -> Answer: ...
 
-    def get(self, path: str) -> Answer: ...
+    def get(self, path: str, headers: dict | None = None) -> Answer: ...
 
 
 def _decode(data: bytes):
@@ -71,8 +71,8 @@ class FlaskClient(_KeyedClient):
                                      environ_base=self._environ)
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
-    def get(self, path):
-        response = self._client.get(path, environ_base=self._environ)
+    def get(self, path, headers=None):
+        response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
 
@@ -102,8 +102,8 @@ class HttpClient(_KeyedClient):
                                       timeout=self._timeout)
         return Answer(response.status_code, _decode(response.content), dict(response.headers))
 
-    def get(self, path):
-        response = self._session.get(f"{self.target}{path}", timeout=self._timeout)
+    def get(self, path, headers=None):
+        response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout)
         return Answer(response.status_code, _decode(response.content), dict(response.headers))
 
 

@@ -74,7 +74,7 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
     client = start_service(folder)
     health = client.get("/health")
     prediction = client.predict(FRAUD_EXAMPLE)
-    loaded = bool(isinstance(health.body, dict) and health.body.get("ready"))
+    loaded = health.status == 200
     marker_written = marker.exists()
     return Evidence(
         attack_succeeded=loaded or marker_written, queries=2,
