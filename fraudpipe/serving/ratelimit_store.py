@@ -53,7 +53,7 @@ class MemoryLog:
 
     def acquire(self, identities: Sequence[str]) -> float:
         """0.0 when the request is allowed (and recorded), else the seconds until it would be."""
-        now = int(self._clock() * MICROS)
+        now = round(self._clock() * MICROS)
         limit, window = self.rate.limit, self.rate.window_us
         with self._lock:
             logs = [self._logs.setdefault(name, deque(maxlen=limit)) for name in identities]
