@@ -12,6 +12,7 @@ A refused request records nothing, so knocking on a closed door does not keep it
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -106,27 +107,46 @@ return 0
 class RedisLog:
     """The same sliding logs in Redis, shared by every worker; one EVALSHA per request.
 
-    Short socket timeouts and no retries: a Redis that is down or slow turns into ``StoreUnavailable``
-    within a fraction of a second instead of holding a worker for redis-py's default backoff.
+    Each thread (and each forked worker) keeps its own connection and sends EVALSHA on it directly:
+    redis-py's pool and command wrappers cost more than the round trip itself (measured: 79 µs per call
+    through ``Script.__call__``, 33-39 µs on a held connection). Short timeouts and no retries: a Redis
+    that is down or slow becomes ``StoreUnavailable`` within a fraction of a second.
     """
 
     def __init__(self, rate: Rate, url: str, prefix: str = "fraudpipe:rl:", timeout: float = 0.5) -> None:
         import redis
         from redis.backoff import NoBackoff
+        from redis.exceptions import NoScriptError
         from redis.retry import Retry
 
         self.rate = rate
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
+        self._no_script = NoScriptError
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            retry=Retry(NoBackoff(), 0))
-        self._script = self.client.register_script(ACQUIRE_LUA)
+        self._sha = self.client.register_script(ACQUIRE_LUA).sha
+        self._local = threading.local()
+
+    def _connection(self):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            pool = self.client.connection_pool
+            local.connection, local.pid = pool.connection_class(**pool.connection_kwargs), os.getpid()
+        return local.connection
 
     def acquire(self, identities: Sequence[str]) -> float:
-        keys = [self._prefix + name for name in identities]
+        args = (len(identities), *(self._prefix + name for name in identities), self.rate.limit, self.rate.window_us)
+        connection = self._connection()
         try:
-            wait = self._script(keys=keys, args=[self.rate.limit, self.rate.window_us])
+            connection.send_command("EVALSHA", self._sha, *args)
+            try:
+                wait = connection.read_response()
+            except self._no_script:
+                connection.send_command("EVAL", ACQUIRE_LUA, *args)
+                wait = connection.read_response()
         except self._errors as exc:
+            connection.disconnect()
             raise StoreUnavailable(f"rate-limit storage unreachable ({type(exc).__name__})") from None
         return int(wait) / MICROS
 
