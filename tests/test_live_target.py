@@ -3,6 +3,7 @@ a bounded load, and a worker killed mid-load. Every server here is on 127.0.0.1 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ import pytest
 from pypdf import PdfReader
 
 from fraudpipe.serving.audit import read_records
+from security_tests.attacks.client import HttpClient
+from security_tests.attacks.flooding import boundary_burst
 from security_tests.attacks.probing import SEED_TRANSACTION
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
@@ -126,3 +129,28 @@ def test_killed_worker_is_replaced_and_the_audit_log_stays_whole(loaded_service)
     records = [json.loads(line) for line in lines]
     requests_logged = [r for r in records if r.get("type") != "alert"]
     assert result.responses <= len(requests_logged) <= result.responses + result.errors
+
+
+def test_two_workers_sharing_redis_let_no_boundary_burst_through(trained, redis_url, tmp_path):
+    """The assessment's boundary burst through gunicorn: both workers count in one sliding log."""
+    settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=redis_url, rate_limit="10/second",
+                                      audit_log=None)
+    with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+        measured = boundary_burst(HttpClient(server.url, api_key=KEYS[0]), SEED_TRANSACTION, 10, 1.0)
+    assert measured["most_answers_in_one_window"] == 10 and measured["statuses"].get(429, 0) > 0, measured
+    assert not any(status >= 500 for status in measured["statuses"]), measured
+
+
+def test_redis_going_down_gives_503_with_retry_after_never_500_or_unlimited(trained, tmp_path):
+    with contextlib.ExitStack() as redis_running:
+        url = redis_running.enter_context(redis_server())
+        settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=url, audit_log=tmp_path / "audit.jsonl")
+        with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+            client = HttpClient(server.url, api_key=KEYS[0])
+            assert client.predict(SEED_TRANSACTION).status == 200
+            redis_running.close()
+            down = [client.predict(SEED_TRANSACTION) for _ in range(6)] + [client.get("/health")]
+    assert {answer.status for answer in down} == {503}, [answer.status for answer in down]
+    assert all(answer.body["error"] == "rate_limit_unavailable" and int(answer.headers["Retry-After"]) >= 1
+               for answer in down)
+    assert [r["status"] for r in read_records(settings.audit_log)][-7:] == [503] * 7
