@@ -116,6 +116,8 @@ def test_redis_down_is_unavailable_not_unlimited():
     with pytest.raises(StoreUnavailable):
         log.acquire(["addr:a"])
     assert "unreachable" in log.ready()
+    with pytest.raises(StoreUnavailable, match="moments ago"):
+        log.acquire(["addr:a"])
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ A refused request records nothing, so knocking on a closed door does not keep it
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -110,8 +111,12 @@ class RedisLog:
     Each thread (and each forked worker) keeps its own connection and sends EVALSHA on it directly:
     redis-py's pool and command wrappers cost more than the round trip itself (measured: 79 µs per call
     through ``Script.__call__``, 33-39 µs on a held connection). Short timeouts and no retries: a Redis
-    that is down or slow becomes ``StoreUnavailable`` within a fraction of a second.
+    that is down or slow becomes ``StoreUnavailable`` within a fraction of a second, and for ``pause``
+    seconds after a failure requests are refused without trying, so an unreachable host does not hold
+    every worker for a connect timeout per request.
     """
+
+    pause = 1.0
 
     def __init__(self, rate: Rate, url: str, prefix: str = "fraudpipe:rl:", timeout: float = 0.5) -> None:
         import redis
@@ -127,6 +132,7 @@ class RedisLog:
                                            retry=Retry(NoBackoff(), 0))
         self._sha = self.client.register_script(ACQUIRE_LUA).sha
         self._local = threading.local()
+        self._failed_at = -math.inf
 
     def _connection(self):
         local = self._local
@@ -136,6 +142,8 @@ class RedisLog:
         return local.connection
 
     def acquire(self, identities: Sequence[str]) -> float:
+        if time.monotonic() - self._failed_at < self.pause:
+            raise StoreUnavailable("rate-limit storage unreachable (failed moments ago)")
         args = (len(identities), *(self._prefix + name for name in identities), self.rate.limit, self.rate.window_us)
         connection = self._connection()
         try:
@@ -147,6 +155,7 @@ class RedisLog:
                 wait = connection.read_response()
         except self._errors as exc:
             connection.disconnect()
+            self._failed_at = time.monotonic()
             raise StoreUnavailable(f"rate-limit storage unreachable ({type(exc).__name__})") from None
         return int(wait) / MICROS
 
