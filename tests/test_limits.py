@@ -175,3 +175,16 @@ def test_a_request_through_the_app_is_one_redis_round_trip(app_with, assessor_ke
                     for _ in range(10)]
     assert statuses == [200] * 10
     assert counts["client"] == {"evalsha": 10}, counts
+
+
+def test_ipv6_addresses_in_one_slash_64_share_one_budget(app_with):
+    """An IPv6 host usually holds a whole /64: rotating through it must not buy a new budget."""
+    _, client = app_with(rate_limit="3/minute")
+    sources = [f"2001:db8:1:2::{i:x}" for i in range(1, 6)]
+    statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": "wrong"},
+                            environ_base={"REMOTE_ADDR": source}).status_code for source in sources]
+    other_net = client.post("/predict", json=GOOD, environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    mapped = [client.post("/predict", json=GOOD, environ_base={"REMOTE_ADDR": address}).status_code
+              for address in ("192.0.2.9", "::ffff:192.0.2.9", "192.0.2.9", "::ffff:192.0.2.9")]
+    assert statuses == [401, 401, 401, 429, 429] and other_net.status_code == 401
+    assert mapped == [401, 401, 401, 429]

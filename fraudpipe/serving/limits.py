@@ -13,6 +13,7 @@ When the shared counts cannot be read the service refuses (503), it never answer
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from flask import Flask, request
@@ -25,7 +26,18 @@ UNAVAILABLE_RETRY_SECONDS = 1
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """The budget's address. IPv6 clients are counted per /64: one host is routinely handed a whole /64,
+    and counting each address would give it 2^64 budgets to guess keys with."""
+    address = request.remote_addr or "unknown"
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def retry_after(seconds: float) -> str:
