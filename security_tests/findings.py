@@ -123,8 +123,8 @@ FINDINGS: tuple[Finding, ...] = (
                     "many labelled answers as it likes and train a copy of the model.",
         risk="Unbounded queries make model extraction and exhaustive probing cheap and let one client "
              "exhaust the service.",
-        remediation="Limit per API key and per client address (flask-limiter, shared Redis storage when "
-                    "several workers serve); answer 429 with Retry-After; ignore X-Forwarded-For unless a "
+        remediation="Limit per API key and per client address, before authentication, with a sliding log "
+                    "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
         control="rate_limit", stage="Inference API (extraction)",
         attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "

@@ -3,12 +3,16 @@ a bounded load, and a worker killed mid-load. Every server here is on 127.0.0.1 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,8 @@ from pypdf import PdfReader
 
 from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.audit import read_records
+from security_tests.attacks.client import HttpClient
+from security_tests.attacks.flooding import boundary_burst
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
                                     redis_server)
@@ -68,12 +74,25 @@ def _count_answers(url: str, key: str, total: int) -> dict:
     return run_load(url, FRAUD_EXAMPLE, key, clients=8, seconds=30, max_requests=total).as_dict()
 
 
+def _statuses_from(url: str, key: str, total: int, source: str) -> dict[int, int]:
+    """8 concurrent clients from one loopback address of their own: every path counts against an
+    address, so one the harness polled /health from would start with less than the full budget."""
+    local = threading.local()
+
+    def one(_: int) -> int:
+        if not hasattr(local, "client"):
+            local.client = HttpClient(url, api_key=key, source_address=source)
+        return local.client.predict(FRAUD_EXAMPLE).status
+
+    with ThreadPoolExecutor(8) as pool:
+        return dict(Counter(pool.map(one, range(total))))
+
+
 def test_redis_storage_holds_one_limit_across_two_workers(deployed):
     server, settings = deployed
-    key = KEYS[-1]
-    measured = _count_answers(server.url, key, 300)
+    measured = _statuses_from(server.url, KEYS[-1], 300, source="127.0.2.1")
     assert len(server.worker_pids()) == 2
-    assert measured["statuses"] == {200: 100, 429: 200}, measured
+    assert measured == {200: 100, 429: 200}, measured
 
 
 def test_memory_storage_with_two_workers_lets_each_worker_count_alone(trained, tmp_path):
@@ -126,3 +145,29 @@ def test_killed_worker_is_replaced_and_the_audit_log_stays_whole(loaded_service)
     records = [json.loads(line) for line in lines]
     requests_logged = [r for r in records if r.get("type") != "alert"]
     assert result.responses <= len(requests_logged) <= result.responses + result.errors
+
+
+def test_two_workers_sharing_redis_let_no_boundary_burst_through(trained, redis_url, tmp_path):
+    """The assessment's boundary burst through gunicorn: both workers count in one sliding log."""
+    settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=redis_url, rate_limit="10/second",
+                                      audit_log=None)
+    with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+        measured = boundary_burst(HttpClient(server.url, api_key=KEYS[0]), FRAUD_EXAMPLE, 10, 1.0)
+    statuses = measured.details["statuses"]
+    assert measured.measurements["most_answers_in_one_window"] == 10 and statuses.get(429, 0) > 0, measured
+    assert not any(status >= 500 for status in statuses), measured
+
+
+def test_redis_going_down_gives_503_with_retry_after_never_500_or_unlimited(trained, tmp_path):
+    with contextlib.ExitStack() as redis_running:
+        url = redis_running.enter_context(redis_server())
+        settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=url, audit_log=tmp_path / "audit.jsonl")
+        with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+            client = HttpClient(server.url, api_key=KEYS[0])
+            assert client.predict(FRAUD_EXAMPLE).status == 200
+            redis_running.close()
+            down = [client.predict(FRAUD_EXAMPLE) for _ in range(6)] + [client.get("/health")]
+    assert {answer.status for answer in down} == {503}, [answer.status for answer in down]
+    assert all(answer.body["error"] == "rate_limit_unavailable" and int(answer.headers["Retry-After"]) >= 1
+               for answer in down)
+    assert [r["status"] for r in read_records(settings.audit_log)][-7:] == [503] * 7

@@ -22,12 +22,13 @@ from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.service import Service
 from fraudpipe.settings import Settings
 
-# Installation order is request order: who is asking, whether they are blocked, whether they are over
-# their budget; then how the body is read, what the answer shows, and where the record goes.
+# Installation order is request order: whether the caller is over its budget (before auth, so guessing
+# keys is limited too), who is asking, whether they are blocked; then how the body is read, what the
+# answer shows, and where the record goes.
 INSTALLERS = {
+    "rate_limit": limits.install,
     "auth": auth.install,
     "monitor": monitor.install,
-    "rate_limit": limits.install,
     "validate_input": validation.install,
     "hide_probability": output.install,
     "audit_log": audit.install,
