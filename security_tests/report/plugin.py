@@ -9,8 +9,8 @@ whatever the outcome; the exit status is never touched.
 
 from __future__ import annotations
 
-import base64
 import json
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,6 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and recorder is not None and recorder.recorded is not None:
         safe = jsonable(recorder.recorded.as_dict())
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
-        _html_extras(item, report, safe)
     return report
 
 
@@ -84,19 +83,6 @@ def _in_assessment(item) -> bool:
     """A test in the security_tests package counts as an assessment test case even without a finding."""
     module = getattr(item, "module", None)
     return bool(module and module.__name__.startswith("security_tests."))
-
-
-def _html_extras(item, report, safe: dict) -> None:
-    html = item.config.pluginmanager.getplugin("html")
-    if html is None:
-        return
-    from security_tests.report.charts import render_charts
-
-    extras = list(getattr(report, "extras", []))
-    extras.append(html.extras.json({k: v for k, v in safe.items() if k != "charts"}, name="evidence"))
-    for title, png in render_charts(safe.get("charts", [])):
-        extras.append(html.extras.png(base64.b64encode(png).decode(), name=title))
-    report.extras = extras
 
 
 def _skip_reason(report) -> str:
@@ -112,6 +98,7 @@ class Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, TestRow] = {}
+        self._assessment: dict | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -146,13 +133,11 @@ class Collector:
         rows = sorted(self.rows.values(), key=lambda r: r.nodeid)
         if not any(row.finding for row in rows):
             return
-        from security_tests.report.assessment import build_assessment
-
         out = Path(self.config.getoption("assessment_dir"))
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         out.mkdir(parents=True, exist_ok=True)
-        assessment = build_assessment(rows)
+        assessment = self.assessment()
         (out / "findings.json").write_text(json.dumps(assessment, indent=2, sort_keys=True) + "\n")
         written = [out / "findings.json"]
         if not self.config.getoption("no_assessment_pdf"):
@@ -167,35 +152,67 @@ class Collector:
             reporter.write_line(summary["findings_sentence"])
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
 
+    def assessment(self) -> dict:
+        """Built once from the rows, after the last test: the HTML summary and the files share it."""
+        if self._assessment is None:
+            from security_tests.report.assessment import build_assessment
+
+            self._assessment = build_assessment(sorted(self.rows.values(), key=lambda r: r.nodeid))
+        return self._assessment
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
         report.title = "fraudpipe security assessment"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
-        from security_tests.report.records import finding_status_counts
+        if any(row.finding for row in self.rows.values()):
+            from security_tests.report.html import findings_summary
 
-        counts = finding_status_counts(self.rows.values())
-        if counts:
-            text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            prefix.append(f"<p><strong>Findings ({sum(counts.values())}):</strong> {text}</p>")
+            prefix.append(findings_summary(self.assessment()))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="order">#</th>')
         cells.insert(2, '<th class="sortable" data-column-type="finding">Finding</th>')
-        cells.insert(3, '<th class="sortable" data-column-type="severity">Severity</th>')
-        cells.insert(4, '<th class="sortable" data-column-type="profile">Profile</th>')
+        cells.insert(3, '<th>What the run showed</th>')
+        cells.insert(4, '<th class="sortable" data-column-type="profile">Service</th>')
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report, cells) -> None:
-        from security_tests.findings import BY_ID
+        from security_tests.report import plain
+        from security_tests.report.html import sort_key
 
         props = dict(getattr(report, "user_properties", ()))
-        found = BY_ID.get(props.get("finding") or "")
-        severity = f"{found.severity.label} {found.cvss_score}" if found else ""
-        cells.insert(2, f'<td class="col-finding">{found.id if found else ""}</td>')
-        cells.insert(3, f'<td class="col-severity">{severity}</td>')
-        cells.insert(4, f'<td class="col-profile">{(props.get("variant") or {}).get("id", "")}</td>')
+        variant = props.get("variant")
+        if "finding" not in props:
+            kind, shown = "unit test", ""
+        else:
+            kind = props["finding"] or ("assessment context" if props.get("context") else "property check")
+            test = {"variant_detail": variant, "outcome": _outcome(report), "evidence": {}, "nodeid": "", "message": ""}
+            shown = plain.run_result(test)
+        cells.insert(1, f'<td class="col-order"><span hidden>{sort_key(props.get("finding"), variant, kind)}</span></td>')
+        cells.insert(2, f'<td class="col-finding">{escape(kind)}</td>')
+        cells.insert(3, f'<td class="col-shown">{escape(shown)}</td>')
+        cells.insert(4, f'<td class="col-profile">{escape(plain.variant_name(variant) if variant else "")}</td>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report, data) -> None:
+        """The run's evidence replaces the log; a real failure keeps its traceback below the evidence."""
+        props = dict(getattr(report, "user_properties", ()))
+        if "evidence" not in props:
+            return
+        from security_tests.report.html import evidence_html
+
+        outcome = _outcome(report)
+        html = evidence_html(json.loads(props["evidence"]), props.get("variant"), outcome)
+        data[:] = [html] + (data if outcome in ("failed", "error") else [])
+
+
+def _outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
 
 
 def _last_line(report) -> str:
