@@ -220,17 +220,17 @@ def _executive(pdf: AssessmentPDF, a: dict) -> None:
     pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Status", "Measured on the hardened service"], rows,
              (15, 44, 25, 30, 64), size=7.5, colour_column=3)
     present = {f["status_code"] for f in a["findings"]}
-    pdf.heading("What each status means", level=1, room=30)
+    pdf.heading("What each status means", level=1, room=40)
     pdf.grid(["Status", "Meaning"], [[s["label"], s["meaning"]] for s in a["status_legend"] if s["code"] in present],
              (50, 128), size=8, colour_column=0)
     risks = open_risks(a)
     if risks:
-        pdf.heading("Risk that remains on the hardened service", level=1, room=30)
+        pdf.heading("Risk that remains on the hardened service", level=1, room=40)
         for sentence in risks:
             pdf.para(f"• {sentence}", size=9)
     notes = [f for f in a["findings"] if f["severity"] != f["id_band"]]
     if notes:
-        pdf.heading("Where the computed severity differs from the id", level=1, room=30)
+        pdf.heading("Where the computed severity differs from the id", level=1, room=40)
         for f in notes:
             pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour, size=8.5)
 
@@ -251,7 +251,7 @@ def _scope(pdf: AssessmentPDF, a: dict) -> None:
              "confusion_matrix", "target", "target_name"}
     facts = [[plain.label(k), plain.value(v, k)] for k, v in sorted(ctx.items()) if k not in shown]
     if facts:
-        pdf.heading("Target facts recorded in this run", level=1, room=30)
+        pdf.heading("Target facts recorded in this run", level=1, room=40)
         pdf.grid(["Fact", "Value"], facts, (50, 128), size=8)
     for finding_id, reasons in sorted(a.get("check_by_hand", {}).items()):
         pdf.para(f"{finding_id} not assessed here: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
@@ -285,7 +285,7 @@ def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
         pdf.line(MARGIN, pdf.get_y(), pdf.w - MARGIN, pdf.get_y())
         pdf.ln(2)
     pdf.heading(f"{f['id']}: {f['title']}", level=1)
-    pdf.coloured(f"Status: {f['status']}", STATUS_COLOURS[f["status"]], 10.5)
+    pdf.coloured(f"Status: {f['status']}", STATUS_COLOURS[f["status"]], 10)
     pdf.para(f["status_meaning"][:1].upper() + f["status_meaning"][1:] + ".", size=8.5, style="I")
     if f["severity"] != f["id_band"]:
         pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
@@ -306,7 +306,7 @@ def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
 
 
 def _evidence(pdf: AssessmentPDF, f: dict) -> None:
-    pdf.heading("Evidence measured in this run", level=2, room=30)
+    pdf.heading("Evidence measured in this run", level=2, room=40)
     pdf.grid(["Run", "Result", "Measured"], plain.run_rows(f), (32, 34, 112), size=7.5)
     tests = [t for t in f["tests"] if t["evidence"]]
     names = sorted({k for t in tests for k in t["evidence"].get("measurements", {})})

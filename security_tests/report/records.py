@@ -118,15 +118,17 @@ def finding_status_counts(rows) -> dict[str, int]:
     return {status.label: counts[status] for status in sorted(counts)}
 
 
-OUTCOME_WORDS = {"passed": "passed", "failed": "failed", "error": "errors",
-                 "xfailed": "expected failures (open residual risks)", "xpassed": "unexpectedly passed",
-                 "skipped": "skipped (not assessed)", "unknown": "did not report"}
+OUTCOME_WORDS = {"passed": ("passed", "passed"), "failed": ("failed", "failed"), "error": ("error", "errors"),
+                 "xfailed": ("expected failure (open residual risk)", "expected failures (open residual risks)"),
+                 "xpassed": ("unexpectedly passed", "unexpectedly passed"),
+                 "skipped": ("skipped (not assessed)", "skipped (not assessed)"),
+                 "unknown": ("did not report", "did not report")}
 
 
 def test_count(rows) -> dict:
     """The one count of assessment test cases, with what it counts, for every output."""
     outcomes = Counter(row.outcome for row in rows)
-    parts = [f"{outcomes[o]} {word}" for o, word in OUTCOME_WORDS.items() if outcomes[o]]
+    parts = [f"{outcomes[o]} {words[outcomes[o] != 1]}" for o, words in OUTCOME_WORDS.items() if outcomes[o]]
     total = sum(outcomes.values())
     return {"total": total, "outcomes": dict(sorted(outcomes.items())),
             "sentence": f"{total} assessment test cases: " + ", ".join(parts)}
