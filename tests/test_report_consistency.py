@@ -82,7 +82,7 @@ def test_findings_whose_control_leaves_risk_point_at_where_it_remains(rendered):
     assert findings["MED-5"]["status_code"] == "control_verified_residual_remains"
     assert findings["MED-5"]["residual_evidence"] == ["a measured risk remains"]
     text = "\n".join(pages)
-    assert "see HIGH-4 (OPEN (residual risk))" in re.sub(r"\s+", " ", text)
+    assert "See HIGH-4 (OPEN (residual risk))" in re.sub(r"\s+", " ", text)
 
 
 def test_the_threat_map_is_derived_from_the_catalog_and_every_page_agrees(rendered):

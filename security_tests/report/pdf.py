@@ -153,20 +153,24 @@ def severity_note(f: dict) -> str:
             f"write-up; the CVSS 3.1 vector computes {f['severity']} {f['cvss_score']}. {reason}")
 
 
+def risk_of(f: dict) -> str:
+    """What remains of a finding's risk, in its own measured words."""
+    return "; ".join(plain.text(s) for s in f["residual_evidence"]) or plain.text(f["measured"])
+
+
 def open_risks(a: dict) -> list[str]:
     """One sentence per finding with risk left on the hardened service, each from this run's numbers."""
     by_id = {f["id"]: f for f in a["findings"]}
     sentences = []
     for f in a["findings"]:
         if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
-            where = [f"{r} ({by_id[r]['status']}): {plain.text(by_id[r]['measured'])}" for r in f["residual_in"]
+            where = [f"{r} ({by_id[r]['status']}): {risk_of(by_id[r])}" for r in f["residual_in"]
                      if r in by_id]
             own = [plain.text(s) for s in f["residual_evidence"]]
             sentences.append(f"{f['id']} {f['title']}: the control holds ({plain.text(f['measured'])}), but "
                              + "; ".join(own + [f"the risk remains in {w}" for w in where]))
         elif f["status_code"] in (Status.RESIDUAL_RISK.code, Status.OPEN.code, Status.ERROR.code):
-            measured = [plain.text(s) for s in f["residual_evidence"]] or [plain.text(f["measured"])]
-            sentences.append(f"{f['id']} {f['title']} ({f['status']}): " + "; ".join(measured))
+            sentences.append(f"{f['id']} {f['title']} ({f['status']}): {risk_of(f)}")
     return sentences
 
 
@@ -185,6 +189,16 @@ def method_sentence(a: dict) -> str:
     count = {1: "one way", 2: "two ways", 3: "three ways"}[len(ways)] if ways else "no way"
     return (f"Each finding with a control was attacked {count} in this run: {', '.join(ways)}. A risk no control "
             "removes runs without the third. Statuses are this run's measurements, not expectations.")
+
+
+def runs_sentence(a: dict) -> str:
+    ran = a.get("variants_run", [])
+    isolated = sorted(v.removeprefix("hardened-without-") for v in ran if v.startswith("hardened-without-"))
+    named = [plain.variant_name({"profile": v, "live": v == "live"}).lower() for v in ("inherited", "hardened", "live")
+             if v in ran]
+    if isolated:
+        named.append(f"hardened with one control off at a time ({', '.join(isolated)})")
+    return "; ".join(named) or "none"
 
 
 def _cover(pdf: AssessmentPDF, a: dict) -> None:
@@ -238,7 +252,7 @@ def _executive(pdf: AssessmentPDF, a: dict) -> None:
 def _scope(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Scope and method")
     ctx = a["context"]
-    pdf.para(f"Target: {a['target']}. Mode: {a['mode']}. Runs: {', '.join(a.get('variants_run', [])) or 'none'}.")
+    pdf.para(f"Target: {a['target']}. Mode: {a['mode']}. Services attacked: {runs_sentence(a)}.")
     pdf.para(method_sentence(a))
     recipe = ctx.get("provenance", {}).get("recipe")
     if recipe:
@@ -291,9 +305,10 @@ def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
         pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
     if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
         own = [plain.text(s) for s in f["residual_evidence"]]
-        pointers = [f"{r} ({by_id[r]['status']}): {plain.text(by_id[r]['measured'])}" for r in f["residual_in"]
+        pointers = [f"see {r} ({by_id[r]['status']}): {risk_of(by_id[r])}" for r in f["residual_in"]
                     if r in by_id]
-        pdf.box("Residual risk remains. " + "; ".join(own + [f"see {p}" for p in pointers]) + ".", Status.RESIDUAL_RISK.colour)
+        parts = [p[:1].upper() + p[1:] for p in own + pointers]
+        pdf.box("Residual risk remains. " + ". ".join(parts) + ".", Status.RESIDUAL_RISK.colour)
     rows = [["Severity", f"{f['severity']} {f['cvss_score']} (CVSS 3.1 {f['cvss_vector']})"],
             ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]], ["MITRE ATLAS", ", ".join(f["atlas"])],
             ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
@@ -308,7 +323,7 @@ def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
 def _evidence(pdf: AssessmentPDF, f: dict) -> None:
     pdf.heading("Evidence measured in this run", level=2, room=40)
     pdf.grid(["Run", "Result", "Measured"], plain.run_rows(f), (32, 34, 112), size=7.5)
-    tests = [t for t in f["tests"] if t["evidence"]]
+    tests = plain.in_run_order([t for t in f["tests"] if t["evidence"]])
     names = sorted({k for t in tests for k in t["evidence"].get("measurements", {})})
     if names and len(tests) <= 4:
         columns = [plain.run_name(t, f) for t in tests]

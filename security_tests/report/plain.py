@@ -30,14 +30,26 @@ def value(item, key: str = "") -> str:
             return f"{item:.1%}"
         return f"{item:,.4g}" if abs(item) < 1e6 else f"{item:,.0f}"
     if isinstance(item, dict):
-        return "; ".join(f"{label(k)}: {value(v, str(k))}" for k, v in item.items()) or "none"
+        ordered = sorted(item.items(), key=lambda kv: (0, float(kv[0])) if _number(kv[0]) else (1, str(kv[0])))
+        return "; ".join(f"{label(k)}: {value(v, key if _number(k) else str(k))}" for k, v in ordered) or "none"
     if isinstance(item, (list, tuple)):
         return ", ".join(value(v, key) for v in item) or "none"
     return text(str(item))
 
 
+def _number(key) -> bool:
+    try:
+        float(key)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+ACRONYMS = {"auc": "AUC", "roc": "ROC", "pr": "PR", "api": "API", "pii": "PII", "sha256": "SHA-256", "http": "HTTP"}
+
+
 def label(key) -> str:
-    words = str(key).replace("_", " ").strip()
+    words = " ".join(ACRONYMS.get(w.lower(), w) for w in str(key).replace("_", " ").split())
     return words[:1].upper() + words[1:]
 
 
@@ -150,10 +162,15 @@ def _json(item) -> str:
     return shown if len(shown) <= 600 else shown[:600] + " … (full sample in findings.json)"
 
 
+def in_run_order(tests: list[dict]) -> list[dict]:
+    """As acquired, then hardened (or live), then each control isolated, then checks without a variant."""
+    order = {"inherited": 0, "hardened": 1, "live": 1}
+    return sorted(tests, key=lambda t: (order.get(t["variant"] or "", 2 if t["variant"] else 3), t["nodeid"]))
+
+
 def run_rows(finding: dict) -> list[list[str]]:
     """One row per run: which service, what it showed, what was measured."""
-    order = {"inherited": 0, "hardened": 1, "live": 1}
-    tests = sorted(finding["tests"], key=lambda t: (order.get(t["variant"] or "", 2), t["nodeid"]))
+    tests = in_run_order(finding["tests"])
     return [[run_name(t, finding), run_result(t), text(t["evidence"].get("summary") or t["message"])]
             for t in tests]
 
