@@ -177,7 +177,7 @@ def test_pdf_layout_keeps_headings_with_text_and_fills_its_pages(rendered, tmp_p
 
 
 def test_evidence_reads_as_words():
-    assert plain.text(REPR_SUMMARY) == ("moves: Hour of day: 2; Amount: 10, flagged by probing, outside: yes, "
+    assert plain.text(REPR_SUMMARY) == ("moves: Amount: 10; Hour of day: 2, flagged by probing, outside: yes, "
                                         "mode 0600")
     assert plain.value(0.25, "false_positive_rate") == "25.0%" and plain.value(1234) == "1,234"
     assert plain.sample_lines({"label": "x", "request": {"headers": {}, "body": {"a": 1}},

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from security_tests.contract import Status
 from security_tests.findings import FINDINGS, threat_map
+from security_tests.report import plain
 from security_tests.report.records import (TestRow, finding_status_counts, finding_statuses, findings_sentence,
                                            inherited_status, rows_by_finding, test_count)
 
@@ -48,6 +49,21 @@ def _finding_entry(item, rows: list[TestRow], status: Status) -> dict:
             "tests": tests}
 
 
+def _risk_of(f: dict) -> str:
+    return "; ".join(plain.text(s) for s in f["residual_evidence"]) or plain.text(f["measured"])
+
+
+def _remaining_risk(f: dict, by_id: dict) -> str:
+    """What risk is left on the hardened service, in measured words, pointing at the finding that holds it."""
+    if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
+        parts = [plain.text(s) for s in f["residual_evidence"]]
+        parts += [f"see {r} ({by_id[r]['status']}): {_risk_of(by_id[r])}" for r in f["residual_in"] if r in by_id]
+        return ". ".join(p[:1].upper() + p[1:] for p in parts)
+    if f["status_code"] in (Status.RESIDUAL_RISK.code, Status.OPEN.code, Status.ERROR.code):
+        return _risk_of(f)
+    return ""
+
+
 def _verdict(findings: list[dict]) -> str:
     def ids(*statuses: Status) -> list[str]:
         return [f["id"] for f in findings if f["status_code"] in {s.code for s in statuses}]
@@ -71,6 +87,8 @@ def build_assessment(rows: list[TestRow]) -> dict:
     findings = [_finding_entry(item, by_finding[item.id], statuses[item.id])
                 for item in sorted(FINDINGS, key=_catalog_order) if item.id in by_finding]
     covered = {f["id"]: f for f in findings}
+    for f in findings:
+        f["remaining_risk"] = _remaining_risk(f, covered)
     threat_rows = []
     for entry in threat_map():
         ids = [fid for fid in entry["finding_ids"] if fid in covered]

@@ -40,7 +40,9 @@ def findings_summary(assessment: dict) -> str:
         f"<td>{escape(f['severity'])} {f['cvss_score']}"
         + (f" (id band {escape(f['id_band'])})" if f["severity"] != f["id_band"] else "")
         + f'</td><td class="fp-status" style="color:{_colour(f["status"])}">{escape(f["status"])}</td>'
-        f"<td>{escape(plain.text(f['measured']))}</td></tr>"
+        f"<td>{escape(plain.text(f['measured']))}"
+        + (f"<br><b>Risk that remains:</b> {escape(f['remaining_risk'])}" if f["remaining_risk"] else "")
+        + "</td></tr>"
         for f in assessment["findings"])
     summary = assessment["summary"]
     legend = "".join(f"<li><b>{escape(s['label'])}</b>: {escape(s['meaning'])}</li>"

@@ -153,25 +153,10 @@ def severity_note(f: dict) -> str:
             f"write-up; the CVSS 3.1 vector computes {f['severity']} {f['cvss_score']}. {reason}")
 
 
-def risk_of(f: dict) -> str:
-    """What remains of a finding's risk, in its own measured words."""
-    return "; ".join(plain.text(s) for s in f["residual_evidence"]) or plain.text(f["measured"])
-
-
 def open_risks(a: dict) -> list[str]:
     """One sentence per finding with risk left on the hardened service, each from this run's numbers."""
-    by_id = {f["id"]: f for f in a["findings"]}
-    sentences = []
-    for f in a["findings"]:
-        if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
-            where = [f"{r} ({by_id[r]['status']}): {risk_of(by_id[r])}" for r in f["residual_in"]
-                     if r in by_id]
-            own = [plain.text(s) for s in f["residual_evidence"]]
-            sentences.append(f"{f['id']} {f['title']}: the control holds ({plain.text(f['measured'])}), but "
-                             + "; ".join(own + [f"the risk remains in {w}" for w in where]))
-        elif f["status_code"] in (Status.RESIDUAL_RISK.code, Status.OPEN.code, Status.ERROR.code):
-            sentences.append(f"{f['id']} {f['title']} ({f['status']}): {risk_of(f)}")
-    return sentences
+    return [f"{f['id']} {f['title']} ({f['status']}): {f['remaining_risk']}" for f in a["findings"]
+            if f["remaining_risk"]]
 
 
 def method_sentence(a: dict) -> str:
@@ -292,7 +277,7 @@ def _threat_map(pdf: AssessmentPDF, a: dict) -> None:
              (22, 36, 32, 26, 30, 32), size=6.8)
 
 
-def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
+def _finding(pdf: AssessmentPDF, f: dict) -> None:
     pdf.ensure((pdf.h - MARGIN - BOTTOM) * 0.45)
     if pdf.get_y() > MARGIN + 20:
         pdf.ln(3)
@@ -304,11 +289,7 @@ def _finding(pdf: AssessmentPDF, f: dict, by_id: dict) -> None:
     if f["severity"] != f["id_band"]:
         pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
     if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
-        own = [plain.text(s) for s in f["residual_evidence"]]
-        pointers = [f"see {r} ({by_id[r]['status']}): {risk_of(by_id[r])}" for r in f["residual_in"]
-                    if r in by_id]
-        parts = [p[:1].upper() + p[1:] for p in own + pointers]
-        pdf.box("Residual risk remains. " + ". ".join(parts) + ".", Status.RESIDUAL_RISK.colour)
+        pdf.box(f"Residual risk remains. {f['remaining_risk']}.", Status.RESIDUAL_RISK.colour)
     rows = [["Severity", f"{f['severity']} {f['cvss_score']} (CVSS 3.1 {f['cvss_vector']})"],
             ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]], ["MITRE ATLAS", ", ".join(f["atlas"])],
             ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
@@ -387,9 +368,8 @@ def write_pdf(assessment: dict, path: Path) -> None:
     _scope(pdf, assessment)
     _threat_map(pdf, assessment)
     pdf.heading("Findings")
-    by_id = {f["id"]: f for f in assessment["findings"]}
     for finding in assessment["findings"]:
-        _finding(pdf, finding, by_id)
+        _finding(pdf, finding)
     _appendix(pdf, assessment)
     tmp = path.with_suffix(".pdf.tmp")
     pdf.output(str(tmp))
