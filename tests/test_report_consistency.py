@@ -183,3 +183,19 @@ def test_evidence_reads_as_words():
     assert plain.sample_lines({"label": "x", "request": {"headers": {}, "body": {"a": 1}},
                                "response": {"status": 401}}).splitlines()[:2] == ["Request", "  X-API-Key: <absent>"]
     assert BY_ID["HIGH-1"].residual_in == ("HIGH-4",)
+
+
+def test_accepted_risks_and_changes_since_the_last_run_are_shown_when_present(tmp_path):
+    from security_tests.report.html import findings_summary
+
+    assessment = build_assessment(_rows())
+    next(f for f in assessment["findings"] if f["id"] == "HIGH-3")["accepted"] = {
+        "owner": "risk-team@example.com", "expires": "2027-01-31", "reason": "model retrain scheduled"}
+    assessment["comparison"] = {"baseline": "abc123", "changes": [
+        {"id": "HIGH-1", "before": "Verified fixed", "after": "Control verified, residual risk remains"}]}
+    write_pdf(assessment, tmp_path / "a.pdf")
+    text = re.sub(r"\s+", " ", "\n".join(page.extract_text() for page in PdfReader(tmp_path / "a.pdf").pages))
+    html = findings_summary(assessment)
+    for shown in (text, html):
+        assert "Accepted risk: owner risk-team@example.com, expires 2027-01-31" in shown
+        assert "Changes since" in shown and "HIGH-1" in shown

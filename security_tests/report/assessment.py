@@ -107,10 +107,11 @@ def build_assessment(rows: list[TestRow]) -> dict:
         "title": "fraudpipe security assessment",
         "generated": report_time().isoformat(),
         "code_version": _code_version(),
-        "target": context.get("target", "in-process Flask test client"),
+        "target": _target_text(context.get("target", "in-process Flask test client")),
         "verdict": _verdict(findings),
         "context": context,
-        "mode": "live (black-box)" if live else "in-process (white-box)",
+        "mode": plain.value(context["mode"]) if context.get("mode") else
+        ("live (black-box)" if live else "in-process (white-box)"),
         "variants_run": sorted({row.variant.id for row in rows if row.variant is not None}),
         "assessed_black_box": black_box if live else [],
         "check_by_hand": by_hand,
@@ -125,6 +126,13 @@ def build_assessment(rows: list[TestRow]) -> dict:
         "threat_map": threat_rows,
         "tests": [row.as_dict() for row in rows],
     }
+
+
+def _target_text(target) -> str:
+    """The target as the context describes it: a sentence, or labelled facts when it is structured."""
+    if isinstance(target, dict):
+        return target.get("description") or plain.value(target)
+    return plain.text(str(target))
 
 
 def _catalog_order(item) -> tuple[int, int]:

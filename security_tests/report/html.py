@@ -42,6 +42,7 @@ def findings_summary(assessment: dict) -> str:
         + f'</td><td class="fp-status" style="color:{_colour(f["status"])}">{escape(f["status"])}</td>'
         f"<td>{escape(plain.text(f['measured']))}"
         + (f"<br><b>Risk that remains:</b> {escape(f['remaining_risk'])}" if f["remaining_risk"] else "")
+        + (f"<br><i>{escape(plain.accepted_text(f['accepted']))}</i>" if f.get("accepted") else "")
         + "</td></tr>"
         for f in assessment["findings"])
     summary = assessment["summary"]
@@ -53,9 +54,17 @@ def findings_summary(assessment: dict) -> str:
             f"{escape(summary['findings_sentence'])}.</p>"
             '<table class="fp-findings"><thead><tr><th>ID</th><th>Finding</th><th>Severity (CVSS 3.1)</th>'
             f"<th>Status</th><th>Measured on the hardened service</th></tr></thead><tbody>{rows}</tbody></table>"
+            + _comparison(assessment.get("comparison")) +
             f"<details><summary>What each status means</summary><ul>{legend}</ul></details>"
             "<p>Below: every test run. Assessment runs come first, sorted by finding; unit tests are marked "
             "“unit test”. Open a row to see what it measured.</p>")
+
+
+def _comparison(comparison) -> str:
+    if not comparison:
+        return ""
+    header, rows = plain.comparison_table(comparison)
+    return "<h3>Changes since the last run</h3>" + (_table(header, rows) if rows else "<p>No finding changed status.</p>")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -227,6 +227,21 @@ def _executive(pdf: AssessmentPDF, a: dict) -> None:
         pdf.heading("Risk that remains on the hardened service", level=1, room=40)
         for sentence in risks:
             pdf.para(f"• {sentence}", size=9)
+    accepted = [f for f in a["findings"] if f.get("accepted")]
+    if accepted:
+        pdf.heading("Accepted risks", level=1, room=40)
+        for f in accepted:
+            pdf.para(f"• {f['id']} {f['title']}: {plain.accepted_text(f['accepted'])}", size=9)
+    header, changes = plain.comparison_table(a.get("comparison"))
+    if a.get("comparison"):
+        pdf.heading("Changes since the last run", level=1, room=40)
+        scalars = {k: v for k, v in a["comparison"].items() if not isinstance(v, (list, dict))}
+        if scalars:
+            pdf.para(plain.value(scalars), size=8.5)
+        if changes:
+            pdf.grid(header, changes, tuple([178 / len(header)] * len(header)), size=7.5)
+        else:
+            pdf.para("No finding changed status since the last run.", size=9)
     notes = [f for f in a["findings"] if f["severity"] != f["id_band"]]
     if notes:
         pdf.heading("Where the computed severity differs from the id", level=1, room=40)
@@ -288,10 +303,13 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
     pdf.para(f["status_meaning"][:1].upper() + f["status_meaning"][1:] + ".", size=8.5, style="I")
     if f["severity"] != f["id_band"]:
         pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
+    if f.get("accepted"):
+        pdf.box(plain.accepted_text(f["accepted"]), Status.NOT_ASSESSED.colour)
     if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
         pdf.box(f"Residual risk remains. {f['remaining_risk']}.", Status.RESIDUAL_RISK.colour)
     rows = [["Severity", f"{f['severity']} {f['cvss_score']} (CVSS 3.1 {f['cvss_vector']})"],
-            ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]], ["MITRE ATLAS", ", ".join(f["atlas"])],
+            ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]],
+            ["MITRE ATLAS", ", ".join(f["atlas"])],
             ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
     pdf.grid(["Field", "Value"], rows, (40, 138), size=8)
     pdf.label("Description", f["description"])

@@ -189,3 +189,24 @@ def run_result(test: dict) -> str:
     if variant is not None and variant.attack_should_succeed:
         return "attack succeeded (expected)"
     return "attack blocked" if variant is not None else "check passed"
+
+
+def accepted_text(accepted) -> str:
+    """An accepted risk (from the CI branch's accepted-risks file) with its owner and expiry, if present."""
+    if not accepted:
+        return ""
+    if isinstance(accepted, dict):
+        owner, expiry = accepted.get("owner", "no owner recorded"), accepted.get("expires") or accepted.get("expiry")
+        rest = {k: v for k, v in accepted.items() if k not in ("owner", "expires", "expiry")}
+        return (f"Accepted risk: owner {owner}, expires {expiry or 'no expiry recorded'}"
+                + (f"; {value(rest)}" if rest else ""))
+    return f"Accepted risk: {value(accepted)}"
+
+
+def comparison_table(comparison) -> tuple[list[str], list[list[str]]]:
+    """The "changes since last run" block as a header and rows, whatever list of records it holds."""
+    if not isinstance(comparison, dict):
+        return [], []
+    changes = next((v for v in comparison.values() if isinstance(v, list) and v and isinstance(v[0], dict)), [])
+    header = list(dict.fromkeys(k for change in changes for k in change))
+    return [label(h) for h in header], [[value(c.get(h), h) for h in header] for c in changes]

@@ -2,9 +2,12 @@
 
 Tests hand the ``evidence`` fixture the ``Evidence`` their attack returned. A
 ``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant`` and the evidence (as JSON
-strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties`` and adds pytest-html extras. The controller collects rows
-in ``pytest_runtest_logreport`` and writes findings.json and the PDF in ``pytest_sessionfinish``,
-whatever the outcome; the exit status is never touched.
+strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties``. The
+controller collects rows in ``pytest_runtest_logreport`` (every test in the security_tests package is an
+assessment test case, with or without a finding), writes findings.json and the PDF in
+``pytest_sessionfinish`` whatever the outcome, and prints the one test count and the finding statuses; the
+exit status is never touched. The pytest-html hooks put the findings summary above the table and each
+run's evidence inline in its row (``security_tests/report/html.py``).
 """
 
 from __future__ import annotations
@@ -191,7 +194,8 @@ class Collector:
             kind = props["finding"] or ("assessment context" if props.get("context") else "property check")
             test = {"variant_detail": variant, "outcome": _outcome(report), "evidence": {}, "nodeid": "", "message": ""}
             shown = plain.run_result(test)
-        cells.insert(1, f'<td class="col-order"><span hidden>{sort_key(props.get("finding"), variant, kind)}</span></td>')
+        key = sort_key(props.get("finding"), variant, kind)
+        cells.insert(1, f'<td class="col-order"><span hidden>{key}</span></td>')
         cells.insert(2, f'<td class="col-finding">{escape(kind)}</td>')
         cells.insert(3, f'<td class="col-shown">{escape(shown)}</td>')
         cells.insert(4, f'<td class="col-profile">{escape(plain.variant_name(variant) if variant else "")}</td>')
