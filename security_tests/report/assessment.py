@@ -112,7 +112,8 @@ def build_assessment(rows: list[TestRow]) -> dict:
         "context": context,
         "mode": plain.value(context["mode"]) if context.get("mode") else
         ("live (black-box)" if live else "in-process (white-box)"),
-        "variants_run": sorted({row.variant.id for row in rows if row.variant is not None}),
+        "variants_run": sorted({row.variant.id for row in rows
+                                if row.variant is not None and row.outcome != "skipped"}),
         "assessed_black_box": black_box if live else [],
         "check_by_hand": by_hand,
         "environment": {"python": platform.python_version(), "platform": platform.platform(terse=True),

@@ -151,7 +151,7 @@ class Collector:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             summary = assessment["summary"]
-            reporter.write_sep("-", f"assessment: {summary['tests_sentence']}")
+            reporter.write_sep("-", f"security assessment: {summary['tests_sentence']}")
             reporter.write_line(summary["findings_sentence"])
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
 
