@@ -111,7 +111,7 @@ def test_one_test_count_everywhere(rendered):
 
 def test_no_python_reprs_and_test_ids_only_in_the_appendix(rendered):
     _, pages, _ = rendered
-    appendix = next(i for i, page in enumerate(pages) if "Appendix: every test" in page)
+    appendix = next(i for i, page in enumerate(pages) if "Appendix: environment and every test" in page)
     for page in pages:
         assert not re.search(r"\{'|\['|(?<![=\w])(True|False|None)\b|0o\d", page), page[:200]
     for page in pages[:appendix]:
@@ -169,7 +169,7 @@ def test_pdf_layout_keeps_headings_with_text_and_fills_its_pages(rendered, tmp_p
             assert y > height * 0.15, f"heading {text!r} in the bottom 15 % of page {number}"
     section_starts = {i for i, found in enumerate(headings) if any(y > height * 0.85 for _, y in found)
                       and any(t in ("Executive summary", "Scope and method", "Threat map", "Findings",
-                                    "Appendix: every test") for t, _ in found)}
+                                    "Appendix: environment and every test") for t, _ in found)}
     fills = _fill(pdf, tmp_path)
     for index, fill in enumerate(fills[:-1]):
         if index + 1 not in section_starts and index > 0:

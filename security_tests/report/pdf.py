@@ -364,14 +364,14 @@ def _test_id(nodeid: str) -> str:
 
 
 def _appendix(pdf: AssessmentPDF, a: dict) -> None:
-    pdf.heading("Appendix: every test")
+    pdf.heading("Appendix: environment and every test")
+    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 118))
+    pdf.heading("Every test", level=1, room=40)
     pdf.para(a["summary"]["tests_sentence"] + ".", style="B")
     pdf.grid(["Test", "Finding", "Result", "Seconds"],
              [[_test_id(t["nodeid"]), t["finding"] or ("context" if t["context"] else "property check"),
                plain.run_result(t), f"{t['duration']:.2f}"] for t in a["tests"]],
              (112, 18, 36, 12), size=6.5)
-    pdf.heading("Environment", level=1, room=40)
-    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 118))
 
 
 def write_pdf(assessment: dict, path: Path) -> None:

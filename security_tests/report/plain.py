@@ -26,7 +26,7 @@ def value(item, key: str = "") -> str:
     if isinstance(item, int):
         return f"{item:,}"
     if isinstance(item, float):
-        if any(word in key.lower() for word in PERCENT_WORDS) and 0 <= item <= 1 and "auc" not in key.lower():
+        if set(re.split(r"[_\s]+", key.lower())) & set(PERCENT_WORDS) and 0 <= item <= 1:
             return f"{item:.1%}"
         return f"{item:,.4g}" if abs(item) < 1e6 else f"{item:,.0f}"
     if isinstance(item, dict):
