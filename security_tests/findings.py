@@ -48,6 +48,8 @@ class Finding:
     residual: bool = False
     also_stages: tuple[str, ...] = field(default=())
     cwe: tuple[str, ...] = field(default=())
+    residual_in: tuple[str, ...] = field(default=())
+    """Findings that hold the risk this finding's control does not remove (its control verified, risk remains)."""
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -76,8 +78,14 @@ class Finding:
                 "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,
                 "control": self.control, "stage": self.stage, "attack": self.attack,
+                "owasp_id": self.owasp, "atlas_ids": list(self.atlas),
                 "severity_note": self.severity_note, "residual": self.residual,
-                "also_stages": list(self.also_stages), "cwe": list(self.cwe)}
+                "stages": list(self.stages), "also_stages": list(self.also_stages),
+                "residual_in": list(self.residual_in), "cwe": list(self.cwe)}
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return (self.stage, *self.also_stages)
 
 
 FINDINGS: tuple[Finding, ...] = (
@@ -108,7 +116,7 @@ FINDINGS: tuple[Finding, ...] = (
              "label-only bisection needs only about log2(range / tolerance) queries.",
         remediation="Return the label only; write the probability to the audit log; treat label-only "
                     "probing as still possible and detect it (see the evasion and monitoring findings).",
-        control="hide_probability", stage="API response",
+        control="hide_probability", stage="API response", residual_in=("HIGH-3",),
         attack="Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of each "
                "feature and a label-only bisection of where the label flips.",
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
@@ -126,7 +134,7 @@ FINDINGS: tuple[Finding, ...] = (
         remediation="Limit per API key and per client address, before authentication, with a sliding log "
                     "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
-        control="rate_limit", stage="Inference API (extraction)",
+        control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",),
         attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
                "agreement with the victim on held-out transactions.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
@@ -316,33 +324,47 @@ FINDINGS: tuple[Finding, ...] = (
     ),
 )
 
-THREAT_MAP: tuple[dict, ...] = (
-    {"stage": "Data collection", "threat": "Data poisoning", "owasp": "ML02", "atlas": ["AML.T0020"],
+THREAT_STAGES: tuple[dict, ...] = (
+    {"stage": "Data collection", "threat": "Data poisoning",
      "example": "Inject mislabelled transactions to cut recall",
      "control": "Data-validation gate in train; dataset hash in the signed manifest"},
-    {"stage": "Data storage", "threat": "PII exposure, inversion, membership inference", "owasp": "ML03",
-     "atlas": ["AML.T0040"], "example": "Read training data holding real card numbers",
+    {"stage": "Data storage", "threat": "PII exposure, inversion, membership inference",
+     "example": "Read training data holding real card numbers",
      "control": "Synthetic data only; PII scan of columns and values"},
-    {"stage": "Feature engineering", "threat": "Scaler tampering", "owasp": "ML10", "atlas": ["AML.T0018"],
+    {"stage": "Feature engineering", "threat": "Scaler tampering",
      "example": "Modify scaler.pkl to shift the decision boundary",
      "control": "Signed manifest; serving arrays without pickle"},
-    {"stage": "Model training", "threat": "Supply chain", "owasp": "ML06", "atlas": ["AML.T0010"],
+    {"stage": "Model training", "threat": "Supply chain",
      "example": "A malicious library release exfiltrates training data",
      "control": "Every requirement pinned; installed = pinned; SBOM"},
-    {"stage": "Model artifact", "threat": "Artifact tampering and theft", "owasp": "ML06",
-     "atlas": ["AML.T0011.000", "AML.T0018"], "example": "Replace fraud_model.pkl with a trojaned pickle",
+    {"stage": "Model artifact", "threat": "Artifact tampering and theft",
+     "example": "Replace fraud_model.pkl with a trojaned pickle",
      "control": "Ed25519-signed manifest, allowlist unpickler, read-only files, key outside artifacts"},
-    {"stage": "Inference API (extraction)", "threat": "Model extraction", "owasp": "ML05",
-     "atlas": ["AML.T0024.002", "AML.T0005", "AML.T0040"], "example": "Query the API to train a copy",
+    {"stage": "Inference API (extraction)", "threat": "Model extraction", "example": "Query the API to train a copy",
      "control": "Authentication, rate limit, audit log"},
-    {"stage": "Inference API (evasion)", "threat": "Evasion", "owasp": "ML01", "atlas": ["AML.T0015", "AML.T0043"],
+    {"stage": "Inference API (evasion)", "threat": "Evasion",
      "example": "Craft a transaction just past the fraud boundary", "control": "Input validation"},
-    {"stage": "API response", "threat": "Output abuse and integrity", "owasp": "ML01",
-     "atlas": ["AML.T0040", "AML.T0043"], "example": "Use fraud_probability to calibrate bypass attempts",
+    {"stage": "API response", "threat": "Output abuse and integrity",
+     "example": "Use fraud_probability to calibrate bypass attempts",
      "control": "Return the label only; serving path exact against the model"},
 )
 
 BY_ID: dict[str, Finding] = {f.id: f for f in FINDINGS}
+
+
+def threat_map(findings: tuple[Finding, ...] = FINDINGS) -> tuple[dict, ...]:
+    """Each stage's OWASP and ATLAS ids are those of the findings on it, so the map cannot disagree with a
+    finding's page; a stage no finding covers lists none."""
+    rows = []
+    for entry in THREAT_STAGES:
+        on_stage = [f for f in findings if entry["stage"] in f.stages]
+        rows.append({**entry, "owasp": sorted({f.owasp for f in on_stage}),
+                     "atlas": sorted({t for f in on_stage for t in f.atlas}),
+                     "finding_ids": [f.id for f in on_stage]})
+    return tuple(rows)
+
+
+THREAT_MAP: tuple[dict, ...] = threat_map()
 
 
 def finding(finding_id: str) -> Finding:

@@ -14,6 +14,8 @@ class Answer(NamedTuple):
     status: int
     body: dict | list | str | None
     headers: dict[str, str]
+    sent: dict[str, str] = {}
+    """The headers the request carried (the client's own key included), for the report's samples."""
 
     @property
     def ok(self) -> bool:
@@ -66,10 +68,10 @@ class FlaskClient(_KeyedClient):
         self._environ = {"REMOTE_ADDR": remote_addr}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
-        response = self._client.post(f"/predict{query}", data=_body(payload, raw_body),
-                                     headers=self._headers(headers), content_type=content_type,
-                                     environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+        sent = self._headers(headers)
+        response = self._client.post(f"/predict{query}", data=_body(payload, raw_body), headers=sent,
+                                     content_type=content_type, environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), sent)
 
     def get(self, path, headers=None):
         response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
@@ -97,10 +99,10 @@ class HttpClient(_KeyedClient):
         self._timeout = timeout
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
+        sent = self._headers(headers)
         response = self._session.post(f"{self.target}/predict{query}", data=_body(payload, raw_body),
-                                      headers={"Content-Type": content_type, **self._headers(headers)},
-                                      timeout=self._timeout)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+                                      headers={"Content-Type": content_type, **sent}, timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers), sent)
 
     def get(self, path, headers=None):
         response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout)
@@ -108,8 +110,10 @@ class HttpClient(_KeyedClient):
 
 
 def exchange(label: str, payload, answer: Answer, headers: dict | None = None) -> dict:
-    """A named request and its response as they go in the report (an ``Evidence`` sample); an API key is
-    shown only as its length."""
-    shown = {k: (f"<{len(v)} chars>" if k.lower() == "x-api-key" else v) for k, v in (headers or {}).items()}
+    """A named request and its response as they go in the report (an ``Evidence`` sample): the headers the
+    request carried (the client's own key unless the attack set them); an API key is shown only as present
+    and its length."""
+    carried = answer.sent if headers is None else headers
+    shown = {k: (f"<present, {len(v)} chars>" if k.lower() == "x-api-key" else v) for k, v in carried.items()}
     return {"label": label, "request": {"headers": shown, "body": payload},
             "response": {"status": answer.status, "body": answer.body}}

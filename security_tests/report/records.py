@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from security_tests.contract import Status, Variant
+from security_tests.findings import BY_ID
 
 
 def jsonable(value):
@@ -70,14 +71,24 @@ def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Sta
     if outcome == "xfailed":
         return Status.RESIDUAL_RISK
     if outcome == "passed":
-        return Status.FIXED
+        return Status.CONTROL_VERIFIED_RESIDUAL if evidence.get("residual") else Status.FIXED
     return Status.OPEN
 
 
-def finding_status(rows: list[TestRow]) -> Status:
-    """A finding's status is its worst hardened (or live) row; inherited rows only say it was reproduced."""
+def finding_status(rows: list[TestRow], residual_in: tuple[str, ...] | list[str] = ()) -> Status:
+    """A finding's status is its worst hardened (or live) row. A control that holds while the catalog
+    names a finding holding its remaining risk is "control verified, residual risk remains"; a failed
+    baseline or isolation run leaves the fix unverified (Error)."""
     statuses = [row.status for row in rows if row.judges_finding]
-    return min(statuses) if statuses else Status.NOT_RUN
+    if not statuses:
+        return Status.NOT_RUN
+    worst = min(statuses)
+    if worst in (Status.FIXED, Status.CONTROL_VERIFIED_RESIDUAL):
+        if any(row.outcome in ("failed", "error") for row in rows if not row.judges_finding):
+            return Status.ERROR
+        if residual_in:
+            return Status.CONTROL_VERIFIED_RESIDUAL
+    return worst
 
 
 def inherited_status(rows: list[TestRow]) -> str:
@@ -95,6 +106,33 @@ def rows_by_finding(rows) -> dict[str, list[TestRow]]:
     return grouped
 
 
+def finding_statuses(rows) -> dict[str, Status]:
+    """Every finding that ran, with its one status: the console, findings.json, HTML and PDF all use this."""
+    return {fid: finding_status(group, BY_ID[fid].residual_in if fid in BY_ID else ())
+            for fid, group in rows_by_finding(rows).items()}
+
+
 def finding_status_counts(rows) -> dict[str, int]:
-    """How many findings stand at each status: the HTML summary line and findings.json both use it."""
-    return dict(Counter(finding_status(group).label for group in rows_by_finding(rows).values()))
+    """How many findings stand at each status, worst first."""
+    counts = Counter(finding_statuses(rows).values())
+    return {status.label: counts[status] for status in sorted(counts)}
+
+
+OUTCOME_WORDS = {"passed": ("passed", "passed"), "failed": ("failed", "failed"), "error": ("error", "errors"),
+                 "xfailed": ("expected failure (open residual risk)", "expected failures (open residual risks)"),
+                 "xpassed": ("unexpectedly passed", "unexpectedly passed"),
+                 "skipped": ("skipped (not assessed)", "skipped (not assessed)"),
+                 "unknown": ("did not report", "did not report")}
+
+
+def test_count(rows) -> dict:
+    """The one count of assessment test cases, with what it counts, for every output."""
+    outcomes = Counter(row.outcome for row in rows)
+    parts = [f"{outcomes[o]} {words[outcomes[o] != 1]}" for o, words in OUTCOME_WORDS.items() if outcomes[o]]
+    total = sum(outcomes.values())
+    return {"total": total, "outcomes": dict(sorted(outcomes.items())),
+            "sentence": f"{total} assessment test cases: " + ", ".join(parts)}
+
+
+def findings_sentence(counts: dict[str, int]) -> str:
+    return f"{sum(counts.values())} findings: " + "; ".join(f"{n} {label}" for label, n in counts.items())
