@@ -186,3 +186,9 @@ class Status(_Ranked):
     NOT_REPRODUCED = ("Not reproduced", 7, ORANGE)
     CONTROL_ISOLATED = ("Control isolated", 8, GREEN)
     NOT_ISOLATED = ("Not isolated", 9, RED)
+
+
+class NotAssessed(Exception):
+    """Raised when a precondition of a measurement fails (the target did not answer, the positive example
+    is not answered positive, the query budget ran out): the finding is reported *not assessed* with
+    this reason, never open or fixed on nothing measured."""
