@@ -30,6 +30,23 @@ def report_time() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict) -> str:
+    """Live, the verdict names the target and never claims controls it could not see were verified."""
+    open_ids = [f["id"] for f in findings if f["status"] in (Status.OPEN.label, Status.ERROR.label)]
+    residual_ids = [f["id"] for f in findings if f["status"] == Status.RESIDUAL_RISK.label]
+    where = f"on {context.get('target_name', 'the live target')}" if live else "on the hardened service"
+    if open_ids:
+        return f"NOT READY: {len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"
+    if live:
+        return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
+                f"({', '.join(sorted(not_assessed)) or 'none'})"
+                + (f"; {len(residual_ids)} residual risk(s) open ({', '.join(residual_ids)})" if residual_ids else ""))
+    if residual_ids:
+        return (f"CONDITIONAL: every control verified; {len(residual_ids)} residual risk(s) remain open "
+                f"({', '.join(residual_ids)})")
+    return "READY: every finding verified fixed on the hardened service"
+
+
 def build_assessment(rows: list[TestRow]) -> dict:
     by_finding = rows_by_finding(rows)
     recorded = next((row.evidence for row in rows if row.context and row.evidence), {})
@@ -59,15 +76,11 @@ def build_assessment(rows: list[TestRow]) -> dict:
                                                          for t in f["tests"]))
     by_hand = {f["id"]: sorted({t["message"] for t in f["tests"] if t["outcome"] == "skipped"})
                for f in findings if f["status"] == Status.NOT_ASSESSED.label}
-    open_ids = [f["id"] for f in findings if f["status"] in (Status.OPEN.label, Status.ERROR.label)]
-    residual_ids = [f["id"] for f in findings if f["status"] == Status.RESIDUAL_RISK.label]
-    if open_ids:
-        verdict = f"NOT READY: {len(open_ids)} finding(s) open on the hardened service ({', '.join(open_ids)})"
-    elif residual_ids:
-        verdict = (f"CONDITIONAL: every control verified; {len(residual_ids)} residual risk(s) remain open "
-                   f"({', '.join(residual_ids)})")
-    else:
-        verdict = "READY: every finding verified fixed on the hardened service"
+    context.setdefault("mode", "black-box over HTTP" if live else "in-process, trained in this run")
+    context["variants_run"] = sorted({row.variant.id for row in rows if row.variant is not None
+                                      and row.outcome not in ("skipped", "unknown")})
+    context["not_assessed"] = by_hand
+    verdict = _verdict(findings, live, by_hand, context)
     return {
         "title": "fraudpipe security assessment",
         "generated": report_time().isoformat(),

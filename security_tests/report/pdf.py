@@ -168,10 +168,16 @@ def _cover(pdf: AssessmentPDF, a: dict) -> None:
 
 def _executive(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Executive summary")
-    pdf.para("Each finding was attacked three ways in this run: on the service as acquired (inherited), on "
-             "the hardened service, and on the hardened service with only that finding's control switched "
-             "off. A finding is verified fixed only when the attack succeeds on the first and third and fails "
-             "on the second. Statuses below are this run's outcomes, not expectations.")
+    if a["context"].get("trained_in_this_run", True):
+        pdf.para("Each finding was attacked three ways in this run: on the service as acquired (inherited), on "
+                 "the hardened service, and on the hardened service with only that finding's control switched "
+                 "off. A finding is verified fixed only when the attack succeeds on the first and third and fails "
+                 "on the second. Statuses below are this run's outcomes, not expectations.")
+    else:
+        pdf.para(f"Each black-box finding was attacked once, over HTTP, against the running service "
+                 f"({a['target']}); variants run: {', '.join(a['context'].get('variants_run', [])) or 'none'}. "
+                 "Findings that need the inside, or that the query budget could not cover, are not assessed. "
+                 "Statuses below are this run's outcomes, not expectations.")
     rows = [[f["id"], f["title"], f"{f['severity']} {f['cvss_score']}", f["inherited"], f["status"]]
             for f in a["findings"]]
     pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Inherited", "Hardened"], rows, (16, 74, 28, 28, 34),
@@ -187,9 +193,12 @@ def _executive(pdf: AssessmentPDF, a: dict) -> None:
 def _scope(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Scope and method")
     ctx = a["context"]
-    pdf.para(f"Target: {a['target']}. The model was trained in this run from the seed recipe "
-             f"({json.dumps(ctx.get('provenance', {}).get('recipe', {}))}); its artifacts were signed and "
-             "verified before the attacks. Attacks are plain functions over one client interface "
+    trained = (f"The model was trained in this run from the seed recipe "
+               f"({json.dumps(ctx.get('provenance', {}).get('recipe', {}))}); its artifacts were signed and "
+               "verified before the attacks. ") if ctx.get("trained_in_this_run", True) else (
+        f"The model is the running service's own, described by the profile {ctx.get('profile_source')}; "
+        "it was not trained, built or inspected in this run. ")
+    pdf.para(f"Target: {a['target']}. {trained}Attacks are plain functions over one client interface "
              "(predict(payload, headers)) and run unchanged against the Flask test client or a live URL. "
              "Evidence in this report is what each attack measured; nothing is copied from the original "
              "write-up, whose probing table and OWASP ids did not reproduce.")

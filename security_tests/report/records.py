@@ -44,7 +44,7 @@ class TestRow:
 
     @property
     def status(self) -> Status:
-        return variant_status(self.variant, self.outcome, self.evidence)
+        return variant_status(self.variant, self.outcome, self.evidence, self.message)
 
     @property
     def judges_finding(self) -> bool:
@@ -59,7 +59,8 @@ class TestRow:
                     judges_fix=bool(variant and variant.judges_fix), status=self.status.label)
 
 
-def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Status:
+def variant_status(variant: Variant | None, outcome: str, evidence: dict, message: str = "") -> Status:
+    """A residual risk whose attack failed on this target (strict XPASS, red) is *not reproduced*, not open."""
     if outcome in ("error", "skipped", "unknown") or not evidence:
         return {"skipped": Status.NOT_ASSESSED, "error": Status.ERROR}.get(outcome, Status.NOT_RUN)
     succeeded = bool(evidence.get("attack_succeeded"))
@@ -69,6 +70,9 @@ def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Sta
         return Status.CONTROL_ISOLATED if succeeded and outcome == "passed" else Status.NOT_ISOLATED
     if outcome == "xfailed":
         return Status.RESIDUAL_RISK
+    if outcome == "failed" and variant is not None and variant.judges_fix and not succeeded \
+            and evidence.get("residual") is not None and message.startswith("[XPASS(strict)]"):
+        return Status.NOT_REPRODUCED
     if outcome == "passed":
         return Status.FIXED
     return Status.OPEN
