@@ -21,7 +21,7 @@ from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_d
                                     redis_server, serve)
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
-KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(13))  # strong enough for Settings
+KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(14))  # strong enough for Settings
 LOAN_PROFILE = ROOT / "tests" / "targets" / "loan_service.toml"
 BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
