@@ -85,7 +85,13 @@ def boundary_evasion(client, profile: TargetProfile) -> Evidence:
         confirmed = bool(change) and ask.negative(change) is True
     except BudgetSpent:
         pass
-    return _evidence(profile, base, flips, change, confirmed, ask.queries + 1)
+    found = _evidence(profile, base, flips, change, confirmed, ask.queries + 1)
+    hsj = found.details["hopskipjump"] = hopskipjump(client, profile, base)
+    found.queries += hsj.get("queries", 0)
+    found.summary += "; HopSkipJump: " + (hsj["reason"] if not hsj["run"] else
+                                          f"{'evaded' if hsj['evaded'] else 'no evasion'} in {hsj['queries']} "
+                                          f"queries{', ' + hsj['reason'] if 'reason' in hsj else ''}")
+    return found
 
 
 def _cost(profile: TargetProfile, base: dict, change: dict) -> float:
@@ -104,14 +110,59 @@ def _evidence(profile, base, flips, change, confirmed, queries) -> Evidence:
         residual=(f"changing {moved} evades the model with labels alone ({queries} queries)" if change else ""),
         measurements={"queries": queries, "features_that_flip_alone": len(flips),
                       "relative_change": round(_cost(profile, base, change), 4) if change else None},
-        details={"base": base, "flips": flips, "cheapest_change": moved, "confirmed": confirmed,
-                 "hopskipjump": "not run: the label-only boundary search already measured the evasion within "
-                                "the planned budget"})
+        details={"base": base, "flips": flips, "cheapest_change": moved, "confirmed": confirmed})
+
+
+HSJ_QUERIES = 200
+HSJ_MINIMUM = 100
+
+
+def hopskipjump(client, profile: TargetProfile, base: dict) -> dict:
+    """ART's HopSkipJump (decision-based, labels only) from the positive example, inside the profile's
+    ranges, as an independent second attack when at least ``HSJ_MINIMUM`` planned queries are left."""
+    import warnings
+
+    import numpy as np
+
+    left = getattr(client, "remaining", HSJ_QUERIES)
+    if left < HSJ_MINIMUM:
+        return {"run": False, "reason": f"not run (budget): {left} planned queries left, it needs about {HSJ_MINIMUM}"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from art.attacks.evasion import HopSkipJump
+        from art.estimators.classification import BlackBoxClassifier
+
+    low = np.array([f.lowest for f in profile.fields], dtype=float)
+    high = np.array([f.highest for f in profile.fields], dtype=float)
+    asked = [0]
+
+    def predict(batch):
+        labels = []
+        for x in np.asarray(batch, dtype=float):
+            answer = client.predict(profile.row(np.clip(x, low, high)))
+            asked[0] += 1
+            labels.append(1 if answer.positive in (True, None) else 0)
+        return np.eye(2)[labels]
+
+    classifier = BlackBoxClassifier(predict, input_shape=(len(low),), nb_classes=2, clip_values=(low, high))
+    attack = HopSkipJump(classifier, targeted=False, max_iter=3, max_eval=30, init_eval=10, init_size=30,
+                         norm=2, verbose=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adversarial = attack.generate(np.array([profile.vector(base)], dtype=float))[0]
+        verdict = client.predict(profile.row(adversarial))
+    except BudgetSpent:
+        return {"run": True, "evaded": False, "queries": asked[0], "reason": "stopped: planned budget spent"}
+    row = profile.row(adversarial)
+    return {"run": True, "evaded": verdict.positive is False, "queries": asked[0] + 1, "adversarial": row,
+            "changed": {k: [base[k], v] for k, v in row.items() if v != base[k]}}
 
 
 def evasion_queries(profile: TargetProfile) -> tuple[int, int]:
-    """(minimum, wanted) queries: the example and both ends of every feature; then bisections and pairs."""
+    """(minimum, wanted) queries: the example and both ends of every feature; then bisections, pairs, and
+    HopSkipJump if the budget allows."""
     ends = 1 + 2 * len(profile.fields)
     bisections = sum(max(1, int((f.highest - f.lowest) / f.step).bit_length()) for f in profile.fields)
     pairs = 4 * len(profile.fields) * (len(profile.fields) - 1) // 2
-    return ends, ends + bisections + pairs + 1
+    return ends, ends + bisections + pairs + 1 + HSJ_QUERIES

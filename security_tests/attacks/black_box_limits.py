@@ -29,7 +29,8 @@ def flood_extra(limit: int) -> int:
     return max(5, limit // 5)
 
 
-def _flood(client, payload: dict, n: int) -> dict:
+def _flood(client, payload: dict, n: int, offset: int = 0) -> dict:
+    """``offset`` requests were sent before this flood in the same window (for the refusal's position)."""
     statuses, answered, first_refused, retry_after, sample = {}, 0, None, None, None
     for index in range(n):
         answer = client.predict(payload)
@@ -39,7 +40,7 @@ def _flood(client, payload: dict, n: int) -> dict:
         elif first_refused is None:
             first_refused, retry_after = index + 1, answer.headers.get("Retry-After")
             sample = exchange("The first refused request and its response", payload, answer)
-    return {"answered": answered, "statuses": statuses, "first_refused_at": first_refused,
+    return {"answered": answered, "statuses": statuses, "first_refused_at": first_refused and first_refused + offset,
             "retry_after": retry_after, "sample": sample}
 
 
@@ -52,7 +53,7 @@ def rate_limit(fresh, same_key_elsewhere, other_key_same_address, profile: Targe
         raise NotAssessed("not assessed (budget): the first request of the planned fresh window was refused "
                           "with 429, so the window had been spent before this test")
     require_answer(first, "the first request of the window")
-    flood = _flood(fresh, payload, limit + flood_extra(limit) - 1)
+    flood = _flood(fresh, payload, limit + flood_extra(limit) - 1, offset=1)
     answered = flood["answered"] + 1
     refusals = {s: n for s, n in flood["statuses"].items() if s != 200}
     if answered <= limit and set(refusals) - {429}:

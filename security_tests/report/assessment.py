@@ -34,13 +34,16 @@ def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict
     """Live, the verdict names the target and never claims controls it could not see were verified."""
     open_ids = [f["id"] for f in findings if f["status"] in (Status.OPEN.label, Status.ERROR.label)]
     residual_ids = [f["id"] for f in findings if f["status"] == Status.RESIDUAL_RISK.label]
+    unreproduced = [f["id"] for f in findings if f["residual"] and f["status"] == Status.NOT_REPRODUCED.label]
     where = f"on {context.get('target_name', 'the live target')}" if live else "on the hardened service"
     if open_ids:
         return f"NOT READY: {len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"
     if live:
         return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
                 f"({', '.join(sorted(not_assessed)) or 'none'})"
-                + (f"; {len(residual_ids)} residual risk(s) open ({', '.join(residual_ids)})" if residual_ids else ""))
+                + (f"; {len(residual_ids)} residual risk(s) open ({', '.join(residual_ids)})" if residual_ids else "")
+                + (f"; residual risk(s) not reproduced on this target ({', '.join(unreproduced)})"
+                   if unreproduced else ""))
     if residual_ids:
         return (f"CONDITIONAL: every control verified; {len(residual_ids)} residual risk(s) remain open "
                 f"({', '.join(residual_ids)})")
