@@ -101,25 +101,14 @@ def start_service(request, trained, assessor_key, audit_path):
 
 @pytest.fixture(scope="session")
 def holdout(request):
-    """Held-out transactions the attacker never sends, labelled by the victim model itself (in-process),
-    or by the generator's ground truth against a live target whose model the assessor cannot read."""
+    """Held-out transactions the attacker never sends, labelled by the victim model itself (in-process;
+    against a live target the black-box tests label their own held-out rows through the target)."""
     import numpy as np
 
     from fraudpipe.artifacts import load_artifacts
-    from fraudpipe.data import LABEL, feature_matrix, generate_transactions
+    from fraudpipe.data import feature_matrix, generate_transactions
 
-    frame = generate_transactions(2_000, seed=2024)
-    X = feature_matrix(frame)
-    if live_target(request.config) is not None:
-        return X, frame[LABEL].to_numpy()
+    X = feature_matrix(generate_transactions(2_000, seed=2024))
     trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
-
-
-@pytest.fixture
-def live(request) -> Live:
-    target = live_target(request.config)
-    if target is None:
-        pytest.skip("needs a live target (--target-url or --target-profile)")
-    return Live(target, request.session.items)

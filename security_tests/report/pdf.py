@@ -185,7 +185,8 @@ def _executive(pdf: AssessmentPDF, a: dict) -> None:
     sentences = residual_sentences(a)
     if sentences:
         pdf.heading("Residual risk", level=1)
-        pdf.para("What the controls do not stop, measured on the hardened service:")
+        pdf.para("What the controls do not stop, measured on " + ("the hardened service:" if a["context"].get(
+            "trained_in_this_run", True) else f"{a['target']}:"))
         for sentence in sentences:
             pdf.para(f"• {sentence}")
 
@@ -198,8 +199,11 @@ def _scope(pdf: AssessmentPDF, a: dict) -> None:
                "verified before the attacks. ") if ctx.get("trained_in_this_run", True) else (
         f"The model is the running service's own, described by the profile {ctx.get('profile_source')}; "
         "it was not trained, built or inspected in this run. ")
-    pdf.para(f"Target: {a['target']}. {trained}Attacks are plain functions over one client interface "
-             "(predict(payload, headers)) and run unchanged against the Flask test client or a live URL. "
+    method = ("Attacks are plain functions over one client interface (predict(payload, headers)) run against "
+              "the Flask test client. ") if ctx.get("trained_in_this_run", True) else (
+        "Black-box attacks read only the target profile and send real HTTP requests within a query budget "
+        "planned per key, source address and rate-limit window. ")
+    pdf.para(f"Target: {a['target']}. {trained}{method}"
              "Evidence in this report is what each attack measured; nothing is copied from the original "
              "write-up, whose probing table and OWASP ids did not reproduce.")
     if a.get("assessed_black_box"):
