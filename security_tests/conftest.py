@@ -112,3 +112,12 @@ def holdout(request):
     trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
+
+
+@pytest.fixture
+def live(request) -> Live:
+    """The live target's profile and this test's planned budget (black-box tests only)."""
+    target = live_target(request.config)
+    if target is None:
+        pytest.skip("needs a live target (--target-url or --target-profile)")
+    return Live(target, request.session.items)

@@ -9,6 +9,7 @@ run serially, a later window after a visible wait.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import time
 from dataclasses import dataclass, field
@@ -152,6 +153,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if not is_loopback(parsed.hostname) and not config.getoption("allow_remote_target"):
         raise pytest.UsageError(f"the target URL {profile.url} is not a loopback address; pass "
                                 "--allow-remote-target only for a service you are authorised to attack")
+    try:
+        network_ok = ipaddress.ip_network(config.getoption("source_addresses"), strict=False).is_loopback
+    except ValueError:
+        network_ok = False
+    if not network_ok:
+        raise pytest.UsageError(f"--source-addresses must be a loopback network such as 127.0.1.0/24, got "
+                                f"{config.getoption('source_addresses')!r}")
     xdist = bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
     config.stash[TARGET_KEY] = LiveTarget(
         profile.url.rstrip("/"), profile, list(config.getoption("api_key")), is_loopback(parsed.hostname),

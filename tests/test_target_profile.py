@@ -72,3 +72,28 @@ def test_profile_needs_a_positive_label():
     with pytest.raises(ConfigError, match="response.positive"):
         profile_from_dict({"features": {"x": {"type": "bool"}}, "response": {"label": "y"},
                            "examples": {"positive": {"x": 1}, "negative": {"x": 0}}})
+
+
+def test_a_serial_run_waits_for_the_keys_window_to_reset_before_a_later_window(monkeypatch):
+    import time
+
+    from security_tests.attacks.client import Answer
+    from security_tests.budget import Slice
+    from security_tests.target import BudgetedClient, BudgetSpent, LiveTarget
+
+    profile = replace(load_profile(ROOT / "tests" / "targets" / "loan_service.toml"), rate_window="second")
+    target = LiveTarget("http://127.0.0.1:9", profile, ["k"], True, can_wait=True, max_wait=10, network="127.0.1.0/24")
+    sent = []
+
+    class Fake:
+        def predict(self, payload, headers=None, **kwargs):
+            sent.append(time.monotonic())
+            return Answer(200, {"result": {"decision": "DENY"}}, {}, profile)
+
+    monkeypatch.setattr(target, "http", lambda key, address: Fake())
+    client = BudgetedClient(target, [Slice(0, "127.0.1.1", 2, 0), Slice(0, "127.0.1.2", 1, 1)])
+    for _ in range(3):
+        assert client.predict({}).positive
+    assert sent[2] - sent[1] >= profile.window_seconds + 0.9
+    with pytest.raises(BudgetSpent):
+        client.predict({})

@@ -32,12 +32,15 @@ def report_time() -> datetime:
 
 def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict) -> str:
     """Live, the verdict names the target and never claims controls it could not see were verified."""
-    open_ids = [f["id"] for f in findings if f["status"] in (Status.OPEN.label, Status.ERROR.label)]
+    open_ids = [f["id"] for f in findings if f["status"] == Status.OPEN.label]
+    errors = [f["id"] for f in findings if f["status"] == Status.ERROR.label]
     residual_ids = [f["id"] for f in findings if f["status"] == Status.RESIDUAL_RISK.label]
     unreproduced = [f["id"] for f in findings if f["residual"] and f["status"] == Status.NOT_REPRODUCED.label]
     where = f"on {context.get('target_name', 'the live target')}" if live else "on the hardened service"
-    if open_ids:
-        return f"NOT READY: {len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"
+    if open_ids or errors:
+        return "NOT READY: " + "; ".join(
+            ([f"{len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"] if open_ids else [])
+            + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else []))
     if live:
         return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
                 f"({', '.join(sorted(not_assessed)) or 'none'})"
