@@ -180,6 +180,9 @@ def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: st
     return {f.name: f.cast(values[f.name]) for f in fields}
 
 
+FRAUDPIPE_SOURCE = "fraudpipe's own schema (fraudpipe.data.FEATURES)"
+
+
 def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> TargetProfile:
     """fraudpipe's own service, described from the schema the service itself validates against."""
     from fraudpipe.data import FEATURES, FRAUD_EXAMPLE, LEGITIMATE_EXAMPLE
@@ -191,7 +194,8 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
         "health_path": "/health", "auth": {"header": "X-API-Key", "scheme": ""},
         "response": {"label": "label", "positive": "FRAUD"},
         "rate_limit": {"requests": rate_limit, "per": "minute"} if rate_limit else {},
-        "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}})
+        "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}},
+        source=FRAUDPIPE_SOURCE)
 
 
 def draft_from_openapi(document: dict, url: str) -> str:

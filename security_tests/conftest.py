@@ -10,11 +10,11 @@ import pytest
 from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.contract import Variant, variants
-from security_tests.findings import finding
+from security_tests.findings import FINDINGS, finding
 from security_tests.live import Live
 from security_tests.target import live_target
 
-BLACK_BOX_FINDINGS = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1", "HIGH-3", "HIGH-4")
+BLACK_BOX_FINDINGS = tuple(f.id for f in FINDINGS if f.black_box_attack)
 
 
 def _params(finding_id: str, config: pytest.Config) -> list:

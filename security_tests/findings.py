@@ -47,6 +47,8 @@ class Finding:
     severity_note: str = ""
     residual: bool = False
     also_stages: tuple[str, ...] = field(default=())
+    black_box_attack: str = ""
+    """What runs against a live target from its profile alone (empty: the finding needs the inside)."""
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -76,7 +78,7 @@ class Finding:
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,
                 "control": self.control, "stage": self.stage, "attack": self.attack,
                 "severity_note": self.severity_note, "residual": self.residual,
-                "also_stages": list(self.also_stages)}
+                "also_stages": list(self.also_stages), "black_box_attack": self.black_box_attack}
 
 
 FINDINGS: tuple[Finding, ...] = (
@@ -94,6 +96,7 @@ FINDINGS: tuple[Finding, ...] = (
         attack="10 requests cycling no key, an empty key, a wrong key and a key in the query string.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
+        black_box_attack="One request with the key given (the target must answer it), then no credential, an empty one, a wrong key, a wrong key in the query string, the scheme alone and keys one edit from the valid key, with the profile's header and scheme.",
     ),
     Finding(
         id="CRIT-2", title="Fraud probability exposed in the API response",
@@ -111,6 +114,7 @@ FINDINGS: tuple[Finding, ...] = (
                "feature and a label-only bisection of where the label flips.",
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
+        black_box_attack='Both examples twice (fields that differ on identical input are left out) and eight varied inputs; every field and header of the answers is checked for numbers strictly between 0 and 1 and for values that differ between inputs given the same label.',
     ),
     Finding(
         id="HIGH-1", title="No rate limit on /predict",
@@ -128,6 +132,7 @@ FINDINGS: tuple[Finding, ...] = (
                "agreement with the victim on held-out transactions.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
+        black_box_attack='The promised limit plus a fifth more requests on a key and source address no other test used in the window; then the same key from another address and another key from the same address.',
     ),
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
@@ -159,6 +164,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "pipeline's schema; answer 422 naming each bad field.",
         control="validate_input", stage="Inference API (evasion)",
         attack="amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra field.",
+        black_box_attack="Inputs generated from the profile's schema: each field below and above its range, of the wrong type, not whole, as a string; NaN, Infinity, null, a missing and an extra field, an array, truncated JSON, text/plain and a body over 1 MiB. Each must get a 4xx, never a 5xx or an answer.",
     ),
     Finding(
         id="MED-2", title="No inference query logging",
@@ -208,6 +214,7 @@ FINDINGS: tuple[Finding, ...] = (
                "search for the cheapest single- or two-feature change.",
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
+        black_box_attack="From the profile's positive example, labels only: both ends of every feature's range, a bisection of each feature that flips the label alone, pairs of range ends if none does, and ART HopSkipJump inside the ranges when about 100 planned queries are left.",
     ),
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
@@ -225,6 +232,7 @@ FINDINGS: tuple[Finding, ...] = (
                "queries with labels and with probabilities (inherited), and what one limit window buys.",
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
                       "confidentiality only) scores Medium.",
+        black_box_attack="One promised window of random in-range label-only queries on an untouched key; a tree or linear surrogate (the attacker's cross-validated choice) is scored on other random rows labelled by the target, as balanced accuracy against the always-majority baseline.",
     ),
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ConfigError
-from fraudpipe.target_profile import draft_from_openapi, fraudpipe_profile, load_profile, profile_from_dict
+from fraudpipe.target_profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
+                                     profile_from_dict)
 from security_tests.budget import Need, make_plan, source_addresses
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_shipped_fraudpipe_profile_equals_the_one_built_from_the_schema():
     shipped = load_profile(ROOT / "security_tests" / "profiles" / "fraudpipe.toml")
-    assert replace(shipped, source="built in") == fraudpipe_profile("http://127.0.0.1:8000")
+    assert replace(shipped, source=FRAUDPIPE_SOURCE) == fraudpipe_profile("http://127.0.0.1:8000")
 
 
 def test_an_excluded_minimum_is_never_sent_and_is_tried_as_out_of_range():

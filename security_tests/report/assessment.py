@@ -63,7 +63,9 @@ def build_assessment(rows: list[TestRow]) -> dict:
         finding_rows = by_finding.get(item.id, [])
         if not finding_rows:
             continue
+        live_rows = any(row.variant is not None and row.variant.live for row in finding_rows)
         findings.append({**item.as_dict(), "status": finding_status(finding_rows).label,
+                         "attack_run": item.black_box_attack if live_rows and item.black_box_attack else item.attack,
                          "inherited": inherited_status(finding_rows),
                          "tests": [row.as_dict() for row in finding_rows]})
     covered = {f["id"]: f for f in findings}

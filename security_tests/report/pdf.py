@@ -243,7 +243,7 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
         rows.append(["Severity note", f["severity_note"]])
     pdf.grid(["Field", "Value"], rows, (36, 144), size=8)
     pdf.label("Description", f["description"])
-    pdf.label("Attack run", f["attack"])
+    pdf.label("Attack run", f.get("attack_run", f["attack"]))
     pdf.label("Risk", f["risk"])
     pdf.label("Evidence measured in this run", "")
     pdf.grid(["Test (variant)", "Outcome", "Status", "Measured"],
