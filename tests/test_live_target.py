@@ -26,10 +26,11 @@ LOAN_PROFILE = ROOT / "tests" / "targets" / "loan_service.toml"
 BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
 
-def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False) -> dict:
+def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
+           extra: tuple[str, ...] = ()) -> dict:
     """The live suite in a subprocess, as a user runs it; returns findings.json by finding id."""
     args = [sys.executable, "-m", "pytest", "security_tests", "--target-url", url, "-q", "-p", "no:cacheprovider",
-            f"--assessment-dir={out}", "--max-wait", "0", "--source-addresses", network, "-o", "addopts="]
+            f"--assessment-dir={out}", "--max-wait", "0", "--source-addresses", network, "-o", "addopts=", *extra]
     args += ["--target-profile", str(profile)] if profile else []
     args += [] if pdf else ["--no-assessment-pdf"]
     for key in keys:
@@ -97,9 +98,12 @@ def loan_service(request, tmp_path_factory):
 
 
 def test_black_box_findings_are_called_right_on_another_service(loan_service, tmp_path):
+    """Many keys (the strong build's run under ``-n 2``: the plan must be the same on both workers), then one
+    key, which may assess less but must never call open what the many-key run found fixed."""
     build, server = loan_service
+    xdist = ("-n", "2", "--expected-rate-limit", "30") if build == "strong" else ()
     many = assess(server.url, LOAN_KEYS[:10], tmp_path / "many", f"127.0.{4 if build == 'weak' else 5}.0/24",
-                  LOAN_PROFILE)
+                  LOAN_PROFILE, extra=xdist)
     expected = "OPEN" if build == "weak" else "Verified fixed"
     assert {fid: many[fid]["status"] for fid in BLACK_BOX} == dict.fromkeys(BLACK_BOX, expected), many["_stdout"][-2000:]
     for finding_id in ("HIGH-3", "HIGH-4"):
