@@ -213,3 +213,9 @@ class Status(_Ranked):
     def is_open(self) -> bool:
         """Open risk on the hardened service, whether a control failed or none exists."""
         return self in (Status.OPEN, Status.ERROR, Status.RESIDUAL_RISK, Status.CONTROL_VERIFIED_RESIDUAL)
+
+
+class NotAssessed(Exception):
+    """Raised when a precondition of a measurement fails (the target did not answer, the positive example
+    is not answered positive, the query budget ran out): the finding is reported *not assessed* with
+    this reason, never open or fixed on nothing measured."""

@@ -50,6 +50,8 @@ class Finding:
     cwe: tuple[str, ...] = field(default=())
     residual_in: tuple[str, ...] = field(default=())
     """Findings that hold the risk this finding's control does not remove (its control verified, risk remains)."""
+    black_box_attack: str = ""
+    """What runs against a live target from its profile alone (empty: the finding needs the inside)."""
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -81,7 +83,8 @@ class Finding:
                 "owasp_id": self.owasp, "atlas_ids": list(self.atlas),
                 "severity_note": self.severity_note, "residual": self.residual,
                 "stages": list(self.stages), "also_stages": list(self.also_stages),
-                "residual_in": list(self.residual_in), "cwe": list(self.cwe)}
+                "residual_in": list(self.residual_in), "cwe": list(self.cwe),
+                "black_box_attack": self.black_box_attack}
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -104,6 +107,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
         cwe=("CWE-306",),
+        black_box_attack="One request with the key given (the target must answer it), then no credential, an empty one, a wrong key, a wrong key in the query string, the scheme alone and keys one edit from the valid key, with the profile's header and scheme.",
     ),
     Finding(
         id="CRIT-2", title="Fraud probability exposed in the API response",
@@ -122,6 +126,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
         cwe=("CWE-200",),
+        black_box_attack='Both examples twice (fields that differ on identical input are left out) and eight varied inputs; every field and header of the answers is checked for numbers strictly between 0 and 1 and for values that differ between inputs given the same label.',
     ),
     Finding(
         id="HIGH-1", title="No rate limit on /predict",
@@ -140,6 +145,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
+        black_box_attack='The promised limit plus a fifth more requests on a key and source address no other test used in the window; then the same key from another address and another key from the same address.',
     ),
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
@@ -173,6 +179,7 @@ FINDINGS: tuple[Finding, ...] = (
         control="validate_input", stage="Inference API (evasion)",
         attack="amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra field.",
         cwe=("CWE-20",),
+        black_box_attack="Inputs generated from the profile's schema: each field below and above its range, of the wrong type, not whole, as a string; NaN, Infinity, null, a missing and an extra field, an array, truncated JSON, text/plain and a body over 1 MiB. Each must get a 4xx, never a 5xx or an answer.",
     ),
     Finding(
         id="MED-2", title="No inference query logging",
@@ -225,6 +232,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
         cwe=("CWE-1039",),
+        black_box_attack="From the profile's positive example, labels only: both ends of every feature's range, a bisection of each feature that flips the label alone, pairs of range ends if none does, and ART HopSkipJump inside the ranges when about 100 planned queries are left.",
     ),
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
@@ -243,6 +251,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
                       "confidentiality only) scores Medium.",
         cwe=("CWE-799",),
+        black_box_attack="One promised window of random in-range label-only queries on an untouched key; a tree or linear surrogate (the attacker's cross-validated choice) is scored on other random rows labelled by the target, as balanced accuracy against the always-majority baseline.",
     ),
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",

@@ -69,7 +69,11 @@ def test_the_status_model_has_stable_codes_and_lifts_a_verified_control_with_rem
     control = [row(INHERITED, "passed", True), row(HARDENED, "passed", False),
                row(hardened_without("rate_limit"), "passed", True)]
     assert records.finding_status(control) is Status.FIXED
-    assert records.finding_status(control, residual_in=("HIGH-4",)) is Status.CONTROL_VERIFIED_RESIDUAL
+    holder = [records.TestRow("h", "xfailed", finding="HIGH-4", variant=HARDENED, evidence=_evidence(True, ""))]
+    fixed_rows = [records.TestRow(r.nodeid, r.outcome, finding="HIGH-1", variant=r.variant, evidence=r.evidence)
+                  for r in control]
+    assert records.finding_statuses(fixed_rows)["HIGH-1"] is Status.FIXED
+    assert records.finding_statuses(fixed_rows + holder)["HIGH-1"] is Status.CONTROL_VERIFIED_RESIDUAL
     assert records.finding_status([*control[:1], row(HARDENED, "passed", False, "misses")]) is Status.CONTROL_VERIFIED_RESIDUAL
     assert records.finding_status([*control[1:], row(INHERITED, "failed", False)]) is Status.ERROR
 

@@ -41,10 +41,12 @@ def _measured(tests: list[dict]) -> str:
     return ""
 
 
-def _finding_entry(item, rows: list[TestRow], status: Status) -> dict:
+def _finding_entry(item, rows: list[TestRow], status: Status, live: bool) -> dict:
     tests = [row.as_dict() for row in rows]
+    live_rows = live and any(row.variant is not None and row.variant.live for row in rows)
     residual = sorted({t["evidence"]["residual"] for t in tests if t["judges_fix"] and t["evidence"].get("residual")})
     return {**item.as_dict(), "status": status.label, "status_code": status.code, "status_meaning": status.meaning,
+            "attack_run": item.black_box_attack if live_rows and item.black_box_attack else item.attack,
             "inherited": inherited_status(rows), "measured": _measured(tests), "residual_evidence": residual,
             "tests": tests}
 
@@ -64,18 +66,28 @@ def _remaining_risk(f: dict, by_id: dict) -> str:
     return ""
 
 
-def _verdict(findings: list[dict]) -> str:
+def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict) -> str:
+    """Live, the verdict names the target and never claims controls it could not see were verified."""
     def ids(*statuses: Status) -> list[str]:
         return [f["id"] for f in findings if f["status_code"] in {s.code for s in statuses}]
 
-    open_ids, residual_ids = ids(Status.OPEN, Status.ERROR), ids(Status.RESIDUAL_RISK)
+    open_ids, errors, residual_ids = ids(Status.OPEN), ids(Status.ERROR), ids(Status.RESIDUAL_RISK)
     remaining = ids(Status.CONTROL_VERIFIED_RESIDUAL)
-    if open_ids:
-        return f"NOT READY: {len(open_ids)} finding(s) open on the hardened service ({', '.join(open_ids)})"
-    if residual_ids or remaining:
-        return (f"CONDITIONAL: every control verified; {len(residual_ids)} residual risk(s) remain open "
-                f"({', '.join(residual_ids)})" + (f"; {', '.join(remaining)}: controls verified, with risk remaining "
-                                                  "in those findings" if remaining else ""))
+    unreproduced = [f["id"] for f in findings if f["residual"] and f["status_code"] == Status.NOT_REPRODUCED.code]
+    where = f"on {context.get('target_name', 'the live target')}" if live else "on the hardened service"
+    if open_ids or errors:
+        return "NOT READY: " + "; ".join(
+            ([f"{len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"] if open_ids else [])
+            + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else []))
+    tail = ((f"; {len(residual_ids)} residual risk(s) remain open ({', '.join(residual_ids)})" if residual_ids else "")
+            + (f"; {', '.join(remaining)}: controls verified, with risk remaining in those findings"
+               if remaining else "")
+            + (f"; residual risk(s) not reproduced on this target ({', '.join(unreproduced)})" if unreproduced else ""))
+    if live:
+        return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
+                f"({', '.join(sorted(not_assessed)) or 'none'})" + tail)
+    if tail:
+        return "CONDITIONAL: every control verified" + tail
     return "READY: every finding verified fixed on the hardened service"
 
 
@@ -84,7 +96,8 @@ def build_assessment(rows: list[TestRow]) -> dict:
     statuses = finding_statuses(rows)
     recorded = next((row.evidence for row in rows if row.context and row.evidence), {})
     context = {**recorded.get("details", {}), "charts": recorded.get("charts", [])}
-    findings = [_finding_entry(item, by_finding[item.id], statuses[item.id])
+    live = any(row.variant is not None and row.variant.live for row in rows)
+    findings = [_finding_entry(item, by_finding[item.id], statuses[item.id], live)
                 for item in sorted(FINDINGS, key=_catalog_order) if item.id in by_finding]
     covered = {f["id"]: f for f in findings}
     for f in findings:
@@ -96,24 +109,26 @@ def build_assessment(rows: list[TestRow]) -> dict:
         row_statuses = sorted({statuses[fid] for fid in ids})
         threat_rows.append({**entry, "findings": ids, "tests": tests,
                             "status": ", ".join(s.label for s in row_statuses) if row_statuses else "Not covered"})
-    live = any(row.variant is not None and row.variant.live for row in rows)
     black_box = sorted(f["id"] for f in findings if any(t["variant_detail"] and t["variant_detail"]["live"]
                                                          and t["outcome"] != "skipped"
                                                          for t in f["tests"]))
     by_hand = {f["id"]: sorted({t["message"] for t in f["tests"] if t["outcome"] == "skipped"})
                for f in findings if f["status_code"] == Status.NOT_ASSESSED.code}
     count = test_count(rows)
+    context.setdefault("mode", "black-box over HTTP" if live else "in-process, trained in this run")
+    context["variants_run"] = sorted({row.variant.id for row in rows if row.variant is not None
+                                      and row.outcome not in ("skipped", "unknown")})
+    context["not_assessed"] = by_hand
     return {
         "title": "fraudpipe security assessment",
         "generated": report_time().isoformat(),
         "code_version": _code_version(),
         "target": _target_text(context.get("target", "in-process Flask test client")),
-        "verdict": _verdict(findings),
+        "verdict": _verdict(findings, live, by_hand, context),
         "context": context,
         "mode": plain.value(context["mode"]) if context.get("mode") else
         ("live (black-box)" if live else "in-process (white-box)"),
-        "variants_run": sorted({row.variant.id for row in rows
-                                if row.variant is not None and row.outcome != "skipped"}),
+        "variants_run": context["variants_run"],
         "assessed_black_box": black_box if live else [],
         "check_by_hand": by_hand,
         "environment": {"python": platform.python_version(), "platform": platform.platform(terse=True),

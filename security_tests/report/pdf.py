@@ -313,8 +313,8 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
             ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
     pdf.grid(["Field", "Value"], rows, (40, 138), size=8)
     pdf.label("Description", f["description"])
+    pdf.label("Attack run", f.get("attack_run", f["attack"]))
     pdf.label("Risk", f["risk"])
-    pdf.label("Attack run", f["attack"])
     _evidence(pdf, f)
     pdf.label("Remediation", f["remediation"])
 

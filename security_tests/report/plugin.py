@@ -27,7 +27,8 @@ EVIDENCE_KEY = pytest.StashKey["Recorder"]()
 MARKERS = ("finding(id): the catalog finding a security test measures",
            "assessment_context: records the target and model under assessment for the report",
            "white_box(reason): needs the service's inside; skipped against a live URL",
-           "slow: heavier attacks (ART); CI runs them too")
+           "slow: heavier attacks (ART); CI runs them too",
+           "black_box: runs only against a live target, from its profile (budgeted queries)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
