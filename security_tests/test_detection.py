@@ -4,7 +4,7 @@ import pytest
 
 from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
 from security_tests.attacks.detection import detect_attack
-from security_tests.attacks.disguised_probing import DISGUISES, RESIDUAL_DISGUISES, disguised_probing
+from security_tests.attacks.disguised_probing import DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, disguised_probing
 from security_tests.attacks.evasion import fraud_rows, informed_evasion
 from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.probing import probe_boundaries
@@ -28,12 +28,18 @@ def alerts_of(client):
     return lambda: list(lines.alerts)
 
 
+# Each detector and rule on its own, by the query where it was measured to fire (consecutive run 7,
+# distribution 21) with a little slack: a rule switched off, or a threshold loosened, is not hidden by
+# another one firing.
+DETECTORS_MUST_FIRE = {"probing/consecutive-run": 10, "distribution": 30}
+
+
 @pytest.mark.white_box("read the alerts in the service's audit log after a probing run")
 @pytest.mark.finding("MED-5")
 def test_boundary_probing_is_flagged_by_the_monitor(variant, start_service, evidence):
     client = start_service(variant, rate_limit="10000/minute")
     probing = evidence.record(detect_attack("bisection/sweep probing", lambda: probe_boundaries(client),
-                                            alerts_of(client)))
+                                            alerts_of(client), expect=DETECTORS_MUST_FIRE))
     if not variant.attack_should_succeed:
         informed = start_service(variant, rate_limit="10000/minute")
         extractor = start_service(variant, rate_limit="10000/minute")
@@ -53,11 +59,13 @@ def test_boundary_probing_is_flagged_by_the_monitor(variant, start_service, evid
 @pytest.mark.white_box("read the monitor's alert lines after disguised probing runs")
 @pytest.mark.finding("MED-5")
 def test_noisy_and_decoy_interleaved_probing_is_flagged_by_the_monitor(variant, start_service, evidence):
-    """A monitor that compared each query with the previous one only missed both disguises."""
+    """A monitor that compared each query with the previous one only missed these disguises; each rule of
+    the probing detector must catch its own."""
 
     def run(name: str, disguise: dict):
         client = start_service(variant, rate_limit="10000/minute")
-        return detect_attack(name, lambda: disguised_probing(client, **disguise), alerts_of(client))
+        return detect_attack(name, lambda: disguised_probing(client, **disguise), alerts_of(client),
+                             expect=MUST_FIRE.get(name))
 
     runs = [run(name, disguise) for name, disguise in DISGUISES.items()]
     missed = [r for r in runs if r.attack_succeeded]

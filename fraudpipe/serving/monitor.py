@@ -97,7 +97,7 @@ class QueryMonitor:
         state.recent.append(raw)
         if probing and "probing" not in state.flagged:
             state.flagged.add("probing")
-            alerts.append(self._alert(identity, "probing", state.count, probing))
+            alerts.append(self._alert(identity, "probing", state.count, probing[1], rule=probing[0]))
         if distribution:
             alerts += self._distribution(identity, state, x)
         return alerts
@@ -115,12 +115,13 @@ class QueryMonitor:
             return []
         state.flagged.add("distribution")
         return [self._alert(identity, "distribution", state.count,
-                            f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances")]
+                            f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances",
+                            rule="prada")]
 
     @staticmethod
-    def _alert(identity: str, detector: str, query: int, detail: str) -> dict:
-        return {"type": "alert", "detector": detector, "client_identity": identity, "at_query": query,
-                "detail": detail}
+    def _alert(identity: str, detector: str, query: int, detail: str, rule: str) -> dict:
+        return {"type": "alert", "detector": detector, "rule": rule, "client_identity": identity,
+                "at_query": query, "detail": detail}
 
 
 def install(app: Flask, service) -> None:
@@ -143,10 +144,10 @@ def install(app: Flask, service) -> None:
     service.sinks.append(observe)
 
 
-def probing_evidence(consecutive: int, probe_run: int, recent, raw: np.ndarray) -> str | None:
-    """Why the new query ``raw`` (raw feature units) completes a probing run, or None."""
+def probing_evidence(consecutive: int, probe_run: int, recent, raw: np.ndarray) -> tuple[str, str] | None:
+    """Which rule says the new query ``raw`` (raw feature units) completes a probing run, and why; or None."""
     if consecutive >= probe_run:
-        return f"{consecutive} consecutive single-feature changes"
+        return "consecutive-run", f"{consecutive} consecutive single-feature changes"
     if len(recent) < ALIGNED_RUN:
         return None
     window = np.array(recent)
@@ -155,13 +156,14 @@ def probing_evidence(consecutive: int, probe_run: int, recent, raw: np.ndarray) 
     for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
         values = set(window[along[:, j], j].tolist())
         if len(values) >= ALIGNED_RUN:
-            return (f"{len(values)} of the last {len(window)} queries differ from this one only in "
-                    f"{FEATURE_NAMES[j]} (others within noise)")
+            return "aligned", (f"{len(values)} of the last {len(window)} queries differ from this one only in "
+                               f"{FEATURE_NAMES[j]} (others within noise)")
     if len(recent) >= MONOTONIC_RUN - 1:
         steps = np.diff(np.vstack([window[-(MONOTONIC_RUN - 1):], raw]), axis=0)
         monotonic = (steps > 0).all(axis=0) | (steps < 0).all(axis=0)
         if monotonic.any():
-            return f"{FEATURE_NAMES[int(np.argmax(monotonic))]} strictly monotonic over {MONOTONIC_RUN} queries"
+            return "monotonic", (f"{FEATURE_NAMES[int(np.argmax(monotonic))]} strictly monotonic over "
+                                 f"{MONOTONIC_RUN} queries")
     return None
 
 

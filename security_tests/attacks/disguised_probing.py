@@ -60,9 +60,16 @@ PROBES = {"sweep": _hour_sweep, "bisection": _hour_bisection}
 DISGUISES = {
     "noisy sweep (amount +-$10)": {"probe": "sweep", "noise": 10.0},
     "decoy-interleaved sweep (1 random decoy per probe)": {"probe": "sweep", "decoys": 1},
+    "wide-noise sweep (amount +-$200)": {"probe": "sweep", "noise": 200.0},
+}
+# The rule of the probing detector that must catch each disguise, by the query where it was measured to
+# fire (aligned 9 and 13, monotonic 10) with a little slack: each rule is tested on its own.
+MUST_FIRE = {
+    "noisy sweep (amount +-$10)": {"probing/aligned": 12},
+    "decoy-interleaved sweep (1 random decoy per probe)": {"probing/aligned": 16},
+    "wide-noise sweep (amount +-$200)": {"probing/monotonic": 12},
 }
 RESIDUAL_DISGUISES = {
-    "wide-noise sweep (amount +-$200)": {"probe": "sweep", "noise": 200.0},
     "sparse sweep (3 random decoys per probe)": {"probe": "sweep", "decoys": 3},
     "noisy label-only bisection (amount +-$10)": {"probe": "bisection", "noise": 10.0},
     "decoy-interleaved bisection (1 per probe)": {"probe": "bisection", "decoys": 1},
