@@ -41,6 +41,8 @@ def document(controls) -> dict:
             "/health": {"get": {"summary": "Liveness and readiness", "operationId": "health", "responses": {
                 "200": {"description": "ready"}, "503": {"description": "not ready: artifacts refused"}}}},
             "/predict": {"post": predict},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                      "responses": {"200": {"description": "the OpenAPI 3 document"}}}},
         },
         "components": {"schemas": {
             "Transaction": transaction_model().model_json_schema(),

@@ -32,6 +32,8 @@ class Client(Protocol):
 
     def get(self, path: str) -> Answer: ...
 
+    def request(self, method: str, path: str, headers: dict | list | None = None, body: bytes = b"") -> Answer: ...
+
 
 def _decode(data: bytes):
     try:
@@ -61,8 +63,9 @@ class FlaskClient(_KeyedClient):
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
         self.app = app
         self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
-        self._client = app.test_client()
+        self._client = app.test_client(use_cookies=False)  # a Cookie header an attack sets goes out as is
         self._api_key = api_key
+        self.remote_addr = remote_addr
         self._environ = {"REMOTE_ADDR": remote_addr}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
@@ -73,6 +76,12 @@ class FlaskClient(_KeyedClient):
 
     def get(self, path):
         response = self._client.get(path, environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+
+    def request(self, method, path, headers=None, body=b""):
+        """Any method, any path, headers exactly as given (a list of pairs may repeat a name)."""
+        response = self._client.open(path, method=method, data=body, headers=headers or {},
+                                     environ_base=self._environ)
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
 
@@ -104,6 +113,17 @@ class HttpClient(_KeyedClient):
 
     def get(self, path):
         response = self._session.get(f"{self.target}{path}", timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+
+    def request(self, method, path, headers=None, body=b""):
+        """A repeated header name (a list of pairs) is sent as one comma-joined field, as proxies do."""
+        if isinstance(headers, list):
+            joined: dict[str, str] = {}
+            for name, value in headers:
+                joined[name] = f"{joined[name]}, {value}" if name in joined else value
+            headers = joined
+        response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
+                                         timeout=self._timeout, allow_redirects=False)
         return Answer(response.status_code, _decode(response.content), dict(response.headers))
 
 
