@@ -1,0 +1,25 @@
+"""MED-2 across its whole family: one faithful record per request, whatever its status, from the real peer."""
+
+import pytest
+
+from fraudpipe.serving.audit import read_records
+from security_tests.attacks.audit_integrity import audit_every_status
+from security_tests.conftest import attack_should_succeed, expect_attack
+
+LIMIT = 10
+EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]
+
+
+@pytest.mark.white_box("read the service's audit log: one faithful record per request, the peer as client")
+@pytest.mark.finding("MED-2")
+def test_every_request_of_every_status_leaves_one_faithful_record(variant, start_service, audit_path,
+                                                                  assessor_key, evidence):
+    client = start_service(variant, rate_limit=f"{LIMIT}/minute")
+
+    def read_log():
+        return read_records(audit_path), audit_path.read_text() if audit_path.exists() else ""
+
+    evidence.update(audit_every_status(client, read_log, assessor_key, max_body_bytes=4096))
+    expect_attack(variant, evidence)
+    if not attack_should_succeed(variant):
+        assert evidence["statuses_sent"] == EVERY_STATUS, "the campaign must reach every status the service gives"
