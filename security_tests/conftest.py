@@ -13,6 +13,7 @@ import pytest
 from fraudpipe.serving.app import CONTROL_NAMES, create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.findings import finding
+from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target
 
 
@@ -24,15 +25,18 @@ def variants(finding_id: str, live: bool = False) -> list:
     """
     item = finding(finding_id)
     if live:
-        marks = [pytest.mark.xfail(strict=True, reason=f"{finding_id} open residual risk: {item.title}")] \
-            if item.residual else []
+        marks = [_residual_xfail(finding_id, item.title)] if item.residual else []
         return [pytest.param("live", id=f"{finding_id}[live]", marks=marks)]
     if item.residual:
         return [pytest.param("inherited", id=f"{finding_id}[inherited]"),
-                pytest.param("hardened", id=f"{finding_id}[hardened]", marks=pytest.mark.xfail(
-                    strict=True, reason=f"{finding_id} open residual risk: {item.title}"))]
+                pytest.param("hardened", id=f"{finding_id}[hardened]", marks=_residual_xfail(finding_id, item.title))]
     names = ["inherited", "hardened", f"hardened-without-{item.control}"]
     return [pytest.param(name, id=f"{finding_id}[{name}]") for name in names]
+
+
+def _residual_xfail(finding_id: str, title: str):
+    """Only ``ResidualRiskOpen`` is the expected failure; a broken setup fails loudly."""
+    return pytest.mark.xfail(strict=True, raises=ResidualRiskOpen, reason=f"{finding_id} open residual risk: {title}")
 
 
 def variant_controls(variant: str, broken: str | None = None) -> tuple[str, dict]:

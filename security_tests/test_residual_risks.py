@@ -1,29 +1,46 @@
-"""Risks the controls do not remove. The hardened cases assert the fix and are strict xfails: green
-today, red the day a change fixes the risk without the finding being updated."""
+"""Risks the controls do not remove. The hardened cases are strict xfails that expect exactly
+``ResidualRiskOpen`` ("the attack still works"): green today, red the day a change fixes the risk without
+the finding being updated, and red when the setup is broken (the service answers nothing, or one label)."""
 
 import pytest
 
 from security_tests.attacks.evasion import evasion_campaign
 from security_tests.attacks.extraction import extraction_curves
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.attacks.probing import SEED_TRANSACTION
+from security_tests.conftest import attack_should_succeed
+from security_tests.residual import expect_residual
 
 LIMIT = 100
+DAYTIME = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+
+
+def assert_both_labels_answered(client) -> None:
+    """Precondition outside the xfail: a service that answers nothing or one label is a broken setup."""
+    fraud, legit = client.predict(SEED_TRANSACTION), client.predict(DAYTIME)
+    assert fraud.ok and legit.ok, f"the service must answer: statuses {fraud.status}, {legit.status}"
+    assert (fraud.label, legit.label) == (1, 0), f"labels must differ: {fraud.label}, {legit.label}"
 
 
 @pytest.mark.finding("HIGH-3")
 def test_moving_the_hour_does_not_evade_detection(variant, start_service, evidence):
-    evidence.update(evasion_campaign(start_service(variant, rate_limit=f"{LIMIT}/minute")))
-    assert evidence["detected_before_attack"] == evidence["fraud_rows"]
-    expect_attack(variant, evidence)
+    client = start_service(variant, rate_limit=f"{LIMIT}/minute")
+    assert_both_labels_answered(client)
+    evidence.update(evasion_campaign(client))
+    assert evidence["fraud_rows"] > 0 and evidence["detected_before_attack"] == evidence["fraud_rows"]
+    expect_residual(variant, evidence)
 
 
 @pytest.mark.finding("HIGH-4")
 def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_service, holdout, evidence):
     X, victim_labels = holdout
-    evidence.update(extraction_curves(start_service(variant, rate_limit=f"{LIMIT}/minute"), X, victim_labels, LIMIT))
+    client = start_service(variant, rate_limit=f"{LIMIT}/minute")
+    assert_both_labels_answered(client)
+    evidence.update(extraction_curves(client, X, victim_labels, LIMIT - 2))
+    assert min(evidence["holdout_labels"].values()) > 0, "the hold-out must hold both classes"
+    assert min(evidence["labels_answered_inside_one_window"].values()) > 0, "the window's answers hold one label"
     if not attack_should_succeed(variant):
-        assert evidence["answered"] == LIMIT
-    expect_attack(variant, evidence)
+        assert evidence["answered"] == LIMIT - 2, "the limit must answer exactly one window"
+    expect_residual(variant, evidence)
 
 
 @pytest.mark.slow
@@ -38,7 +55,9 @@ def test_hopskipjump_does_not_evade_detection(variant, start_service, audit_path
     from security_tests.attacks.evasion import fraud_rows, hopskipjump_campaign
 
     client = start_service(variant, rate_limit="100000/minute")
+    assert_both_labels_answered(client)
     evidence.update(hopskipjump_campaign(client, fraud_rows(10)))
+    assert "blocked_status" not in evidence, f"the service refused the attack's queries: {evidence['summary']}"
     alerts = first_alerts(read_records(audit_path)) if audit_path.exists() else {}
     evidence.update({"monitor_alerts": alerts, "rate_limit_for_this_measurement": "100000/minute"})
-    expect_attack(variant, evidence)
+    expect_residual(variant, evidence)
