@@ -127,3 +127,14 @@ def holdout(request):
     trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
+
+
+@pytest.fixture
+def start_on_folder(request, variant, trained, assessor_key):
+    """Start the variant's service on another artifact folder (a tampered copy), no audit log."""
+    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
+
+    def start(folder: Path) -> FlaskClient:
+        return start_app(profile, trained.with_overrides(artifacts_dir=folder, audit_log=None), controls, assessor_key)
+
+    return start

@@ -1,20 +1,15 @@
 import pytest
 
 from security_tests.attacks.tampering import tamper_and_load
-from security_tests.conftest import attack_should_succeed, expect_attack, start_app, variant_controls
+from security_tests.conftest import attack_should_succeed, expect_attack
 
 
 @pytest.mark.white_box("tampering needs write access to the model folder; run python -m fraudpipe verify on the deployed folder")
 @pytest.mark.finding("HIGH-2")
 @pytest.mark.parametrize("mode", ["append", "trojan", "scaler"])
-def test_tampered_model_is_refused_before_unpickling(request, variant, mode, trained, assessor_key, tmp_path,
+def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, start_on_folder, tmp_path,
                                                     evidence):
-    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
-
-    def start(folder):
-        return start_app(profile, trained.with_overrides(artifacts_dir=folder, audit_log=None), controls, assessor_key)
-
-    evidence.update(tamper_and_load(trained.artifacts_dir, tmp_path, mode, start))
+    evidence.update(tamper_and_load(trained.artifacts_dir, tmp_path, mode, start_on_folder))
     expect_attack(variant, evidence)
     if not attack_should_succeed(variant):
         assert not evidence["marker_written"] and evidence["predict_status"] == 503
