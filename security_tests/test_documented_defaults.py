@@ -38,3 +38,24 @@ def test_the_documented_default_limit_is_in_force_when_nothing_is_set(request, v
     expect_attack(variant, evidence)
     if not attack_should_succeed(variant):
         assert answered == limit and statuses[limit:] == [429] * 10
+
+
+@pytest.mark.white_box("builds the service in-process with the body cap left at its default")
+@pytest.mark.finding("MED-1")
+def test_the_documented_body_cap_is_in_force_when_nothing_is_set(request, variant, trained, assessor_key, evidence):
+    import json
+
+    cap = int(documented_defaults()["max_body_bytes"])
+    inherited = {f.name: getattr(trained, f.name) for f in dataclasses.fields(Settings) if f.name != "max_body_bytes"}
+    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
+    client = start_app(profile, Settings(**{**inherited, "audit_log": None}), controls, assessor_key)
+    base = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+    padding = cap + 1 - len(json.dumps({**base, "pad": ""}).encode())
+    over = json.dumps({**base, "pad": "x" * padding}).encode()
+    answer = client.predict(raw_body=over)
+    evidence.update({"documented_cap": cap, "body_bytes": len(over), "status": answer.status, "queries": 1,
+                     "attack_succeeded": answer.status != 413,
+                     "summary": f"body cap left unset: a {len(over)}-byte body got {answer.status}; the README "
+                                f"documents {cap} bytes (413 above)"})
+    assert len(over) == cap + 1
+    expect_attack(variant, evidence)

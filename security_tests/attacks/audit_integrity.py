@@ -66,6 +66,10 @@ def _check_record(record: dict | None, sent: tuple, answer: Answer, peer: str | 
         problems.append(f"client {record.get('client')!r} is not the peer address {peer!r}")
     if not str(record.get("ts", "")).endswith("+00:00"):
         problems.append(f"ts {record.get('ts')!r} is not UTC")
+    if answer.status >= 400 and not record.get("reason"):
+        problems.append("a refusal without its reason")
+    if not isinstance(record.get("latency_ms"), (int, float)) or record["latency_ms"] < 0:
+        problems.append(f"latency_ms {record.get('latency_ms')!r}")
     keyed = ("X-API-Key", key) in headers
     if auth_on and keyed and answer.status not in (401, 404, 405) and not record.get("key_id"):
         problems.append("no key_id for an authenticated call")

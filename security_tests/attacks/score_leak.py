@@ -9,6 +9,8 @@ be the same within a label, or it tells the caller something the label does not.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from fraudpipe.data import FEATURE_NAMES, FEATURES, generate_transactions
@@ -66,6 +68,12 @@ def fields(answer: Answer) -> dict[str, object]:
     return flat
 
 
+def _with_health(answer: Answer, health: Answer) -> Answer:
+    """The answer plus what /health said right after it: a status page must not echo the last score."""
+    headers = {**answer.headers, **{f"health-{k}": v for k, v in health.headers.items() if k.lower() != "x-request-id"}}
+    return answer._replace(headers={**headers, "health-body": json.dumps(health.body, sort_keys=True)})
+
+
 def _varying(answers: list[Answer]) -> set[str]:
     flats = [fields(a) for a in answers]
     names = set().union(*flats)
@@ -75,7 +83,10 @@ def _varying(answers: list[Answer]) -> set[str]:
 def score_leak(client: Client, rows: list[dict]) -> dict:
     """Send one row twice (noise), then every row; any non-noise field that varies within a label leaks."""
     noise = _varying([client.predict(rows[0]), client.predict(rows[0])])
-    answers = [client.predict(row) for row in rows]
+    answers = []
+    for row in rows:
+        answers.append(client.predict(row))
+        answers[-1] = _with_health(answers[-1], client.get("/health"))
     refused = [a.status for a in answers if not a.ok]
     groups = {label: [a for a in answers if a.ok and a.label == label] for label in (0, 1)}
     leaks = {str(label): sorted(_varying(group) - noise) for label, group in groups.items() if len(group) > 1}
@@ -83,7 +94,7 @@ def score_leak(client: Client, rows: list[dict]) -> dict:
                 for label, names in leaks.items() if names}
     leaked = sorted({name for names in leaks.values() for name in names})
     return {
-        "rows": len(rows), "queries": len(rows) + 2, "refused_statuses": refused,
+        "rows": len(rows), "queries": 2 * len(rows) + 2, "refused_statuses": refused,
         "answers_per_label": {str(label): len(group) for label, group in groups.items()},
         "varies_on_its_own": sorted(noise),
         "varies_within_a_label": leaks,
