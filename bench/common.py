@@ -11,11 +11,11 @@ import joblib
 import numpy as np
 from flask import Flask, jsonify, request
 
-from fraudpipe.data import FEATURE_NAMES, Recipe
+from fraudpipe.data import FEATURE_NAMES, FRAUD_EXAMPLE, Recipe
 from fraudpipe.pipeline import train
 from fraudpipe.settings import Settings
 
-TRANSACTION = {"amount": 800.0, "hour_of_day": 2, "transactions_24h": 20, "foreign_transaction": 1}
+TRANSACTION = FRAUD_EXAMPLE
 
 
 def trained_settings(api_key: str = "bench-key", rows: int = 10_000) -> Settings:

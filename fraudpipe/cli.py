@@ -20,6 +20,8 @@ def _cmd_train(args, settings: Settings) -> int:
           f"ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
           f"TN {cm['tn']} FP {cm['fp']} FN {cm['fn']} TP {cm['tp']}")
     print(f"wrote signed artifacts to {metrics['out']} in {metrics['seconds']} s")
+    if metrics.get("previous"):
+        print(f"kept the previous release in {metrics['previous']} (remove it when no longer needed)")
     return 0
 
 
@@ -27,7 +29,9 @@ def _cmd_sign(args, settings: Settings) -> int:
     from fraudpipe import signing
     from fraudpipe.artifacts import resign
 
-    hashes = resign(Path(args.dir), signing.load_private_key(settings.signing_key))
+    trusted = None if args.reattest_provenance else signing.load_public_key(settings.trusted_key)
+    hashes = resign(Path(args.dir), signing.load_private_key(settings.signing_key), trusted,
+                    reattest_provenance=args.reattest_provenance)
     print(f"signed {len(hashes)} files in {args.dir} with {settings.signing_key}")
     return 0
 
@@ -102,14 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="generate data, fit, evaluate, write and sign artifacts")
-    train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
+    train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR): new, empty "
+                       "or a fraudpipe release, which is kept as DIR.previous-<UTC time>")
     train.add_argument("--rows", type=int, default=10_000, help="transactions to generate (default 10000)")
     train.add_argument("--fraud-rate", type=float, default=0.05, help="share of fraud rows (default 0.05)")
     train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     train.set_defaults(handler=_cmd_train)
 
     sign = commands.add_parser("sign", help="re-hash and re-sign a folder with the configured private key")
-    sign.add_argument("dir", help="artifact folder")
+    sign.add_argument("dir", help="artifact folder: plain files only; its manifest must verify with the "
+                                  "trusted key (FRAUDPIPE_TRUSTED_KEY)")
+    sign.add_argument("--reattest-provenance", action="store_true",
+                      help="sign even though the current manifest does not verify, vouching anew for the "
+                           "versions and provenance it states (printed to stderr)")
     sign.set_defaults(handler=_cmd_sign)
 
     verify = commands.add_parser("verify", help="run every load-time check without running the files")

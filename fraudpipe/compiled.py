@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 ARRAY_NAMES = ("mean", "scale", "feature", "threshold", "left", "right", "leaf_proba", "roots", "depth")
+MAX_DEPTH = 64  # the model is fitted with max_depth=10; predict runs ``depth`` steps, so depth is a cost bound
+FLOAT_ARRAYS = ("mean", "scale", "threshold", "leaf_proba")
+INDEX_ARRAYS = ("feature", "left", "right", "roots")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,38 @@ class CompiledForest:
     leaf_proba: np.ndarray  # fraud probability of each node (meaningful at leaves)
     roots: np.ndarray
     depth: np.ndarray  # a 0-d array: the deepest tree's depth
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError unless these arrays are a forest ``predict`` can walk safely and exactly.
+
+        A signature proves who shipped the file, not that it is sound: out-of-range children crash every
+        request, NaN thresholds send every row one way, a huge ``depth`` makes every call slow. So the
+        shape, dtypes, index ranges, leaf markers and finiteness are checked, and every node must be
+        reached exactly once from the roots (no cycles, no sharing) within ``depth`` == the real depth.
+        """
+        _check_arrays(self)
+        n_nodes, n_features = len(self.threshold), len(self.mean)
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all() and (self.scale != 0).all()):
+            raise ValueError("scaler mean and scale must be finite and scale non-zero")
+        if not ((self.feature >= 0) & (self.feature < n_features)).all():
+            raise ValueError("feature index out of range")
+        for name in ("left", "right", "roots"):
+            if not ((getattr(self, name) >= 0) & (getattr(self, name) < n_nodes)).all():
+                raise ValueError(f"{name} holds a node index out of range")
+        ids = np.arange(n_nodes)
+        leaf = (self.left == ids) & (self.right == ids)
+        if not np.array_equal(leaf, np.isposinf(self.threshold)) or not np.isfinite(self.threshold[~leaf]).all():
+            raise ValueError("leaves must point at themselves with an infinite threshold; splits need finite ones")
+        if ((self.left == ids) | (self.right == ids))[~leaf].any():
+            raise ValueError("a split points at itself")
+        if not (np.isfinite(self.leaf_proba) & (self.leaf_proba >= 0) & (self.leaf_proba <= 1)).all():
+            raise ValueError("probabilities must be finite and within [0, 1]")
+        depth = _walk_once(self.roots, self.left, self.right, leaf)
+        if int(self.depth) != depth:
+            raise ValueError(f"depth {int(self.depth)} differs from the trees' real depth {depth}")
 
     @classmethod
     def from_sklearn(cls, scaler, forest) -> "CompiledForest":
@@ -85,6 +120,43 @@ class CompiledForest:
             if set(arrays.files) != set(ARRAY_NAMES):
                 raise ValueError(f"expected arrays {sorted(ARRAY_NAMES)}, found {sorted(arrays.files)}")
             return cls(**{name: arrays[name] for name in ARRAY_NAMES})
+
+
+def _check_arrays(forest: CompiledForest) -> None:
+    """Dtypes and shapes first, so the range checks below compare like with like."""
+    for name in FLOAT_ARRAYS:
+        if getattr(forest, name).dtype != np.float64 or getattr(forest, name).ndim != 1:
+            raise ValueError(f"{name} must be a 1-d float64 array")
+    for name in (*INDEX_ARRAYS, "depth"):
+        if getattr(forest, name).dtype != np.intp or getattr(forest, name).ndim != (0 if name == "depth" else 1):
+            raise ValueError(f"{name} must be a {'0' if name == 'depth' else '1'}-d {np.dtype(np.intp)} array")
+    n_nodes = len(forest.threshold)
+    if len(forest.mean) < 1 or len(forest.scale) != len(forest.mean):
+        raise ValueError("mean and scale must have one entry per feature")
+    if len(forest.roots) < 1 or any(len(getattr(forest, name)) != n_nodes
+                                    for name in ("feature", "left", "right", "leaf_proba")):
+        raise ValueError("node arrays must all have one entry per node, and there must be a tree")
+
+
+def _walk_once(roots: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> int:
+    """Breadth-first from the roots; returns the deepest leaf's depth. Refuses a node reached twice or never."""
+    seen = np.zeros(len(leaf), np.int64)
+    np.add.at(seen, roots, 1)
+    frontier, depth = roots, 0
+    while True:
+        if (seen > 1).any():
+            raise ValueError("a node is reached more than once (shared node or cycle)")
+        splits = frontier[~leaf[frontier]]
+        if len(splits) == 0:
+            break
+        if depth == MAX_DEPTH:
+            raise ValueError(f"trees deeper than {MAX_DEPTH}")
+        frontier = np.concatenate([left[splits], right[splits]])
+        np.add.at(seen, frontier, 1)
+        depth += 1
+    if (seen == 0).any():
+        raise ValueError("a node is not reachable from any root")
+    return depth
 
 
 def boundary_stress_set(compiled: CompiledForest, base: np.ndarray) -> np.ndarray:

@@ -16,12 +16,16 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input: its JSON type and the range the API accepts."""
+    """One model input: its JSON type, the range the API accepts, the range real transactions span
+    (``typical``: what an attacker who knows the domain draws from) and ``unit``, the size of one
+    meaningful step (the monitor's distances and the evasion search are measured in units)."""
 
     name: str
     kind: str  # "float" or "int"
     low: float
     high: float
+    typical: tuple[float, float]
+    unit: float = 1.0
     low_inclusive: bool = True
     attacker_controlled: bool = True
     description: str = ""
@@ -30,16 +34,32 @@ class Feature:
         above = value >= self.low if self.low_inclusive else value > self.low
         return bool(above and value <= self.high)
 
+    def cast(self, value: float) -> int | float:
+        """The JSON value of this feature: integers rounded, amounts to the cent."""
+        return int(round(float(value))) if self.kind == "int" else round(float(value), 2)
+
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("amount", "float", 0.0, 1_000_000.0, low_inclusive=False,
+    Feature("amount", "float", 0.0, 1_000_000.0, typical=(1.0, 2000.0), unit=100.0, low_inclusive=False,
             description="transaction amount in dollars"),
-    Feature("hour_of_day", "int", 0, 23, description="local hour the transaction was made"),
-    Feature("transactions_24h", "int", 0, 1_000, description="card transactions in the last 24 h"),
-    Feature("foreign_transaction", "int", 0, 1, description="1 if the merchant is abroad"),
+    Feature("hour_of_day", "int", 0, 23, typical=(0, 23), description="local hour the transaction was made"),
+    Feature("transactions_24h", "int", 0, 1_000, typical=(0, 40), description="card transactions in the last 24 h"),
+    Feature("foreign_transaction", "int", 0, 1, typical=(0, 1), description="1 if the merchant is abroad"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+UNITS: np.ndarray = np.array([f.unit for f in FEATURES])
 LABEL = "label"
+
+FRAUD_EXAMPLE: dict = {"amount": 800.0, "hour_of_day": 2, "transactions_24h": 20, "foreign_transaction": 1}
+"""A fraudulent transaction as the seed recipe draws them: large, at night, busy card, abroad."""
+LEGITIMATE_EXAMPLE: dict = {"amount": 120.0, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+"""A legitimate one: modest, day-time, quiet card, at home."""
+
+
+def as_transaction(values) -> dict:
+    """A feature vector (in ``FEATURE_NAMES`` order) as the JSON body the API takes."""
+    return {f.name: f.cast(v) for f, v in zip(FEATURES, values)}
 
 
 @dataclass(frozen=True)

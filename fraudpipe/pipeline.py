@@ -12,7 +12,7 @@ import pandas as pd
 from fraudpipe import charts, data_gate, signing
 from fraudpipe.artifacts import check_output_folder, save_artifacts
 from fraudpipe.data import Recipe, dataset_sha256, generate_transactions
-from fraudpipe.errors import DataValidationError
+from fraudpipe.errors import ConfigError, DataValidationError, FraudpipeError
 from fraudpipe.model import evaluate, fit
 from fraudpipe.settings import Settings
 
@@ -22,13 +22,20 @@ def _stderr(message: str) -> None:
 
 
 def _trusted_profile(out: Path, settings: Settings) -> dict | None:
-    """The data profile in the current, verified release: what new training data is compared against."""
+    """The data profile in the current, verified release: what new training data is compared against.
+
+    Only a new or empty folder has nothing to drift from. A release that does not verify is refused
+    rather than treated as absent: otherwise tampering with it would silently switch the drift check off.
+    """
     from fraudpipe.artifacts import load_artifacts
 
+    if not out.exists() or not any(out.iterdir()):
+        return None
     try:
         return load_artifacts(out, settings.trusted_key, pickles=False).manifest["provenance"].get("profile")
-    except Exception:  # no trusted release yet: nothing to drift from
-        return None
+    except FraudpipeError as exc:
+        raise ConfigError(f"{out}: the release to replace does not verify, so its data profile cannot be the "
+                          f"drift reference ({exc}); restore it or train into a new folder") from None
 
 
 def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe(),
@@ -44,6 +51,7 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
     if signing.ensure_keypair(settings.signing_key, settings.trusted_key):
         progress(f"created signing key {settings.signing_key} (0600) and trusted key {settings.trusted_key}")
     private_key = signing.load_private_key(settings.signing_key)
+    reference = reference if reference is not None else _trusted_profile(out, settings)
     started = time.perf_counter()
     if frame is None:
         progress(f"generating {recipe.n_rows:,} transactions (fraud rate {recipe.fraud_rate}, seed {recipe.seed})")
@@ -51,7 +59,7 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
         generator = {"generator": "fraudpipe.data.generate_transactions", "recipe": recipe.as_dict()}
     else:
         generator = {"generator": "supplied frame", "recipe": None}
-    gate = data_gate.check(frame, reference if reference is not None else _trusted_profile(out, settings))
+    gate = data_gate.check(frame, reference)
     if validate_data and not gate.passed:
         raise DataValidationError("training data refused by the data gate: " + "; ".join(gate.problems))
     progress("fitting scaler and random forest on all cores")
@@ -69,7 +77,8 @@ def train(settings: Settings, out: Path | None = None, recipe: Recipe = Recipe()
                   "profile": gate.profile or data_gate.profile(frame), "data_gate": {
                       "enforced": validate_data, "passed": gate.passed, "problems": gate.problems,
                       "label_disagreement": gate.disagreement}}
-    save_artifacts(out, trained, metrics, images, private_key, provenance)
+    previous = save_artifacts(out, trained, metrics, images, private_key, provenance)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     metrics["out"] = str(out)
+    metrics["previous"] = str(previous) if previous else None
     return metrics

@@ -1,14 +1,32 @@
-"""One settings object, fed by ``FRAUDPIPE_*`` environment variables; nothing else reads the environment."""
+"""One settings object, fed by ``FRAUDPIPE_*`` environment variables; nothing else reads the environment.
+
+Every value is validated when the object is built (``__post_init__``), whether it came from the
+environment, from ``Settings(...)`` in code or from ``with_overrides``: a value the service cannot use
+as written must stop it with a one-line ``ConfigError``, never fall back to "no limit" or "no log".
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fraudpipe.errors import ConfigError
 
 _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", "~/.config")).expanduser() / "fraudpipe"
+
+MAX_BODY_BYTES_LIMIT = 1_048_576
+MAX_TRUSTED_PROXIES = 10
+MIN_API_KEY_LENGTH = 16
+MIN_API_KEY_DISTINCT = 8
+RATE_GRANULARITIES = ("second", "minute", "hour", "day")
+STORAGE_SCHEMES = ("memory", "redis", "rediss")
+_TRUE, _FALSE = {"1", "true", "yes"}, {"0", "false", "no"}
+
+
+def _var(name: str) -> str:
+    return f"FRAUDPIPE_{name.upper()}"
 
 
 @dataclass(frozen=True)
@@ -27,12 +45,33 @@ class Settings:
     max_body_bytes: int = 4096
     monitor_block: bool = False
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Called on every construction, so code-built and overridden settings fail as closed as the environment."""
+        for name in ("artifacts_dir", "signing_key", "trusted_key"):
+            if not isinstance(getattr(self, name), Path):
+                raise ConfigError(f"{_var(name)} must be a path")
+        for name in ("api_keys_file", "audit_log"):
+            if not isinstance(getattr(self, name), (Path, type(None))):
+                raise ConfigError(f"{_var(name)} must be a path or empty")
+        check_api_keys(self.api_keys)
+        check_rate_limit(self.rate_limit)
+        check_storage(self.rate_limit_storage)
+        _check_int("trusted_proxies", self.trusted_proxies, 0, MAX_TRUSTED_PROXIES)
+        _check_int("max_body_bytes", self.max_body_bytes, 1, MAX_BODY_BYTES_LIMIT)
+        if not isinstance(self.monitor_block, bool):
+            raise ConfigError(f"{_var('monitor_block')} accepts true or false")
+        if self.audit_log is not None:
+            check_writable(self.audit_log)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
         environ = os.environ if environ is None else environ
         values = {}
         for field in fields(cls):
-            raw = environ.get(f"FRAUDPIPE_{field.name.upper()}")
+            raw = environ.get(_var(field.name))
             if raw is not None:
                 values[field.name] = _parse(field.name, raw)
         return replace(cls(**values), **overrides)
@@ -44,6 +83,75 @@ class Settings:
         return replace(self, **overrides)
 
 
+def check_api_keys(keys: tuple[str, ...]) -> None:
+    """A short or low-variety key is guessable; the message names the position, never the key."""
+    if not isinstance(keys, tuple) or not all(isinstance(key, str) for key in keys):
+        raise ConfigError(f"{_var('api_keys')} must be a comma-separated list of keys")
+    for position, key in enumerate(keys, 1):
+        if len(key) < MIN_API_KEY_LENGTH or len(set(key)) < MIN_API_KEY_DISTINCT:
+            raise ConfigError(f"{_var('api_keys')}: key #{position} is too weak; each key needs at least "
+                              f"{MIN_API_KEY_LENGTH} characters and {MIN_API_KEY_DISTINCT} distinct ones "
+                              "(python -m fraudpipe keys new makes one)")
+
+
+def check_rate_limit(rate: str) -> None:
+    """Parsed the way flask-limiter will parse it, so a string it cannot use never means "no limit"."""
+    from limits import parse_many
+
+    accepts = ("accepts a positive count per second, minute, hour or day, e.g. 100/minute "
+               "(several separated by ';')")
+    if not isinstance(rate, str):
+        raise ConfigError(f"{_var('rate_limit')} {accepts}")
+    try:
+        items = parse_many(rate)
+    except ValueError:
+        items = []
+    for item in items:
+        if item.amount < 1 or item.multiples != 1 or item.GRANULARITY.name not in RATE_GRANULARITIES:
+            items = []
+            break
+    if not items:
+        raise ConfigError(f"{_var('rate_limit')} {accepts}; got {rate!r}")
+
+
+def check_storage(uri: str) -> None:
+    """Only stores that share counts (or one in-process store) are meaningful limits."""
+    accepts = "accepts memory:// or redis://HOST:PORT (rediss:// for TLS)"
+    try:
+        parts = urlsplit(uri) if isinstance(uri, str) else None
+        port = parts.port if parts else None
+    except ValueError:
+        parts = port = None
+    if parts is not None and parts.scheme == "memory" and uri == "memory://":
+        return
+    if parts is None or parts.scheme not in STORAGE_SCHEMES[1:] or not parts.hostname or port is None:
+        raise ConfigError(f"{_var('rate_limit_storage')} {accepts}")
+
+
+def check_writable(path: Path) -> None:
+    """The audit log must be writable before the first request: a service that cannot log must not start.
+
+    Creates nothing: the nearest existing ancestor must be a writable folder and no part of the path a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{_var('audit_log')}: {path} is a folder; it accepts a file path (or empty: no log)")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"{_var('audit_log')}: {path} is not writable")
+        return
+    folder = path.parent.absolute()
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{_var('audit_log')}: cannot create {path} ({folder} is not a writable folder)")
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{_var(name)} accepts a whole number from {low} to {high:,}, got {value!r}")
+
+
 def _parse(name: str, raw: str):
     if name in {"artifacts_dir", "signing_key", "trusted_key"}:
         return Path(raw).expanduser()
@@ -52,15 +160,12 @@ def _parse(name: str, raw: str):
     if name == "api_keys":
         return tuple(key.strip() for key in raw.split(",") if key.strip())
     if name == "monitor_block":
-        if raw.strip().lower() not in {"1", "true", "yes", "0", "false", "no", ""}:
-            raise ConfigError(f"FRAUDPIPE_MONITOR_BLOCK must be true or false, got {raw!r}")
-        return raw.strip().lower() in {"1", "true", "yes"}
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(f"{_var(name)} accepts true or false (also 1/0, yes/no), got {raw!r}")
+        return word in _TRUE
     if name in {"trusted_proxies", "max_body_bytes"}:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"FRAUDPIPE_{name.upper()} must be a whole number, got {raw!r}") from None
-        if value < 0:
-            raise ConfigError(f"FRAUDPIPE_{name.upper()} must not be negative, got {value}")
-        return value
-    return raw
+        if not raw.strip().isascii() or not raw.strip().isdigit():
+            raise ConfigError(f"{_var(name)} accepts a whole number (digits only), got {raw!r}")
+        return int(raw.strip())
+    return raw.strip()

@@ -160,7 +160,7 @@ def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: st
 
 def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> TargetProfile:
     """fraudpipe's own service, described from the schema the service itself validates against."""
-    from fraudpipe.data import EXAMPLES, FEATURES
+    from fraudpipe.data import FEATURES, FRAUD_EXAMPLE, LEGITIMATE_EXAMPLE
 
     features = {f.name: {"type": f.kind, "min": f.low, "max": f.high} for f in FEATURES}
     return profile_from_dict({
@@ -168,7 +168,7 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
         "health_path": "/health", "auth": {"header": "X-API-Key", "scheme": ""},
         "response": {"label": "label", "positive": "FRAUD"},
         "rate_limit": {"requests": rate_limit, "per": "minute"} if rate_limit else {},
-        "features": features, "examples": EXAMPLES})
+        "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}})
 
 
 def draft_from_openapi(document: dict, url: str) -> str:

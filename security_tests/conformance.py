@@ -21,7 +21,8 @@ class Recorder:
             marker = item.get_closest_marker("finding")
             if marker is not None:
                 callspec = getattr(item, "callspec", None)
-                found.setdefault(marker.args[0], set()).add(callspec.params.get("variant") if callspec else None)
+                variant = callspec.params.get("variant") if callspec else None
+                found.setdefault(marker.args[0], set()).add(getattr(variant, "id", variant))
 code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--no-assessment-pdf",
                     "--assessment-dir", sys.argv[2], sys.argv[1]], plugins=[Recorder()])
 print("COLLECTED " + json.dumps({k: sorted(v, key=str) for k, v in found.items()}))
@@ -35,7 +36,8 @@ def variants_by_finding(items: Iterable) -> dict[str, set[str | None]]:
         marker = item.get_closest_marker("finding")
         if marker is not None:
             callspec = getattr(item, "callspec", None)
-            found.setdefault(marker.args[0], set()).add(callspec.params.get("variant") if callspec else None)
+            variant = callspec.params.get("variant") if callspec else None
+            found.setdefault(marker.args[0], set()).add(getattr(variant, "id", variant))
     return found
 
 
@@ -64,6 +66,7 @@ def catalog_problems(findings: Iterable[Finding], collected: dict[str, set[str |
                             f"{'present' if item.severity_note else 'missing'}")
         if item.control is not None and item.control not in controls:
             problems.append(f"{item.id}: control {item.control!r} exists neither in the app nor in training")
+            continue
         ran = collected.get(item.id, set())
         wanted = set(expected_variants(item)) if item.control is not None or item.residual else {None}
         missing = sorted(str(v) for v in wanted - ran) if wanted != {None} else ([] if ran else ["any test"])

@@ -1,8 +1,5 @@
-"""Fixtures of the assessment: artifacts trained once per session, and services built per variant.
-
-A variant is ``inherited``, ``hardened`` or ``hardened-without-<control>``: each finding runs all
-three, so a test shows the attack succeeding where the control is missing and failing where it is on.
-"""
+"""Fixtures of the assessment: services built per variant (see ``security_tests/contract.py``), held-out
+rows, the audit log path. Test modules import from the contract and the attacks, never from here."""
 
 from __future__ import annotations
 
@@ -10,55 +7,38 @@ from pathlib import Path
 
 import pytest
 
-from fraudpipe.serving.app import CONTROL_NAMES, create_app
+from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
+from security_tests.contract import Variant, variants
 from security_tests.findings import finding
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target
 
 
-def variants(finding_id: str, live: bool = False) -> list:
-    """The three ways a finding runs, with ids that read ``CRIT-1[hardened-without-auth]``.
+def _params(finding_id: str, config: pytest.Config) -> list:
+    """The variants of a finding as parameters with ids that read ``CRIT-1[hardened-without-auth]``.
 
-    A residual finding has no control to switch off: it runs inherited and hardened, and its hardened
-    case is a strict xfail that asserts the fix, so CI turns red the day the behaviour changes.
+    A residual finding's hardened (or live) case is a strict xfail that asserts the fix, so CI turns red
+    the day the behaviour changes.
     """
     item = finding(finding_id)
-    if live:
-        marks = [_residual_xfail(finding_id, item.title)] if item.residual else []
-        return [pytest.param("live", id=f"{finding_id}[live]", marks=marks)]
-    if item.residual:
-        return [pytest.param("inherited", id=f"{finding_id}[inherited]"),
-                pytest.param("hardened", id=f"{finding_id}[hardened]", marks=_residual_xfail(finding_id, item.title))]
-    names = ["inherited", "hardened", f"hardened-without-{item.control}"]
-    return [pytest.param(name, id=f"{finding_id}[{name}]") for name in names]
+    xfail = pytest.mark.xfail(strict=True, raises=ResidualRiskOpen,  # a broken setup fails loudly instead
+                              reason=f"{finding_id} open residual risk: {item.title}")
+    return [pytest.param(v, id=f"{finding_id}[{v.id}]", marks=[xfail] if item.residual and v.judges_fix
+                         else []) for v in variants(item, broken=config.getoption("break_control"),
+                                                    live=live_target(config) is not None)]
 
 
-def _residual_xfail(finding_id: str, title: str):
-    """Only ``ResidualRiskOpen`` is the expected failure; a broken setup fails loudly."""
-    return pytest.mark.xfail(strict=True, raises=ResidualRiskOpen, reason=f"{finding_id} open residual risk: {title}")
-
-
-def variant_controls(variant: str, broken: str | None = None) -> tuple[str, dict]:
-    """Profile and control overrides; ``broken`` (``--break-control``) sabotages the hardened variant."""
-    if variant.startswith("hardened-without-"):
-        return "hardened", {variant.removeprefix("hardened-without-"): False}
-    if variant == "hardened" and broken:
-        return "hardened", {broken: False}
-    return variant, {}
-
-
-def start_app(profile: str, settings, controls: dict, api_key: str) -> FlaskClient:
-    """The app for a variant; overrides that are not service controls (the training gate) stay out."""
-    off = {name for name, on in controls.items() if name in CONTROL_NAMES and on is False}
-    return FlaskClient(create_app(profile, settings=settings, controls_off=off), api_key=api_key)
+def start_app(variant: Variant, settings, api_key: str) -> FlaskClient:
+    return FlaskClient(create_app(variant.profile, settings=settings, controls_off=variant.service_off),
+                       api_key=api_key)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``)."""
     marker = metafunc.definition.get_closest_marker("finding")
     if "variant" in metafunc.fixturenames and marker is not None:
-        metafunc.parametrize("variant", variants(marker.args[0], live=live_target(metafunc.config) is not None))
+        metafunc.parametrize("variant", _params(marker.args[0], metafunc.config))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -74,16 +54,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
             item.add_marker(pytest.mark.skip(reason="switches controls off in-process; not run against a live target"))
 
 
-def attack_should_succeed(variant: str) -> bool:
-    return variant not in ("hardened", "live")
-
-
-def expect_attack(variant: str, evidence: dict) -> None:
-    """The one assertion every finding makes: the attack succeeds exactly where the control is off."""
-    expected = attack_should_succeed(variant)
-    assert evidence["attack_succeeded"] is expected, (
-        f"{variant}: attack {'should succeed' if expected else 'should be blocked'}, "
-        f"measured: {evidence['summary']}")
+@pytest.fixture
+def service_app(trained, assessor_key):
+    """Build the app of a variant over given settings (the artifact-tampering test points it at a copy)."""
+    return lambda variant, settings: start_app(variant, settings, assessor_key)
 
 
 @pytest.fixture
@@ -100,13 +74,11 @@ def start_service(request, trained, assessor_key, audit_path):
     """
     target = live_target(request.config)
 
-    def start(variant: str, **settings_overrides):
+    def start(variant: Variant, **settings_overrides):
         if target is not None:
             key, source = target.next_identity()
             return HttpClient(target.url, api_key=key, source_address=source)
-        profile, controls = variant_controls(variant, request.config.getoption("break_control"))
-        settings = trained.with_overrides(audit_log=audit_path, **settings_overrides)
-        return start_app(profile, settings, controls, assessor_key)
+        return start_app(variant, trained.with_overrides(audit_log=audit_path, **settings_overrides), assessor_key)
 
     return start
 
@@ -128,13 +100,3 @@ def holdout(request):
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
 
-
-@pytest.fixture
-def start_on_folder(request, variant, trained, assessor_key):
-    """Start the variant's service on another artifact folder (a tampered copy), no audit log."""
-    profile, controls = variant_controls(variant, request.config.getoption("break_control"))
-
-    def start(folder: Path) -> FlaskClient:
-        return start_app(profile, trained.with_overrides(artifacts_dir=folder, audit_log=None), controls, assessor_key)
-
-    return start

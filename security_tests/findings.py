@@ -12,6 +12,8 @@ from functools import cached_property
 
 from cvss import CVSS3
 
+from security_tests.contract import Severity
+
 OWASP_ML_2023 = {
     "ML01": "Input Manipulation Attack", "ML02": "Data Poisoning Attack", "ML03": "Model Inversion Attack",
     "ML04": "Membership Inference Attack", "ML05": "Model Theft", "ML06": "AI Supply Chain Attacks",
@@ -26,7 +28,6 @@ ATLAS = {
     "AML.T0011.000": "Unsafe AI Artifacts", "AML.T0029": "Denial of AI Service",
     "AML.T0020": "Poison Training Data",
 }
-SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "None")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Finding:
     severity_note: str = ""
     residual: bool = False
     also_stages: tuple[str, ...] = field(default=())
+    cwe: tuple[str, ...] = field(default=())
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -56,25 +58,26 @@ class Finding:
         return float(self._cvss.scores()[0])
 
     @property
-    def severity(self) -> str:
-        return self._cvss.severities()[0]
+    def severity(self) -> Severity:
+        return Severity.from_label(self._cvss.severities()[0])
 
     @property
-    def id_band(self) -> str:
-        return {"CRIT": "Critical", "HIGH": "High", "MED": "Medium", "LOW": "Low"}[self.id.split("-")[0]]
+    def id_band(self) -> Severity:
+        band = {"CRIT": "CRITICAL", "HIGH": "HIGH", "MED": "MEDIUM", "LOW": "LOW"}[self.id.split("-")[0]]
+        return Severity[band]
 
     @property
     def owasp_name(self) -> str:
         return f"{self.owasp} {OWASP_ML_2023[self.owasp]}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "severity": self.severity, "id_band": self.id_band,
+        return {"id": self.id, "title": self.title, "severity": self.severity.label, "id_band": self.id_band.label,
                 "cvss_vector": self.cvss_vector, "cvss_score": self.cvss_score, "component": self.component,
                 "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,
                 "control": self.control, "stage": self.stage, "attack": self.attack,
                 "severity_note": self.severity_note, "residual": self.residual,
-                "also_stages": list(self.also_stages)}
+                "also_stages": list(self.also_stages), "cwe": list(self.cwe)}
 
 
 FINDINGS: tuple[Finding, ...] = (
@@ -92,6 +95,7 @@ FINDINGS: tuple[Finding, ...] = (
         attack="10 requests cycling no key, an empty key, a wrong key and a key in the query string.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
+        cwe=("CWE-306",),
     ),
     Finding(
         id="CRIT-2", title="Fraud probability exposed in the API response",
@@ -109,6 +113,7 @@ FINDINGS: tuple[Finding, ...] = (
                "feature and a label-only bisection of where the label flips.",
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
+        cwe=("CWE-200",),
     ),
     Finding(
         id="HIGH-1", title="No rate limit on /predict",
@@ -126,6 +131,7 @@ FINDINGS: tuple[Finding, ...] = (
                "agreement with the victim on held-out transactions.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
+        cwe=("CWE-770",),
     ),
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
@@ -143,6 +149,7 @@ FINDINGS: tuple[Finding, ...] = (
         attack="Three tamperings: bytes appended to fraud_model.pkl; a trojaned fraud_model.pkl that writes a "
                "marker file when unpickled and returns the genuine model; a scaler.pkl whose hour mean is "
                "shifted so that night-time fraud scales like day-time spending.",
+        cwe=("CWE-494", "CWE-502"),
     ),
     Finding(
         id="MED-1", title="No input range or type validation",
@@ -157,6 +164,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "pipeline's schema; answer 422 naming each bad field.",
         control="validate_input", stage="Inference API (evasion)",
         attack="amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra field.",
+        cwe=("CWE-20",),
     ),
     Finding(
         id="MED-2", title="No inference query logging",
@@ -171,6 +179,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "per record; shipped to a SIEM.",
         control="audit_log", stage="Inference API (extraction)",
         attack="500 queries, then the audit log is read back and checked record by record.",
+        cwe=("CWE-778",),
     ),
     Finding(
         id="MED-5", title="Probing and extraction go unnoticed",
@@ -187,6 +196,7 @@ FINDINGS: tuple[Finding, ...] = (
         attack="The CRIT-2 boundary probing (sweeps and label-only bisection), then the audit stream is read "
                "for alerts; the same monitor's reaction to one-query evasion, random extraction and benign "
                "clients is measured alongside.",
+        cwe=("CWE-778",),
     ),
     Finding(
         id="HIGH-3", title="Label-only evasion: moving the hour defeats the model",
@@ -206,6 +216,7 @@ FINDINGS: tuple[Finding, ...] = (
                "search for the cheapest single- or two-feature change.",
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
+        cwe=("CWE-1039",),
     ),
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
@@ -223,6 +234,7 @@ FINDINGS: tuple[Finding, ...] = (
                "queries with labels and with probabilities (inherited), and what one limit window buys.",
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
                       "confidentiality only) scores Medium.",
+        cwe=("CWE-799",),
     ),
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",
@@ -238,6 +250,7 @@ FINDINGS: tuple[Finding, ...] = (
         control="data_gate", stage="Data collection",
         attack="Random label flips and injected fraud-shaped rows labelled legitimate, at 1, 5 and 10 % of the "
                "training rows; recall and precision measured on clean held-out data.",
+        cwe=("CWE-345",),
     ),
     Finding(
         id="MED-4", title="Dependencies and artifacts not tied to exact versions",
@@ -255,6 +268,7 @@ FINDINGS: tuple[Finding, ...] = (
                "the installed versions; write the SBOM.",
         severity_note="The id keeps the write-up's Medium band; the vector (a malicious release runs with full "
                       "impact, though it needs high complexity and a user to install it) scores High.",
+        cwe=("CWE-1357",),
     ),
     Finding(
         id="LOW-1", title="Training data exposure: PII and membership inference",
@@ -269,6 +283,7 @@ FINDINGS: tuple[Finding, ...] = (
         control=None, stage="Data storage",
         attack="A PII scan of column names and values; a confidence-threshold membership-inference attack on "
                "training versus held-out rows, and the same attack on a deliberately overfit model.",
+        cwe=("CWE-359",),
     ),
     Finding(
         id="LOW-2", title="Model artifact and key hygiene",
@@ -285,6 +300,7 @@ FINDINGS: tuple[Finding, ...] = (
                "private key bytes and the API key; the same search over a folder where the key was copied in.",
         severity_note="The id keeps the write-up's Low band (it needs local access with high privileges); the "
                       "vector's confidentiality impact (the model and the signing key) scores Medium.",
+        cwe=("CWE-732",),
     ),
     Finding(
         id="LOW-3", title="Serving path must agree with the model at its boundary",
@@ -300,6 +316,7 @@ FINDINGS: tuple[Finding, ...] = (
         control=None, stage="API response",
         attack="Every split threshold of the forest and the values just above and below it, sent through the "
                "API and compared with scikit-learn; the same set through the forest as a float32 graph.",
+        cwe=("CWE-1339",),
     ),
 )
 

@@ -7,15 +7,17 @@ label is the same) is a broken setup and fails the run instead of hiding inside 
 
 from __future__ import annotations
 
+from security_tests.contract import Evidence, Variant, expect_attack
+
 
 class ResidualRiskOpen(Exception):
     """The measured attack still succeeds where every control is on."""
 
 
-def expect_residual(variant: str, evidence: dict) -> None:
-    """Where controls are missing the attack must succeed (an assertion); where all are on, an open risk
+def expect_residual(variant: Variant, evidence: Evidence) -> None:
+    """Where the attack must succeed (inherited) it is asserted; where every control is on, an open risk
     raises ``ResidualRiskOpen`` and a fixed one passes (which the strict xfail turns red)."""
-    if variant not in ("hardened", "live"):
-        assert evidence["attack_succeeded"] is True, f"{variant}: attack should succeed, measured: {evidence['summary']}"
-    elif evidence["attack_succeeded"]:
-        raise ResidualRiskOpen(evidence["summary"])
+    if variant.attack_should_succeed:
+        expect_attack(variant, evidence)
+    elif evidence.attack_succeeded:
+        raise ResidualRiskOpen(evidence.summary)

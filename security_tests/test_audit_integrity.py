@@ -4,7 +4,7 @@ import pytest
 
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.audit_integrity import audit_every_status
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.contract import expect_attack
 
 LIMIT = 10
 EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]
@@ -19,9 +19,9 @@ def test_every_request_of_every_status_leaves_one_faithful_record(variant, start
     def read_log():
         return read_records(audit_path), audit_path.read_text() if audit_path.exists() else ""
 
-    evidence.update(audit_every_status(client, read_log, assessor_key, max_body_bytes=4096))
-    expect_attack(variant, evidence)
-    if not attack_should_succeed(variant):
+    found = evidence.record(audit_every_status(client, read_log, assessor_key, max_body_bytes=4096))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
         declared = {int(code) for code in client.get("/openapi.json").body["paths"]["/predict"]["post"]["responses"]}
         expected = set(EVERY_STATUS) & (declared | {404, 405})
-        assert expected <= set(evidence["statuses_sent"]), "the campaign must reach every status the service declares"
+        assert expected <= set(found.details["statuses_sent"]), "the campaign must reach every status the service declares"

@@ -2,12 +2,12 @@
 
 import pytest
 
+from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.app import create_app
 from fraudpipe.serving.auth import add_key, read_keys_file
 from security_tests.attacks.auth_bypass import app_routes, bypass_family, documented_routes, no_key_configured, \
     undocumented
-from security_tests.attacks.probing import SEED_TRANSACTION
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.contract import expect_attack
 
 
 def _routes(client) -> dict[str, set[str]]:
@@ -22,20 +22,20 @@ def test_only_the_exact_key_in_x_api_key_gets_a_prediction(variant, start_servic
     add_key(keys_file, "second-client")
     client = start_service(variant, api_keys_file=keys_file)
     stored = [digest.hex() for digest in read_keys_file(keys_file).values()]
-    evidence.update(bypass_family(client, assessor_key, SEED_TRANSACTION, _routes(client), stored))
-    assert set(evidence["valid_key_statuses"].values()) == {200}, "the valid key must be answered, in any header case"
-    expect_attack(variant, evidence)
-    if not attack_should_succeed(variant):
-        assert evidence["predict_attempts_not_refused_401"] == [], "authentication must refuse before anything else"
+    found = evidence.record(bypass_family(client, assessor_key, FRAUD_EXAMPLE, _routes(client), stored))
+    assert set(found.details["valid_key_statuses"].values()) == {200}, "the valid key must be answered, in any header case"
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.details["predict_attempts_not_refused_401"] == [], "authentication must refuse before anything else"
 
 
 @pytest.mark.finding("CRIT-1")
 def test_no_key_configured_refuses_everyone(variant, start_service, assessor_key, evidence):
-    client = start_service(variant, api_keys=(), api_keys_file=None)
-    evidence.update(no_key_configured(client, assessor_key, SEED_TRANSACTION))
-    expect_attack(variant, evidence)
-    if not attack_should_succeed(variant):
-        assert set(evidence["statuses"].values()) == {401}
+    found = evidence.record(no_key_configured(start_service(variant, api_keys=(), api_keys_file=None), assessor_key,
+                                              FRAUD_EXAMPLE))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert set(found.details["statuses"].values()) == {401}
 
 
 @pytest.mark.white_box("compares the app's own route map with its OpenAPI document")

@@ -2,11 +2,12 @@ import logging
 
 import pytest
 
-from security_tests.attacks.detection import calibrate_and_measure_fpr, detect_attack
-from security_tests.attacks.evasion import fraud_rows
-from security_tests.attacks.extraction import flood, random_queries
+from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
+from security_tests.attacks.detection import detect_attack
+from security_tests.attacks.evasion import fraud_rows, informed_evasion
+from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.probing import probe_boundaries
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.contract import expect_attack
 
 
 class _AlertLines(logging.Handler):
@@ -30,25 +31,19 @@ def alerts_of(client):
 @pytest.mark.finding("MED-5")
 def test_boundary_probing_is_flagged_by_the_monitor(variant, start_service, evidence):
     client = start_service(variant, rate_limit="10000/minute")
-    probing = detect_attack(lambda: probe_boundaries(client), alerts_of(client))
-    evidence.update({"probing": probing, "attack_succeeded": not probing["flagged"],
-                     "summary": (f"bisection/sweep probing flagged by {sorted(probing['alerts'])} at query "
-                                 f"{probing['first_flag_at_query']}" if probing["flagged"]
-                                 else f"probing ({probing['queries_sent']} queries) raised no alert")})
-    if not attack_should_succeed(variant):
-        others = {}
+    probing = evidence.record(detect_attack("bisection/sweep probing", lambda: probe_boundaries(client),
+                                            alerts_of(client)))
+    if not variant.attack_should_succeed:
         informed = start_service(variant, rate_limit="10000/minute")
-        others["one-query evasion (hour 6)"] = detect_attack(
-            lambda: {"sent": 20, "summary": f"{sum(informed.predict({**r, 'hour_of_day': 6}).label == 0 for r in fraud_rows())} "
-                                            "of 20 evaded"}, alerts_of(informed))
         extractor = start_service(variant, rate_limit="10000/minute")
-        others["random-query extraction (100)"] = detect_attack(
-            lambda: {"sent": 100, "summary": f"{len(flood(extractor, random_queries(100))['answered'])} answered"},
-            alerts_of(extractor))
+        others = [detect_attack("one-query evasion (hour 6)", lambda: informed_evasion(informed, fraud_rows()),
+                                alerts_of(informed)),
+                  detect_attack("random-query extraction (100)", lambda: random_flood(extractor, 100),
+                                alerts_of(extractor))]
         benign = calibrate_and_measure_fpr()
-        evidence.update({"other_attacks": others, "benign": benign,
-                         "residual": "the monitor misses: " + ", ".join(
-                             name for name, result in others.items() if not result["flagged"]) +
-                         f"; false-positive rate on benign clients {benign['false_positive_rate']:.1%}"})
+        probing.details.update({"other_attacks": [o.as_dict() for o in others], "benign": benign})
+        probing.measurements["benign_false_positive_rate"] = benign["false_positive_rate"]
+        probing.residual = ("the monitor misses: " + ", ".join(o.summary for o in others if o.attack_succeeded)
+                            + f"; false-positive rate on benign clients {benign['false_positive_rate']:.1%}")
         assert benign["false_positive_rate"] <= 0.05
-    expect_attack(variant, evidence)
+    expect_attack(variant, probing)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudpipe.data import FEATURES
+from security_tests.contract import HARDENED, hardened_without
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
@@ -41,7 +42,12 @@ def check(property_holds: bool, run) -> None:
             run()
 
 
-@pytest.mark.parametrize("variant, holds", [("hardened", True), ("hardened-without-validate_input", False)])
+def holds_only_with(control: str) -> list:
+    """The property must hold on the hardened service and must be broken with ``control`` off."""
+    return [pytest.param(v, holds, id=v.id) for v, holds in ((HARDENED, True), (hardened_without(control), False))]
+
+
+@pytest.mark.parametrize("variant, holds", holds_only_with("validate_input"))
 def test_no_json_body_gets_a_5xx(start_service, variant, holds):
     client = start_service(variant, rate_limit="100000/minute")
 
@@ -54,7 +60,7 @@ def test_no_json_body_gets_a_5xx(start_service, variant, holds):
     check(holds, never_5xx)
 
 
-@pytest.mark.parametrize("variant, holds", [("hardened", True), ("hardened-without-hide_probability", False)])
+@pytest.mark.parametrize("variant, holds", holds_only_with("hide_probability"))
 def test_no_answer_carries_a_probability(start_service, variant, holds):
     client = start_service(variant, rate_limit="100000/minute")
 
@@ -70,12 +76,12 @@ def test_no_answer_carries_a_probability(start_service, variant, holds):
 @QUICK
 @given(raw=st.binary(max_size=300))
 def test_no_raw_body_gets_a_5xx(start_service, raw):
-    answer = start_service("hardened", rate_limit="100000/minute").predict(raw_body=raw)
+    answer = start_service(HARDENED, rate_limit="100000/minute").predict(raw_body=raw)
     assert answer.status == 200 or 400 <= answer.status < 500, answer
 
 
 @QUICK
 @given(transaction=valid_transactions)
 def test_every_in_range_transaction_is_answered(start_service, transaction):
-    answer = start_service("hardened", rate_limit="100000/minute").predict(transaction)
+    answer = start_service(HARDENED, rate_limit="100000/minute").predict(transaction)
     assert answer.status == 200 and set(answer.body) == {"prediction", "label"}

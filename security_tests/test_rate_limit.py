@@ -1,7 +1,7 @@
 import pytest
 
 from security_tests.attacks.extraction import flood_and_extract
-from security_tests.conftest import attack_should_succeed, expect_attack
+from security_tests.contract import expect_attack
 
 LIMIT = 100
 
@@ -10,11 +10,11 @@ LIMIT = 100
 def test_automated_queries_are_cut_off_at_the_limit(variant, start_service, holdout, evidence):
     client = start_service(variant, rate_limit=f"{LIMIT}/minute")
     X, victim_labels = holdout
-    evidence.update(flood_and_extract(client, 500, X, victim_labels, allowed=LIMIT))
-    expect_attack(variant, evidence)
-    if not attack_should_succeed(variant):
-        assert evidence["answered"] == LIMIT
-        assert evidence["statuses"].get(429) == 500 - LIMIT
-        assert evidence["first_refused_at"] == LIMIT + 1 and int(evidence["retry_after"]) > 0
+    found = evidence.record(flood_and_extract(client, 500, X, victim_labels, allowed=LIMIT))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.measurements["answered"] == LIMIT
+        assert found.details["statuses"].get(429) == 500 - LIMIT
+        assert found.measurements["first_refused_at"] == LIMIT + 1 and int(found.details["retry_after"]) > 0
     else:
-        assert evidence["answered"] == 500
+        assert found.measurements["answered"] == 500

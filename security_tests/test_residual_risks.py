@@ -4,18 +4,17 @@ the finding being updated, and red when the setup is broken (the service answers
 
 import pytest
 
+from fraudpipe.data import FRAUD_EXAMPLE, LEGITIMATE_EXAMPLE
 from security_tests.attacks.evasion import evasion_campaign
 from security_tests.attacks.extraction import extraction_curves
-from security_tests.attacks.probing import SEED_TRANSACTION
 from security_tests.residual import expect_residual
 
 LIMIT = 100
-DAYTIME = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
 
 
 def assert_both_labels_answered(client) -> None:
     """Precondition outside the xfail: a service that answers nothing or one label is a broken setup."""
-    fraud, legit = client.predict(SEED_TRANSACTION), client.predict(DAYTIME)
+    fraud, legit = client.predict(FRAUD_EXAMPLE), client.predict(LEGITIMATE_EXAMPLE)
     assert fraud.ok and legit.ok, f"the service must answer: statuses {fraud.status}, {legit.status}"
     assert (fraud.label, legit.label) == (1, 0), f"labels must differ: {fraud.label}, {legit.label}"
 
@@ -24,9 +23,10 @@ def assert_both_labels_answered(client) -> None:
 def test_moving_the_hour_does_not_evade_detection(variant, start_service, evidence):
     client = start_service(variant, rate_limit=f"{LIMIT}/minute")
     assert_both_labels_answered(client)
-    evidence.update(evasion_campaign(client))
-    assert evidence["fraud_rows"] > 0 and evidence["detected_before_attack"] == evidence["fraud_rows"]
-    expect_residual(variant, evidence)
+    found = evidence.record(evasion_campaign(client))
+    rows = found.measurements["fraud_rows"]
+    assert rows > 0 and found.measurements["detected_before_attack"] == rows, "every fraud row must be detected first"
+    expect_residual(variant, found)
 
 
 @pytest.mark.finding("HIGH-4")
@@ -34,11 +34,13 @@ def test_one_rate_limit_window_does_not_buy_a_faithful_copy(variant, start_servi
     X, victim_labels = holdout
     client = start_service(variant, rate_limit=f"{LIMIT}/minute")
     assert_both_labels_answered(client)
-    evidence.update(extraction_curves(client, X, victim_labels, LIMIT - 2))
-    assert min(evidence["holdout_labels"].values()) > 0, "the hold-out must hold both classes"
-    assert min(evidence["labels_answered_inside_one_window"].values()) > 0, "the window's answers hold one label"
-    assert evidence["answered"] >= LIMIT - 2, "the service must answer at least one full window"
-    expect_residual(variant, evidence)
+    found = evidence.record(extraction_curves(client, X, victim_labels, LIMIT - 2))
+    measured = found.measurements
+    assert measured["holdout_fraud_rows"] > 0 and measured["holdout_legitimate_rows"] > 0, "the hold-out needs both classes"
+    assert measured["answered"] >= LIMIT - 2, "the service must answer at least one full window"
+    assert measured["window_answers_fraud"] > 0 and measured["window_answers_legitimate"] > 0, \
+        "the window's answers hold one label only"
+    expect_residual(variant, found)
 
 
 @pytest.mark.slow
@@ -54,8 +56,8 @@ def test_hopskipjump_does_not_evade_detection(variant, start_service, audit_path
 
     client = start_service(variant, rate_limit="100000/minute")
     assert_both_labels_answered(client)
-    evidence.update(hopskipjump_campaign(client, fraud_rows(10)))
-    assert "blocked_status" not in evidence, f"the service refused the attack's queries: {evidence['summary']}"
-    alerts = first_alerts(read_records(audit_path)) if audit_path.exists() else {}
-    evidence.update({"monitor_alerts": alerts, "rate_limit_for_this_measurement": "100000/minute"})
-    expect_residual(variant, evidence)
+    found = evidence.record(hopskipjump_campaign(client, fraud_rows(10)))
+    assert "blocked_status" not in found.details, f"the service refused the attack's queries: {found.summary}"
+    found.details.update({"monitor_alerts": first_alerts(read_records(audit_path)) if audit_path.exists() else {},
+                          "rate_limit_for_this_measurement": "100000/minute"})
+    expect_residual(variant, found)

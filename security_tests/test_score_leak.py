@@ -3,7 +3,7 @@
 import pytest
 
 from security_tests.attacks.score_leak import score_leak, spread_in_feature_space, victim_spread
-from security_tests.conftest import expect_attack
+from security_tests.contract import expect_attack
 from security_tests.target import live_target
 
 
@@ -21,10 +21,11 @@ def spread_rows(request):
 @pytest.mark.finding("CRIT-2")
 def test_no_part_of_an_answer_varies_with_the_score(variant, start_service, spread_rows, evidence):
     rows, spread = spread_rows
-    evidence.update(score_leak(start_service(variant, rate_limit="1000/minute"), rows))
-    evidence["probabilities_per_label"] = spread
-    assert evidence["refused_statuses"] == [], "every transaction must be answered for the comparison"
-    assert min(evidence["answers_per_label"].values()) >= 2, "both labels need several answers"
+    found = evidence.record(score_leak(start_service(variant, rate_limit="1000/minute"), rows))
+    found.details["probabilities_per_label"] = spread
+    assert found.details["refused_statuses"] == [], "every transaction must be answered for the comparison"
+    assert min(found.measurements["answers_legitimate"], found.measurements["answers_fraud"]) >= 2, \
+        "both labels need several answers"
     if spread is not None:
         assert max(len(values) for values in spread.values()) >= 4, "the rows must differ in probability"
-    expect_attack(variant, evidence)
+    expect_attack(variant, found)

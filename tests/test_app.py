@@ -11,6 +11,7 @@ from fraudpipe.serving.auth import add_key, key_hash
 from fraudpipe.errors import ConfigError
 from fraudpipe.settings import Settings
 
+KEY_A, KEY_B = "k3y-A-0123456789abcdef", "k3y-B-0123456789abcdef"
 GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
 
 
@@ -152,10 +153,10 @@ def test_openapi_documents_both_routes_and_errors(make):
 
 
 def test_settings_come_from_fraudpipe_environment_variables(tmp_path):
-    settings = Settings.from_env({"FRAUDPIPE_API_KEYS": "a, b,,", "FRAUDPIPE_RATE_LIMIT": "5/second",
+    settings = Settings.from_env({"FRAUDPIPE_API_KEYS": f"{KEY_A}, {KEY_B},,", "FRAUDPIPE_RATE_LIMIT": "5/second",
                                   "FRAUDPIPE_TRUSTED_PROXIES": "1", "FRAUDPIPE_AUDIT_LOG": "",
                                   "FRAUDPIPE_ARTIFACTS_DIR": str(tmp_path)})
-    assert settings.api_keys == ("a", "b") and settings.rate_limit == "5/second"
+    assert settings.api_keys == (KEY_A, KEY_B) and settings.rate_limit == "5/second"
     assert settings.trusted_proxies == 1 and settings.audit_log is None and settings.artifacts_dir == tmp_path
     with pytest.raises(ConfigError):
         Settings.from_env({"FRAUDPIPE_MAX_BODY_BYTES": "lots"})

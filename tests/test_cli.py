@@ -71,3 +71,49 @@ def test_every_command_has_help():
                  ["serve", "--help"], ["keys", "new", "--help"], ["monitor", "--help"]):
         result = subprocess.run([sys.executable, "-m", "fraudpipe", *argv], capture_output=True, text=True)
         assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_out_folder_with_files_the_program_did_not_write_is_refused_not_emptied(env, capsys):
+    reports = env / "artifacts"
+    reports.mkdir()
+    (reports / "README.md").write_text("tracked notes")
+    (reports / "report.html").write_text("<html>")
+    assert main(["train", "--rows", "2000", "--out", str(reports)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a fraudpipe release" in err[0]
+    assert sorted(p.name for p in env.iterdir()) == ["artifacts"]
+    assert (reports / "README.md").read_text() == "tracked notes" and (reports / "report.html").exists()
+
+
+def test_release_with_an_added_file_is_no_longer_a_release_and_is_refused(env, capsys):
+    assert main(["train", "--rows", "2000"]) == 0
+    (env / "model" / "notes.txt").write_text("mine")
+    assert main(["train", "--rows", "2000"]) == 2
+    assert (env / "model" / "notes.txt").read_text() == "mine"
+
+
+def test_replacing_a_release_keeps_the_previous_one_beside_it(env, capsys):
+    assert main(["train", "--rows", "2000"]) == 0
+    before = {p.name: p.read_bytes() for p in (env / "model").iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--rows", "2000", "--seed", "7"]) == 0
+    kept = [p for p in env.iterdir() if p.name.startswith("model.previous-")]
+    assert len(kept) == 1 and {p.name: p.read_bytes() for p in kept[0].iterdir()} == before
+    assert f"kept the previous release in {kept[0]}" in capsys.readouterr().out
+    assert main(["verify"]) == 0
+
+
+def test_retrain_over_a_release_that_no_longer_verifies_is_refused_not_stripped_of_its_drift_check(env, capsys):
+    import json
+
+    assert main(["train", "--rows", "2000"]) == 0
+    manifest_path = env / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["provenance"]["profile"] = None  # a forged reference: "nothing to drift from"
+    manifest_path.chmod(0o644)
+    manifest_path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", "--rows", "2000", "--seed", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not verify" in err[0]
+    assert not [p for p in env.iterdir() if p.name.startswith("model.previous-")]

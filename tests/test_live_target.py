@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.probing import SEED_TRANSACTION
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
                                     redis_server)
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
-KEYS = tuple(f"live-key-{i:02d}" for i in range(12))
+KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(12))  # strong enough for Settings
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_a_remote_target_is_refused_without_the_explicit_flag():
 
 
 def _count_answers(url: str, key: str, total: int) -> dict:
-    return run_load(url, SEED_TRANSACTION, key, clients=8, seconds=30, max_requests=total).as_dict()
+    return run_load(url, FRAUD_EXAMPLE, key, clients=8, seconds=30, max_requests=total).as_dict()
 
 
 def test_redis_storage_holds_one_limit_across_two_workers(deployed):
@@ -100,7 +100,7 @@ def loaded_service(trained, redis_url, tmp_path_factory):
 def test_bounded_load_gets_no_5xx_and_one_audit_record_per_answer(loaded_service):
     server, settings = loaded_service
     before = len(read_records(settings.audit_log))
-    result = run_load(server.url, SEED_TRANSACTION, KEYS[0], clients=8, seconds=4)
+    result = run_load(server.url, FRAUD_EXAMPLE, KEYS[0], clients=8, seconds=4)
     records = [r for r in read_records(settings.audit_log)[before:] if r.get("type") != "alert"]
     assert result.errors == 0 and not any(status >= 500 for status in result.statuses), result.as_dict()
     assert result.statuses.get(200, 0) == result.responses > 100
@@ -117,7 +117,7 @@ def test_killed_worker_is_replaced_and_the_audit_log_stays_whole(loaded_service)
     def kill_one() -> None:
         os.kill(victims[0], signal.SIGKILL)
 
-    result = run_load(server.url, SEED_TRANSACTION, KEYS[1], clients=8, seconds=4, during=kill_one)
+    result = run_load(server.url, FRAUD_EXAMPLE, KEYS[1], clients=8, seconds=4, during=kill_one)
     time.sleep(1.0)
     workers = server.worker_pids()
     assert len(workers) == 2 and victims[0] not in workers

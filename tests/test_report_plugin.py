@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from tests.schemas import assert_valid_findings
+
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
 
@@ -15,23 +17,27 @@ import os
 import numpy as np
 import pytest
 
+from security_tests.contract import HARDENED, Evidence, expect_attack, variants
+from security_tests.findings import finding
+
 @pytest.mark.finding("CRIT-1")
-@pytest.mark.parametrize("variant", ["inherited", "hardened", "hardened-without-auth"])
+@pytest.mark.parametrize("variant", variants(finding("CRIT-1")), ids=lambda v: v.id)
 def test_door(variant, evidence):
     broken = os.environ.get("BREAK_CONTROL") == "1"
-    succeeded = variant != "hardened" or broken
-    evidence.update({"attack_succeeded": succeeded, "answered": np.int64(7 if succeeded else 0),
-                     "ratio": np.float64(0.25), "summary": f"measured {7 if succeeded else 0} of 10 answered",
-                     "charts": [{"kind": "line", "title": "door curve", "xlabel": "x", "ylabel": "y",
-                                 "series": {"s": [[1, 2, 3], [0.1, 0.5, None]]}}]})
-    assert evidence["attack_succeeded"] is (variant != "hardened")
+    succeeded = variant.attack_should_succeed or broken
+    found = evidence.record(Evidence(
+        attack_succeeded=succeeded, queries=10, summary=f"measured {7 if succeeded else 0} of 10 answered",
+        measurements={"answered": np.int64(7 if succeeded else 0), "ratio": np.float64(0.25)},
+        samples=[{"label": "A door request", "request": {"body": {"x": 1}}, "response": {"status": 200}}],
+        charts=[{"kind": "line", "title": "door curve", "xlabel": "x", "ylabel": "y",
+                 "series": {"s": [[1, 2, 3], [0.1, 0.5, None]]}}]))
+    expect_attack(variant, found)
 
 @pytest.mark.finding("MED-1")
-@pytest.mark.parametrize("variant", ["hardened"])
+@pytest.mark.parametrize("variant", [HARDENED], ids=lambda v: v.id)
 @pytest.mark.xfail(strict=True, reason="residual")
 def test_residual(variant, evidence):
-    evidence.update({"attack_succeeded": True, "summary": "residual 13 queries"})
-    assert not evidence["attack_succeeded"]
+    expect_attack(variant, evidence.record(Evidence(attack_succeeded=True, queries=13, summary="residual 13 queries")))
 '''
 
 
@@ -39,6 +45,7 @@ def test_residual(variant, evidence):
 def suite(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     pytester.makeconftest('pytest_plugins = ["security_tests.report.plugin"]\n')
     pytester.makeini("[pytest]\nmarkers =\n    finding(id): x\n")
     pytester.makepyfile(test_suite=SUITE)
@@ -47,6 +54,7 @@ def suite(pytester, monkeypatch):
 
 def _read(pytester):
     data = json.loads((pytester.path / "artifacts" / "findings.json").read_text())
+    assert_valid_findings(data)
     text = "\n".join(page.extract_text() for page in PdfReader(pytester.path / "artifacts" / "security-assessment.pdf").pages)
     return {f["id"]: f for f in data["findings"]}, text, data
 
@@ -58,10 +66,10 @@ def test_findings_statuses_and_evidence_reach_json_and_pdf(suite, args):
     findings, text, data = _read(suite)
     assert findings["CRIT-1"]["status"] == "Verified fixed" and findings["CRIT-1"]["inherited"] == "Reproduced"
     assert findings["MED-1"]["status"] == "OPEN (residual risk)"
-    answered = {t["variant"]: t["evidence"]["answered"] for t in findings["CRIT-1"]["tests"]}
+    answered = {t["variant"]: t["evidence"]["measurements"]["answered"] for t in findings["CRIT-1"]["tests"]}
     assert answered == {"inherited": 7, "hardened": 0, "hardened-without-auth": 7}
     assert [t["nodeid"] for t in data["tests"]] == sorted(t["nodeid"] for t in data["tests"])
-    for needle in ("CRIT-1", "Verified fixed", "measured 7 of 10 answered", "OPEN (residual risk)",
+    for needle in ("CRIT-1", "Verified fixed", "measured 7 of 10 answered", "OPEN (residual risk)", "A door request",
                    "Threat map", "Appendix", "Executive summary"):
         assert needle in text, needle
 
@@ -87,11 +95,12 @@ def test_html_page_has_finding_columns_and_evidence_extras(suite):
 def test_pdf_is_byte_identical_for_identical_results(tmp_path, monkeypatch):
     from security_tests.report.assessment import build_assessment
     from security_tests.report.pdf import write_pdf
+    from security_tests.contract import HARDENED, Evidence
     from security_tests.report.records import TestRow
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
-    rows = [TestRow("t::a[CRIT-1[hardened]]", "passed", 0.5, "CRIT-1", "hardened",
-                    {"attack_succeeded": False, "summary": "0 of 10"})]
+    rows = [TestRow("t::a[CRIT-1[hardened]]", "passed", 0.5, "CRIT-1", HARDENED,
+                    Evidence(attack_succeeded=False, summary="0 of 10", queries=10).as_dict())]
     write_pdf(build_assessment(rows), tmp_path / "a.pdf")
     write_pdf(build_assessment(rows), tmp_path / "b.pdf")
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()

@@ -20,12 +20,12 @@ import numpy as np
 from flask import Flask, g, request
 from scipy.stats import shapiro
 
+from fraudpipe.data import UNITS
 from fraudpipe.serving.errors import ApiError
 
-UNITS = np.array([100.0, 1.0, 1.0, 1.0])  # amount in $100, hours, transactions, foreign flag
 PROBE_RUN = 6
 PRADA_MIN = 20
-PRADA_W = 0.40  # 1st percentile of W over benign clients (security_tests/test_detection.py recalibrates)
+PRADA_W = 0.40  # 1st percentile of W over benign clients (monitor_calibration.py recalibrates)
 PRADA_WINDOW = 200
 
 

@@ -1,4 +1,3 @@
-"""Attacks as plain functions over a small client interface; each returns a JSON-safe evidence dict.
-
-Every evidence dict carries ``attack_succeeded``: the tests assert on it, the report renders it.
+"""Attacks as plain functions over a small client interface; each returns an ``Evidence``
+(``security_tests/contract.py``): the tests assert on it, the report renders it.
 """

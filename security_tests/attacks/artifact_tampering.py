@@ -22,12 +22,14 @@ import joblib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fraudpipe import signing
 from fraudpipe.artifacts import (MANIFEST_FILE, METRICS_FILE, MODEL_FILE, SCALER_FILE, SERVING_FILE,
-                                 SIGNATURE_FILE, resign, sha256)
+                                 SIGNATURE_FILE, sha256)
 from fraudpipe.compiled import CompiledForest
+from fraudpipe.data import FRAUD_EXAMPLE
 from security_tests.attacks.client import Client
-from security_tests.attacks.probing import SEED_TRANSACTION
 from security_tests.attacks.tampering import _writable_copy, trojan_pickle
+from security_tests.contract import Evidence
 
 HOUR = 1  # index of hour_of_day in the schema
 
@@ -104,11 +106,19 @@ def _model_then(finish: Callable[[Path], None]) -> Callable[[Path, Path], None]:
     return tamper
 
 
+def _signed_by(key: Ed25519PrivateKey) -> Callable[[Path], None]:
+    """The attacker's own release: a manifest of the tampered files, signed with the attacker's key."""
+    def finish(folder: Path) -> None:
+        _rehash_manifest(folder, signer_key_id=signing.key_id(key.public_key()))
+        (folder / SIGNATURE_FILE).write_bytes(key.sign((folder / MANIFEST_FILE).read_bytes()))
+    return finish
+
+
 def _planted_key(folder: Path) -> None:
     key = _attacker_key()
     for name in ("trusted-key.pub", "public-key.pem"):
         (folder / name).write_bytes(_public_pem(key))
-    resign(folder, key)
+    _signed_by(key)(folder)
 
 
 def _zeroed_signature(folder: Path) -> None:
@@ -139,7 +149,7 @@ TAMPERINGS: dict[str, Callable[[Path, Path], None]] = {
     "trojan fraud_model.pkl": _trojan(MODEL_FILE),
     "trojan scaler.pkl": _trojan(SCALER_FILE),
     "public key planted, release re-signed with it": _model_then(_planted_key),
-    "release signed by another key": _model_then(lambda folder: resign(folder, _attacker_key())),
+    "release signed by another key": _model_then(lambda folder: _signed_by(_attacker_key())(folder)),
     "signature zeroed, manifest re-hashed": _model_then(_zeroed_signature),
     "manifest downgraded to format 0, signature removed": _model_then(_downgraded(0, keep_signature=False)),
     "manifest downgraded to format 0, signature emptied": _model_then(_downgraded(0, keep_signature=True)),
@@ -147,7 +157,7 @@ TAMPERINGS: dict[str, Callable[[Path, Path], None]] = {
 }
 
 
-def tamper_same_size(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> dict:
+def tamper_same_size(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> Evidence:
     """Apply one tampering to a copy of the folder and start the service on it."""
     slug = re.sub(r"[^a-z0-9]+", "-", mode.lower())
     folder = _writable_copy(source, workdir / f"tampered-{slug}")
@@ -158,16 +168,15 @@ def tamper_same_size(source: Path, workdir: Path, mode: str, start_service: Call
     resized = sorted(n for n in before if n in after and before[n] != after[n]
                      and n not in (MANIFEST_FILE, SIGNATURE_FILE) and not mode.startswith("trojan"))
     client = start_service(folder)
-    health, prediction = client.get("/health"), client.predict(SEED_TRANSACTION)
+    health, prediction = client.get("/health"), client.predict(FRAUD_EXAMPLE)
     ready = bool(isinstance(health.body, dict) and health.body.get("ready"))
     marker_written = marker.exists()
-    return {
-        "tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
-        "service_ready": ready, "health_status": health.status, "predict_status": prediction.status,
-        "seed_transaction_label": prediction.body.get("label") if prediction.ok else None,
-        "marker_written": marker_written, "queries": 2,
-        "attack_succeeded": ready or marker_written,
-        "summary": (f"{mode}: the tampered folder was {'SERVED' if ready else 'refused'} "
-                    f"(/health {health.status}, /predict {prediction.status}); attacker code "
-                    f"{'RAN' if marker_written else 'did not run'}"),
-    }
+    return Evidence(
+        attack_succeeded=ready or marker_written, queries=2,
+        summary=(f"{mode}: the tampered folder was {'SERVED' if ready else 'refused'} "
+                 f"(/health {health.status}, /predict {prediction.status}); attacker code "
+                 f"{'RAN' if marker_written else 'did not run'}"),
+        measurements={"health_status": health.status, "predict_status": prediction.status},
+        details={"tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
+                 "service_ready": ready, "marker_written": marker_written,
+                 "fraud_example_label": prediction.body.get("label") if prediction.ok else None})

@@ -14,6 +14,7 @@ from typing import Callable
 
 from fraudpipe.data import FEATURE_NAMES
 from security_tests.attacks.client import Answer, Client
+from security_tests.contract import Evidence
 
 SPOOFED = [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "203.0.113.10")]
 GOOD = ({"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0},
@@ -88,7 +89,7 @@ def _check_record(record: dict | None, sent: tuple, answer: Answer, peer: str | 
 
 
 def audit_every_status(client: Client, read_log: Callable[[], tuple[list[dict], str]], key: str,
-                       max_body_bytes: int) -> dict:
+                       max_body_bytes: int) -> Evidence:
     """Send one request of each status (and flood to the limiter's 429), then check the log record by record."""
     before, _ = read_log()
     sent = requests_for_every_status(key, max_body_bytes)
@@ -122,12 +123,11 @@ def audit_every_status(client: Client, read_log: Callable[[], tuple[list[dict], 
     if key in text:
         problems["raw key"] = ["the raw API key appears in the log"]
     statuses = sorted({a.status for a in answers})
-    return {
-        "requests": len(sent), "queries": len(sent), "statuses_sent": statuses, "log_records": len(new),
-        "problems": problems, "sample_record": new[0] if new else None,
-        "attack_succeeded": bool(problems),
-        "summary": (f"{len(new)} audit records for {len(sent)} requests (statuses {statuses}); "
-                    + (f"{len(problems)} with problems, first: {next(iter(problems))}: "
-                       f"{problems[next(iter(problems))][0]}" if problems else "every record matches what was "
-                       "sent and answered, client is the peer address")),
-    }
+    first = next(iter(problems), None)
+    return Evidence(
+        attack_succeeded=bool(problems), queries=len(sent),
+        summary=(f"{len(new)} audit records for {len(sent)} requests (statuses {statuses}); "
+                 + (f"{len(problems)} with problems, first: {first}: {problems[first][0]}" if problems else
+                    "every record matches what was sent and answered, client is the peer address")),
+        measurements={"requests": len(sent), "log_records": len(new), "requests_with_problems": len(problems)},
+        details={"statuses_sent": statuses, "problems": problems, "sample_record": new[0] if new else None})

@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from security_tests.attacks.client import Client
+from security_tests.attacks.client import Client, exchange
+from security_tests.contract import Evidence
 
 Attempt = tuple[str, str, str, list[tuple[str, str]], bytes]  # name, method, path, headers, body
 PATH_VARIANTS = ("/predict/", "//predict", "/PREDICT", "/Predict", "/%70redict", "/predict%2F", "/./predict",
@@ -82,34 +83,34 @@ def accepted_forms(key: str, payload: dict) -> list[Attempt]:
 
 
 def bypass_family(client: Client, key: str, payload: dict, routes: dict[str, set[str]],
-                  stored_hashes: Iterable[str] = ()) -> dict:
+                  stored_hashes: Iterable[str] = ()) -> Evidence:
     """Run every attempt; the attack succeeds if any request without the exact key got a prediction."""
     tried = attempts(key, payload, routes, stored_hashes)
-    answered, not_refused, statuses = [], [], {}
+    answered, not_refused, statuses, samples = [], [], {}, []
     for name, method, path, headers, body in tried:
         answer = client.request(method, path, headers, body)
         statuses[name] = answer.status
         if answer.ok:
             answered.append(name)
+            if len(samples) < 3:
+                shown = {k: v.replace(key, "<the valid key>") for k, v in headers}
+                samples.append(exchange(f"{name}: answered without the key", body.decode().replace(key, "<the valid key>"),
+                                        answer, shown))
         if method == "POST" and path.split("?")[0] == "/predict" and answer.status != 401:
             not_refused.append(name)
     valid = {name: client.request(method, path, headers, body).status
              for name, method, path, headers, body in accepted_forms(key, payload)}
-    return {
-        "attempts": len(tried),
-        "answered_without_the_key": answered,
-        "predict_attempts_not_refused_401": not_refused,
-        "status_by_attempt": statuses,
-        "valid_key_statuses": valid,
-        "queries": len(tried) + len(valid),
-        "attack_succeeded": bool(answered),
-        "summary": (f"{len(answered)} of {len(tried)} requests without the exact key in X-API-Key got a "
-                    f"prediction" + (f" (first: {', '.join(answered[:4])})" if answered else "")
-                    + f"; the valid key answered {sorted(set(valid.values()))}"),
-    }
+    return Evidence(
+        attack_succeeded=bool(answered), queries=len(tried) + len(valid), samples=samples,
+        summary=(f"{len(answered)} of {len(tried)} requests without the exact key in X-API-Key got a "
+                 f"prediction" + (f" (first: {', '.join(answered[:4])})" if answered else "")
+                 + f"; the valid key answered {sorted(set(valid.values()))}"),
+        measurements={"attempts": len(tried), "answered_without_the_key": len(answered)},
+        details={"answered_without_the_key": answered, "predict_attempts_not_refused_401": not_refused,
+                 "status_by_attempt": statuses, "valid_key_statuses": valid})
 
 
-def no_key_configured(client: Client, key: str, payload: dict) -> dict:
+def no_key_configured(client: Client, key: str, payload: dict) -> Evidence:
     """With no key configured at all the service must refuse everyone (fail closed), not let everyone in."""
     tried = {"no key": [], "empty key": [("X-API-Key", "")], "any key": [("X-API-Key", "anything")],
              "a once-valid key": [("X-API-Key", key)]}
@@ -117,14 +118,12 @@ def no_key_configured(client: Client, key: str, payload: dict) -> dict:
     statuses = {name: client.request("POST", "/predict", [ctype, *headers], _json(payload))
                 for name, headers in tried.items()}
     answered = [name for name, answer in statuses.items() if answer.ok]
-    return {
-        "statuses": {name: answer.status for name, answer in statuses.items()},
-        "answered": answered,
-        "queries": len(tried),
-        "attack_succeeded": bool(answered),
-        "summary": f"with no API key configured, {len(answered)} of {len(tried)} callers got a prediction "
-                   f"({', '.join(answered) or 'none'})",
-    }
+    return Evidence(
+        attack_succeeded=bool(answered), queries=len(tried),
+        summary=f"with no API key configured, {len(answered)} of {len(tried)} callers got a prediction "
+                f"({', '.join(answered) or 'none'})",
+        measurements={"answered": len(answered)},
+        details={"statuses": {name: answer.status for name, answer in statuses.items()}, "answered": answered})
 
 
 def app_routes(app) -> dict[str, set[str]]:

@@ -127,7 +127,9 @@ class HttpClient(_KeyedClient):
         return Answer(response.status_code, _decode(response.content), dict(response.headers))
 
 
-def exchange(payload, answer: Answer, headers: dict | None = None) -> dict:
-    """A request and its response as they go in the report; an API key is shown only as its length."""
+def exchange(label: str, payload, answer: Answer, headers: dict | None = None) -> dict:
+    """A named request and its response as they go in the report (an ``Evidence`` sample); an API key is
+    shown only as its length."""
     shown = {k: (f"<{len(v)} chars>" if k.lower() == "x-api-key" else v) for k, v in (headers or {}).items()}
-    return {"request": {"headers": shown, "body": payload}, "response": {"status": answer.status, "body": answer.body}}
+    return {"label": label, "request": {"headers": shown, "body": payload},
+            "response": {"status": answer.status, "body": answer.body}}

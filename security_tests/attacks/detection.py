@@ -1,13 +1,14 @@
-"""MED-5: which attacks the query monitor notices, at which query, and how often it cries wolf."""
+"""MED-5: which attacks the query monitor notices, and at which query.
+
+The monitor is observed only through the service's outputs (alert log lines, alert audit records):
+``read_alerts`` returns the alert records the service has emitted so far.
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
-from fraudpipe.data import feature_matrix, generate_transactions
-from fraudpipe.serving.monitor import QueryMonitor
+from security_tests.contract import Evidence
 
 
 def first_alerts(records: list[dict]) -> dict[str, int]:
@@ -19,45 +20,14 @@ def first_alerts(records: list[dict]) -> dict[str, int]:
     return found
 
 
-def detect_attack(run_attack: Callable[[], dict], read_alerts: Callable[[], list[dict]]) -> dict:
-    """``read_alerts`` returns the monitor's alert records so far (in order)."""
+def detect_attack(name: str, run_attack: Callable[[], Evidence], read_alerts: Callable[[], list[dict]]) -> Evidence:
+    """Run an attack and read the alerts it raised; the attack succeeds here when it goes unnoticed."""
     before = len(read_alerts())
     attack = run_attack()
     alerts = first_alerts(read_alerts()[before:])
-    sent = attack.get("total_queries") or attack.get("sent")
-    return {"queries_sent": sent, "alerts": alerts, "flagged": bool(alerts),
-            "first_flag_at_query": min(alerts.values()) if alerts else None,
-            "attack_summary": attack.get("summary")}
-
-
-def benign_sessions(n_clients: int, queries: int, seed: int) -> list[list[list[float]]]:
-    """Organic clients: each submits transactions drawn from the recipe the model was trained on."""
-    rows = feature_matrix(generate_transactions(n_clients * queries, seed=seed))
-    return [rows[i * queries:(i + 1) * queries].tolist() for i in range(n_clients)]
-
-
-def replay(monitor: QueryMonitor, sessions: list[list[list[float]]]) -> list[set[str]]:
-    flagged = []
-    for index, session in enumerate(sessions):
-        detectors = set()
-        for features in session:
-            for alert in monitor.observe({"key_id": f"benign-{index}", "features": features, "status": 200}):
-                detectors.add(alert["detector"])
-        flagged.append(detectors)
-    return flagged
-
-
-def calibrate_and_measure_fpr(clients: int = 200, queries: int = 60) -> dict:
-    """Calibrate the PRADA threshold on one benign set (1st percentile of W); measure both detectors' false
-    positives with the deployed settings on another."""
-    from fraudpipe.serving.monitor import PRADA_W, session_statistic
-
-    ws = [session_statistic(session) for session in benign_sessions(clients, queries, seed=101)]
-    calibrated = float(np.percentile(ws, 1))
-    measured = replay(QueryMonitor(), benign_sessions(clients, queries, seed=202))
-    return {"benign_clients": clients, "queries_each": queries, "calibrated_prada_w": round(calibrated, 4),
-            "deployed_prada_w": PRADA_W,
-            "false_positive_rate": round(sum(bool(f) for f in measured) / clients, 4),
-            "false_positives_by_detector": {d: sum(d in f for f in measured) for d in ("probing", "distribution")}}
-
-
+    first = min(alerts.values()) if alerts else None
+    summary = (f"{name} flagged by {sorted(alerts)} at query {first} of {attack.queries}" if alerts
+               else f"{name} ({attack.queries} queries) raised no alert")
+    return Evidence(attack_succeeded=not alerts, summary=summary, queries=attack.queries,
+                    measurements={"first_flag_at_query": first},
+                    details={"alerts": alerts, "attack_summary": attack.summary})

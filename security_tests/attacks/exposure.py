@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from security_tests.contract import Evidence
 
 PII_COLUMN = re.compile(r"card|pan|name|email|ssn|phone|address|birth|dob|iban|account", re.I)
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", re.I)
@@ -62,3 +65,53 @@ def scan_secrets(paths: list[Path], secrets: list[bytes]) -> dict:
             if needle and needle in data:
                 hits.append({"file": path.name, "pattern": needle[:10].decode("ascii", "replace") + "…"})
     return {"files_scanned": len(paths), "hits": hits, "secrets_found": bool(hits)}
+
+
+def pii_exposure(frame: pd.DataFrame) -> Evidence:
+    """Scan the training data; the same scan over a copy with planted card numbers and emails shows it can find them."""
+    result = scan_pii(frame)
+    leaky = frame.head(50).assign(card_number=["4539578763621486"] * 50, email=["a.b@example.com"] * 50)
+    detector = scan_pii(leaky)
+    return Evidence(
+        attack_succeeded=result["pii_found"], queries=0,
+        summary=(f"{result['rows']} training rows: PII columns {result['pii_columns']}, card numbers "
+                 f"{result['card_numbers']}, emails {result['emails']}; the same scan finds "
+                 f"{detector['card_numbers']} cards and {detector['emails']} emails in a leaky copy"),
+        measurements={"rows": result["rows"], "card_numbers": result["card_numbers"], "emails": result["emails"]},
+        details={**result, "detector_on_leaky_copy": detector})
+
+
+def membership_exposure(victim: dict, overfit: dict, members: int = 400) -> Evidence:
+    """``victim`` and ``overfit`` are ``membership_inference`` results on the served model and on a reference
+    that memorised random labels (which shows the attack would notice memorisation)."""
+    return Evidence(
+        attack_succeeded=victim["advantage"] > 0.1, queries=2 * members,
+        summary=(f"membership attack accuracy {victim['attack_accuracy']:.3f} on the victim (0.5 is chance); "
+                 f"{overfit['attack_accuracy']:.3f} on a reference model that memorised random labels"),
+        measurements={"victim_accuracy": victim["attack_accuracy"], "victim_advantage": victim["advantage"],
+                      "overfit_accuracy": overfit["attack_accuracy"], "overfit_advantage": overfit["advantage"]},
+        details={"members": members, "non_members": members})
+
+
+def key_hygiene(artifacts_dir: Path, signing_key: Path, logs: list[Path], secrets: list[bytes],
+                workdir: Path) -> Evidence:
+    """Key material in artifacts or logs, writable artifacts, a loose or misplaced signing key; the scan also
+    runs over a copy of the artifacts with the key dropped in, where it must find it."""
+    result = scan_secrets(sorted(artifacts_dir.iterdir()) + logs, secrets)
+    leaky = workdir / "leaky"
+    shutil.copytree(artifacts_dir, leaky)
+    shutil.copy(signing_key, leaky / "signing-key.pem")
+    detector = scan_secrets(sorted(leaky.iterdir()), secrets)
+    writable = [p.name for p in artifacts_dir.iterdir() if p.stat().st_mode & 0o222]
+    key_mode = oct(signing_key.stat().st_mode & 0o777)
+    key_outside = artifacts_dir not in signing_key.parents
+    return Evidence(
+        attack_succeeded=result["secrets_found"] or bool(writable) or key_mode != "0o600" or not key_outside,
+        queries=0,
+        summary=(f"{result['files_scanned']} files scanned, {len(result['hits'])} key-material hits; "
+                 f"writable artifacts {writable}; signing key mode {key_mode}, outside artifacts "
+                 f"{key_outside}; the scan finds {len(detector['hits'])} hits in a copy with the key"),
+        measurements={"files_scanned": result["files_scanned"], "hits": len(result["hits"]),
+                      "detector_hits_on_leaky_copy": len(detector["hits"])},
+        details={"hits": result["hits"], "writable_artifacts": writable, "signing_key_mode": key_mode,
+                 "signing_key_outside_artifacts": key_outside})

@@ -11,19 +11,19 @@ import time
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
-from fraudpipe.data import FEATURE_NAMES
+from fraudpipe.data import FEATURE_NAMES, FEATURES, as_transaction
 from security_tests.attacks.client import Client, exchange
+from security_tests.contract import Evidence
 
 BUDGETS = (10, 30, 100, 300, 1000)
 
 
 def random_queries(n: int, seed: int = 7) -> list[dict]:
-    """Uniform over plausible values: the attacker knows the feature names, not the data."""
+    """Uniform over each feature's typical range: the attacker knows the domain, not the data."""
     rng = np.random.default_rng(seed)
-    return [{"amount": round(float(a), 2), "hour_of_day": int(h), "transactions_24h": int(t),
-             "foreign_transaction": int(f)}
-            for a, h, t, f in zip(rng.uniform(1, 2000, n), rng.integers(0, 24, n), rng.integers(0, 41, n),
-                                  rng.integers(0, 2, n))]
+    columns = [rng.uniform(*f.typical, n) if f.kind == "float" else rng.integers(f.typical[0], f.typical[1] + 1, n)
+               for f in FEATURES]
+    return [as_transaction(values) for values in zip(*columns)]
 
 
 def flood(client: Client, payloads: list[dict]) -> dict:
@@ -38,7 +38,7 @@ def flood(client: Client, payloads: list[dict]) -> dict:
         elif first_refused is None:
             first_refused = index + 1
             retry_after = answer.headers.get("Retry-After")
-            refused_sample = exchange(payload, answer)
+            refused_sample = exchange("A refused request and its response", payload, answer)
     return {"sent": len(payloads), "answered": answered, "statuses": statuses, "first_refused_at": first_refused,
             "retry_after": retry_after, "refused_sample": refused_sample,
             "seconds": round(time.perf_counter() - started, 3)}
@@ -82,31 +82,41 @@ def _series(curve: dict) -> list:
     return [[int(b) for b in curve], list(curve.values())]
 
 
+def random_flood(client: Client, n: int) -> Evidence:
+    """``n`` random queries as fast as the client goes; succeeds when every one is answered."""
+    result = flood(client, random_queries(n))
+    answered = len(result["answered"])
+    return Evidence(attack_succeeded=answered == n, summary=f"{answered} of {n} random queries answered",
+                    queries=n, measurements={"answered": answered}, details={"statuses": result["statuses"]})
+
+
+def _flood_summary(result: dict, answered: int, holdout_rows: int, fidelity_all: float | None) -> str:
+    return (f"{answered} of {result['sent']} automated queries answered"
+            + (f", first refusal at query {result['first_refused_at']} (Retry-After {result['retry_after']})"
+               if result["first_refused_at"] else "")
+            + (f"; a surrogate trained on them agrees with the victim on {fidelity_all:.1%} of "
+               f"{holdout_rows} held-out rows" if fidelity_all is not None else ""))
+
+
 def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels: np.ndarray,
-                      allowed: int) -> dict:
+                      allowed: int) -> Evidence:
     """Send ``n`` automated queries, then train surrogates on the first 10, 30, ... answers."""
     result = flood(client, random_queries(n))
     answered = result.pop("answered")
     curve = fidelity_curve(answered, holdout, victim_labels)
     fidelity_all = surrogate_fidelity(answered, holdout, victim_labels)
-    return {
-        **result,
-        "answered": len(answered),
-        "limit": allowed,
-        "fidelity_by_queries": curve,
-        "fidelity_with_all_answers": fidelity_all,
-        "holdout_rows": int(len(holdout)),
-        "charts": [{"kind": "line", "title": "Surrogate fidelity against answered queries",
-                    "xlabel": "answered queries (log)", "ylabel": "agreement with victim", "logx": True,
-                    "series": {"label-only surrogate": _series(curve)}}]
-                  if curve else [],
-        "attack_succeeded": len(answered) > allowed,
-        "summary": (f"{len(answered)} of {n} automated queries answered"
-                    + (f", first refusal at query {result['first_refused_at']} (Retry-After {result['retry_after']})"
-                       if result["first_refused_at"] else "")
-                    + (f"; a surrogate trained on them agrees with the victim on {fidelity_all:.1%} of "
-                       f"{len(holdout)} held-out rows" if fidelity_all is not None else "")),
-    }
+    sample = result.pop("refused_sample")
+    return Evidence(
+        attack_succeeded=len(answered) > allowed, queries=result.pop("sent"),
+        summary=_flood_summary({**result, "sent": n}, len(answered), len(holdout), fidelity_all),
+        samples=[sample] if sample else [],
+        measurements={"answered": len(answered), "limit": allowed, "first_refused_at": result["first_refused_at"],
+                      "fidelity_with_all_answers": fidelity_all, "holdout_rows": int(len(holdout)),
+                      "seconds": result["seconds"]},
+        charts=[{"kind": "line", "title": "Surrogate fidelity against answered queries",
+                 "xlabel": "answered queries (log)", "ylabel": "agreement with victim", "logx": True,
+                 "series": {"label-only surrogate": _series(curve)}}] if curve else [],
+        details={"statuses": result["statuses"], "retry_after": result["retry_after"], "fidelity_by_queries": curve})
 
 
 def _probability_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> float | None:
@@ -119,7 +129,7 @@ def _probability_fidelity(answered: list, holdout: np.ndarray, victim_labels: np
     return float(np.mean((surrogate.predict(holdout) > 0.5).astype(int) == victim_labels))
 
 
-def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.ndarray, limit: int) -> dict:
+def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.ndarray, limit: int) -> Evidence:
     """Fidelity against queries for label and probability answers, and what one limit window buys."""
     result = flood(client, random_queries(max(BUDGETS), seed=21))
     answered = result.pop("answered")
@@ -132,24 +142,24 @@ def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.nda
     series = {"labels only": _series(labels_curve)}
     if all(v is not None for v in proba_curve.values()) and proba_curve:
         series["with probabilities"] = _series(proba_curve)
-    return {
-        "sent": result["sent"], "answered": len(answered), "statuses": result["statuses"],
-        "limit_per_window": limit, "answered_in_first_window": min(len(answered), limit),
-        "fidelity_labels_only": labels_curve,
-        "fidelity_with_probabilities": {k: v for k, v in proba_curve.items() if v is not None},
-        "fidelity_inside_one_window": in_window,
-        "charts": [{"kind": "line", "title": "Surrogate fidelity against queries (labels vs probabilities)",
-                    "xlabel": "queries (log)", "ylabel": "agreement with victim", "logx": True, "series": series}],
-        "fidelity_inside_one_window_by_class": by_class,
-        "labels_answered_inside_one_window": {str(k): window_labels.count(k) for k in (0, 1)},
-        "holdout_labels": {str(k): int(np.sum(victim_labels == k)) for k in (0, 1)},
-        "attack_succeeded": worst_class is not None and worst_class >= 0.9,
-        "residual": (f"a label-only surrogate trained on the {min(len(answered), limit)} queries one rate-limit "
-                     f"window allows agrees with the victim on {by_class['fraud']:.1%} of its fraud rows and "
-                     f"{by_class['legitimate']:.1%} of its legitimate rows (held out)"
-                     if worst_class is not None else "no answers inside the window"),
-        "summary": (f"{len(answered)} of {result['sent']} queries answered; fidelity inside one window of {limit}: "
-                    + (f"{in_window:.1%} overall, {by_class['fraud']:.1%} on fraud rows, {by_class['legitimate']:.1%} "
-                       f"on legitimate rows" if worst_class is not None else "n/a")
-                    + f"; labels-only curve {labels_curve}"),
-    }
+    window = min(len(answered), limit)
+    return Evidence(
+        attack_succeeded=worst_class is not None and worst_class >= 0.9, queries=result["sent"],
+        summary=(f"{len(answered)} of {result['sent']} queries answered; fidelity inside one window of {limit}: "
+                 + (f"{in_window:.1%} overall, {by_class['fraud']:.1%} on fraud rows, {by_class['legitimate']:.1%} "
+                    f"on legitimate rows" if worst_class is not None else "n/a")
+                 + f"; labels-only curve {labels_curve}"),
+        residual=(f"a label-only surrogate trained on the {window} queries one rate-limit window allows agrees "
+                  f"with the victim on {by_class['fraud']:.1%} of its fraud rows and {by_class['legitimate']:.1%} "
+                  f"of its legitimate rows (held out)" if worst_class is not None else "no answers inside the window"),
+        measurements={"answered": len(answered), "limit_per_window": limit, "answered_in_first_window": window,
+                      "fidelity_inside_one_window": in_window,
+                      "fidelity_inside_one_window_fraud_rows": by_class["fraud"],
+                      "fidelity_inside_one_window_legitimate_rows": by_class["legitimate"],
+                      "window_answers_fraud": window_labels.count(1), "window_answers_legitimate": window_labels.count(0),
+                      "holdout_fraud_rows": int(np.sum(victim_labels == 1)),
+                      "holdout_legitimate_rows": int(np.sum(victim_labels == 0))},
+        charts=[{"kind": "line", "title": "Surrogate fidelity against queries (labels vs probabilities)",
+                 "xlabel": "queries (log)", "ylabel": "agreement with victim", "logx": True, "series": series}],
+        details={"statuses": result["statuses"], "fidelity_labels_only": labels_curve,
+                 "fidelity_with_probabilities": {k: v for k, v in proba_curve.items() if v is not None}})

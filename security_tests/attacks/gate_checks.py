@@ -14,6 +14,7 @@ import pandas as pd
 
 from fraudpipe import data_gate
 from fraudpipe.data import LABEL, generate_transactions
+from security_tests.contract import Evidence
 
 ROWS = 4_000
 CHECKS = {"schema": ("schema", "range", "non-integer", "missing", "label: values"), "drift": ("drifted",),
@@ -65,7 +66,7 @@ CASES = {
 }
 
 
-def gate_case(name: str, gate_on: bool, seed: int = 42) -> dict:
+def gate_case(name: str, gate_on: bool, seed: int = 42) -> Evidence:
     """One case: the clean set (another seed) passes, the poisoned one is refused by its check, and only that."""
     reference = data_gate.profile(generate_transactions(ROWS, seed=seed))
     clean = generate_transactions(ROWS, seed=seed + 1)
@@ -75,12 +76,11 @@ def gate_case(name: str, gate_on: bool, seed: int = 42) -> dict:
     named = {other: any(word in problem for problem in report.problems for word in words)
              for other, words in CHECKS.items()}
     accepted = report.passed or not gate_on
-    return {
-        "case": name, "check": check, "gate": "on" if gate_on else "off",
-        "clean_passes": clean_report.passed, "clean_problems": clean_report.problems,
-        "problems": report.problems, "checks_that_fired": sorted(k for k, fired in named.items() if fired),
-        "label_disagreement": round(report.disagreement, 4), "queries": 0,
-        "attack_succeeded": accepted,
-        "summary": (f"{name}: {'ACCEPTED into training' if accepted else 'refused'} (gate "
-                    f"{'on' if gate_on else 'off'}); problems: {'; '.join(report.problems) or 'none'}"),
-    }
+    return Evidence(
+        attack_succeeded=accepted, queries=0,
+        summary=(f"{name}: {'ACCEPTED into training' if accepted else 'refused'} (gate "
+                 f"{'on' if gate_on else 'off'}); problems: {'; '.join(report.problems) or 'none'}"),
+        measurements={"label_disagreement": round(report.disagreement, 4)},
+        details={"case": name, "check": check, "gate": "on" if gate_on else "off", "clean_passes": clean_report.passed,
+                 "clean_problems": clean_report.problems, "problems": report.problems,
+                 "checks_that_fired": sorted(k for k, fired in named.items() if fired)})

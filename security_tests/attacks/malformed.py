@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from security_tests.attacks.client import Client
+import json
 
-VALID = {"amount": 120.0, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+from fraudpipe.data import LEGITIMATE_EXAMPLE
+from security_tests.attacks.client import Client
+from security_tests.contract import Evidence
+
+VALID = LEGITIMATE_EXAMPLE
+
+
+def _raw_amount(token: str) -> bytes:
+    """The valid transaction with a non-standard JSON number (NaN, Infinity) as its amount."""
+    return json.dumps({**VALID, "amount": "<amount>"}).replace('"<amount>"', token).encode()
+
+
 CASES = [
     ("negative amount", dict(VALID, amount=-500), None, ["amount"]),
     ("transactions_24h 99999", dict(VALID, transactions_24h=99999), None, ["transactions_24h"]),
-    ("NaN amount", None, b'{"amount": NaN, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}',
-     ["amount"]),
-    ("Infinity amount", None,
-     b'{"amount": Infinity, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}', ["amount"]),
+    ("NaN amount", None, _raw_amount("NaN"), ["amount"]),
+    ("Infinity amount", None, _raw_amount("Infinity"), ["amount"]),
     ("string amount", dict(VALID, amount="120"), None, ["amount"]),
     ("boolean foreign_transaction", dict(VALID, foreign_transaction=True), None, ["foreign_transaction"]),
     ("hour 99", dict(VALID, hour_of_day=99), None, ["hour_of_day"]),
@@ -19,7 +28,7 @@ CASES = [
 ]
 
 
-def send_malformed(client: Client) -> dict:
+def send_malformed(client: Client) -> Evidence:
     results = []
     for name, payload, raw, bad_fields in CASES:
         answer = client.predict(payload, raw_body=raw)
@@ -31,12 +40,10 @@ def send_malformed(client: Client) -> dict:
         })
     not_refused = [r["case"] for r in results if not 400 <= r["status"] < 500]
     crashed = [r["case"] for r in results if r["status"] >= 500]
-    return {
-        "cases": results,
-        "not_refused": not_refused,
-        "crashed_5xx": crashed,
-        "all_422_naming_fields": all(r["status"] == 422 and r["names_each_bad_field"] for r in results),
-        "attack_succeeded": bool(not_refused),
-        "summary": (f"{len(results) - len(not_refused)} of {len(results)} malformed inputs refused with 4xx; "
-                    f"accepted or crashed: {not_refused or 'none'}"),
-    }
+    return Evidence(
+        attack_succeeded=bool(not_refused), queries=len(results),
+        summary=(f"{len(results) - len(not_refused)} of {len(results)} malformed inputs refused with 4xx; "
+                 f"accepted or crashed: {not_refused or 'none'}"),
+        measurements={"refused_4xx": len(results) - len(not_refused), "crashed_5xx": len(crashed)},
+        details={"cases": results, "not_refused": not_refused, "crashed_5xx": crashed,
+                 "all_422_naming_fields": all(r["status"] == 422 and r["names_each_bad_field"] for r in results)})

@@ -12,8 +12,9 @@ import pandas as pd
 from sklearn.metrics import precision_score, recall_score
 
 from fraudpipe import data_gate
-from fraudpipe.data import FEATURE_NAMES, LABEL, generate_transactions
+from fraudpipe.data import FEATURE_NAMES, LABEL, Recipe, dataset_sha256, generate_transactions
 from fraudpipe.model import fit_arrays, split
+from security_tests.contract import Evidence
 
 RATES = (0.01, 0.05, 0.10)
 
@@ -41,13 +42,7 @@ def _score(train: pd.DataFrame, X_test: np.ndarray, y_test: np.ndarray) -> dict:
             "precision": float(precision_score(y_test, predicted, zero_division=0))}
 
 
-def poison_training(gate_on: bool, seed: int = 42) -> dict:
-    clean = generate_transactions(seed=seed)
-    X_train, X_test, y_train, y_test = split(clean, seed)
-    train = pd.DataFrame(X_train, columns=list(FEATURE_NAMES)).astype(clean.dtypes.drop(LABEL).to_dict())
-    train[LABEL] = y_train
-    reference = data_gate.profile(train)
-    baseline = _score(train, X_test, y_test)
+def _poisoned_sets(train: pd.DataFrame, reference, gate_on: bool, X_test, y_test, seed: int) -> list[dict]:
     results = []
     for attack, poison in (("label flip", label_flip), ("injection", inject)):
         for rate in RATES:
@@ -60,26 +55,54 @@ def poison_training(gate_on: bool, seed: int = 42) -> dict:
             if accepted:
                 row.update(_score(poisoned, X_test, y_test))
             results.append(row)
+    return results
+
+
+def _summary(results: list[dict], baseline: dict, gate_on: bool) -> str:
     accepted = [r for r in results if r["trained"]]
-    worst = min(accepted, key=lambda r: r["recall"]) if accepted else None
-    worst_precision = min(accepted, key=lambda r: r["precision"]) if accepted else None
-    clean_gate = data_gate.check(train, reference)
-    return {
-        "gate": "on" if gate_on else "off",
-        "clean_recall": baseline["recall"], "clean_precision": baseline["precision"],
-        "clean_data_passes_gate": clean_gate.passed,
-        "poisoned_sets": results,
-        "accepted_into_training": len(accepted),
-        "worst_recall": worst,
-        "worst_precision": worst_precision,
-        "charts": [{"kind": "line", "title": "Recall on clean data after poisoning", "xlabel": "poisoned share of training rows",
-                    "ylabel": "recall", "series": {attack: [[r["rate"] for r in results if r["attack"] == attack],
-                                                            [r.get("recall") for r in results if r["attack"] == attack]]
-                                                   for attack in ("label flip", "injection")}}] if accepted else [],
-        "attack_succeeded": bool(accepted),
-        "summary": (f"{len(accepted)} of {len(results)} poisoned training sets accepted (gate {'on' if gate_on else 'off'})"
-                    + (f"; worst recall: {worst['attack']} at {worst['rate']:.0%} cut it from {baseline['recall']:.3f} "
-                       f"to {worst['recall']:.3f}; worst precision: {worst_precision['attack']} at "
-                       f"{worst_precision['rate']:.0%} cut it from {baseline['precision']:.3f} to "
-                       f"{worst_precision['precision']:.3f}" if worst else "")),
-    }
+    text = f"{len(accepted)} of {len(results)} poisoned training sets accepted (gate {'on' if gate_on else 'off'})"
+    if not accepted:
+        return text
+    worst = min(accepted, key=lambda r: r["recall"])
+    worst_precision = min(accepted, key=lambda r: r["precision"])
+    return (text + f"; worst recall: {worst['attack']} at {worst['rate']:.0%} cut it from {baseline['recall']:.3f} "
+            f"to {worst['recall']:.3f}; worst precision: {worst_precision['attack']} at "
+            f"{worst_precision['rate']:.0%} cut it from {baseline['precision']:.3f} to "
+            f"{worst_precision['precision']:.3f}")
+
+
+def poison_training(gate_on: bool, seed: int = 42) -> Evidence:
+    clean = generate_transactions(seed=seed)
+    X_train, X_test, y_train, y_test = split(clean, seed)
+    train = pd.DataFrame(X_train, columns=list(FEATURE_NAMES)).astype(clean.dtypes.drop(LABEL).to_dict())
+    train[LABEL] = y_train
+    reference = data_gate.profile(train)
+    baseline = _score(train, X_test, y_test)
+    results = _poisoned_sets(train, reference, gate_on, X_test, y_test, seed)
+    accepted = [r for r in results if r["trained"]]
+    chart = {"kind": "line", "title": "Recall on clean data after poisoning", "xlabel": "poisoned share of training rows",
+             "ylabel": "recall", "series": {attack: [[r["rate"] for r in results if r["attack"] == attack],
+                                                     [r.get("recall") for r in results if r["attack"] == attack]]
+                                            for attack in ("label flip", "injection")}}
+    return Evidence(
+        attack_succeeded=bool(accepted), queries=0, summary=_summary(results, baseline, gate_on),
+        charts=[chart] if accepted else [],
+        measurements={"clean_recall": baseline["recall"], "clean_precision": baseline["precision"],
+                      "accepted_into_training": len(accepted),
+                      "worst_recall": min((r["recall"] for r in accepted), default=None),
+                      "worst_precision": min((r["precision"] for r in accepted), default=None)},
+        details={"gate": "on" if gate_on else "off", "poisoned_sets": results,
+                 "clean_data_passes_gate": data_gate.check(train, reference).passed})
+
+
+def dataset_provenance(provenance: dict) -> Evidence:
+    """Regenerate the data from the signed recipe: the attack succeeds if the signed hash does not match it."""
+    signed, recipe = provenance["dataset_sha256"], provenance["recipe"]
+    regenerated = dataset_sha256(generate_transactions(**Recipe(**recipe).as_dict()))
+    other = dataset_sha256(generate_transactions(**{**recipe, "seed": recipe["seed"] + 1}))
+    return Evidence(
+        attack_succeeded=regenerated != signed, queries=0,
+        summary=(f"signed dataset hash {signed[:16]}… {'matches' if regenerated == signed else 'DIFFERS FROM'} "
+                 f"the regenerated data; another seed gives {other[:16]}…"),
+        details={"signed_dataset_sha256": signed, "regenerated_sha256": regenerated, "other_seed_sha256": other,
+                 "data_gate": provenance["data_gate"]})

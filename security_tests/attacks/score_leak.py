@@ -16,6 +16,7 @@ import numpy as np
 from fraudpipe.data import FEATURE_NAMES, FEATURES, generate_transactions
 from security_tests.attacks.client import Answer, Client
 from security_tests.attacks.extraction import random_queries
+from security_tests.contract import Evidence
 
 PER_LABEL = 6
 
@@ -80,7 +81,7 @@ def _varying(answers: list[Answer]) -> set[str]:
     return {name for name in names if len({repr(f.get(name, "<absent>")) for f in flats}) > 1}
 
 
-def score_leak(client: Client, rows: list[dict]) -> dict:
+def score_leak(client: Client, rows: list[dict]) -> Evidence:
     """Send one row twice (noise), then every row; any non-noise field that varies within a label leaks."""
     noise = _varying([client.predict(rows[0]), client.predict(rows[0])])
     answers = []
@@ -93,18 +94,16 @@ def score_leak(client: Client, rows: list[dict]) -> dict:
     examples = {label: {name: [fields(a).get(name) for a in groups[int(label)]][:PER_LABEL] for name in names[:3]}
                 for label, names in leaks.items() if names}
     leaked = sorted({name for names in leaks.values() for name in names})
-    return {
-        "rows": len(rows), "queries": 2 * len(rows) + 2, "refused_statuses": refused,
-        "answers_per_label": {str(label): len(group) for label, group in groups.items()},
-        "varies_on_its_own": sorted(noise),
-        "varies_within_a_label": leaks,
-        "examples": examples,
-        "attack_succeeded": bool(leaked),
-        "summary": (f"{len(rows)} transactions with different probabilities; within one label "
-                    + (f"these vary with the transaction: {', '.join(leaked)}" if leaked else
-                       "every answer is identical (status, body, headers)")
-                    + f" (ignored as varying on their own: {', '.join(sorted(noise)) or 'none'})"),
-    }
+    return Evidence(
+        attack_succeeded=bool(leaked), queries=2 * len(rows) + 2,
+        summary=(f"{len(rows)} transactions with different probabilities; within one label "
+                 + (f"these vary with the transaction: {', '.join(leaked)}" if leaked else
+                    "every answer is identical (status, body, headers, /health)")
+                 + f" (ignored as varying on their own: {', '.join(sorted(noise)) or 'none'})"),
+        measurements={"rows": len(rows), "answers_legitimate": len(groups[0]), "answers_fraud": len(groups[1]),
+                      "fields_varying_within_a_label": len(leaked)},
+        details={"refused_statuses": refused, "varies_on_its_own": sorted(noise), "varies_within_a_label": leaks,
+                 "examples": examples})
 
 
 def victim_spread(compiled, rows: np.ndarray | None = None) -> tuple[list[dict], dict]:

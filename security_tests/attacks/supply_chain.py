@@ -16,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from fraudpipe import signing
 from fraudpipe.artifacts import MANIFEST_FILE, resign
+from security_tests.contract import Evidence
 
 
 def audit_pins(requirements: Path) -> dict:
@@ -57,6 +58,21 @@ def write_sbom(out: Path) -> dict:
             "component_versions": components}
 
 
+def pinned_environment(requirements: Path, sbom_out: Path) -> Evidence:
+    """Every requirement pinned exactly, installed at its pin, and listed in a fresh SBOM."""
+    audit = audit_pins(requirements)
+    sbom = write_sbom(sbom_out)
+    missing = sorted(name for name in audit["pinned"] if name not in sbom["component_versions"])
+    return Evidence(
+        attack_succeeded=bool(audit["unpinned"] or audit["installed_differs"] or missing), queries=0,
+        summary=(f"{audit['requirements']} requirements, {len(audit['unpinned'])} unpinned, "
+                 f"{len(audit['installed_differs'])} installed at another version, {len(missing)} missing from "
+                 f"the SBOM of {sbom['components']} components (CycloneDX {sbom['spec_version']})"),
+        measurements={"requirements": audit["requirements"], "sbom_components": sbom["components"]},
+        details={"unpinned": audit["unpinned"], "installed_differs": audit["installed_differs"],
+                 "pinned_missing_from_sbom": missing, "sbom": sbom["sbom"], "sbom_spec_version": sbom["spec_version"]})
+
+
 def foreign_version_artifacts(source: Path, workdir: Path, signing_key: Path, library: str = "scikit-learn",
                               version: str = "0.24.2") -> Path:
     """A copy of the artifacts whose signed manifest says they were built with another library version."""
@@ -67,15 +83,16 @@ def foreign_version_artifacts(source: Path, workdir: Path, signing_key: Path, li
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     manifest["versions"][library] = version
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    resign(folder, signing.load_private_key(signing_key))
+    resign(folder, signing.load_private_key(signing_key), reattest_provenance=True)
     return folder
 
 
-def load_foreign_build(folder: Path, load: Callable[[Path], object]) -> dict:
+def load_foreign_build(folder: Path, load: Callable[[Path], object]) -> Evidence:
     try:
         load(folder)
     except Exception as exc:  # the refusal is the result
-        return {"loaded": False, "refusal": re.sub(r"\s+", " ", str(exc))[:300], "attack_succeeded": False,
-                "summary": f"artifacts recorded with another scikit-learn were refused: {exc}"}
-    return {"loaded": True, "attack_succeeded": True,
-            "summary": "artifacts recorded with another scikit-learn version loaded without a check"}
+        return Evidence(attack_succeeded=False, queries=0,
+                        summary=f"artifacts recorded with another scikit-learn were refused: {exc}",
+                        details={"loaded": False, "refusal": re.sub(r"\s+", " ", str(exc))[:300]})
+    return Evidence(attack_succeeded=True, queries=0, details={"loaded": True},
+                    summary="artifacts recorded with another scikit-learn version loaded without a check")

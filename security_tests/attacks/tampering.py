@@ -20,8 +20,9 @@ import io
 import joblib
 
 from fraudpipe.artifacts import MODEL_FILE, SCALER_FILE
-from security_tests.attacks.client import Client
-from security_tests.attacks.probing import SEED_TRANSACTION
+from fraudpipe.data import FRAUD_EXAMPLE
+from security_tests.attacks.client import Client, exchange
+from security_tests.contract import Evidence
 
 
 class _Trojan:
@@ -56,8 +57,8 @@ def _writable_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> dict:
-    """``mode`` is ``append`` or ``trojan``; returns what the service did with the tampered folder."""
+def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> Evidence:
+    """``mode`` is ``append``, ``trojan`` or ``scaler``; returns what the service did with the tampered folder."""
     folder = _writable_copy(source, workdir / f"tampered-{mode}")
     marker = workdir / f"marker-{mode}"
     target = folder / (SCALER_FILE if mode == "scaler" else MODEL_FILE)
@@ -72,22 +73,18 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
         raise ValueError(f"unknown tampering {mode!r}")
     client = start_service(folder)
     health = client.get("/health")
-    prediction = client.predict(SEED_TRANSACTION)
+    prediction = client.predict(FRAUD_EXAMPLE)
     loaded = bool(isinstance(health.body, dict) and health.body.get("ready"))
     marker_written = marker.exists()
-    return {
-        "tampering": mode,
-        "tampered_file": target.name,
-        "bytes_before": len(original),
-        "bytes_after": target.stat().st_size,
-        "seed_transaction_label": prediction.body.get("label") if prediction.ok else None,
-        "service_ready": loaded,
-        "health": health.body,
-        "predict_status": prediction.status,
-        "marker_written": marker_written,
-        "attack_succeeded": loaded or marker_written,
-        "summary": (f"{mode}: tampered {target.name} {'LOADED' if loaded else 'refused'} "
-                    f"(/health {health.status}, /predict {prediction.status}"
-                    + (f", 02:00 fraud answered {prediction.body.get('label')}" if prediction.ok else "")
-                    + f"); attacker code {'RAN (marker written)' if marker_written else 'did not run'}"),
-    }
+    return Evidence(
+        attack_succeeded=loaded or marker_written, queries=2,
+        summary=(f"{mode}: tampered {target.name} {'LOADED' if loaded else 'refused'} "
+                 f"(/health {health.status}, /predict {prediction.status}"
+                 + (f", 02:00 fraud answered {prediction.body.get('label')}" if prediction.ok else "")
+                 + f"); attacker code {'RAN (marker written)' if marker_written else 'did not run'}"),
+        samples=[exchange("The fraud example sent to the tampered service", FRAUD_EXAMPLE, prediction)],
+        measurements={"bytes_before": len(original), "bytes_after": target.stat().st_size,
+                      "predict_status": prediction.status},
+        details={"tampering": mode, "tampered_file": target.name, "health": health.body, "service_ready": loaded,
+                 "marker_written": marker_written,
+                 "fraud_example_label": prediction.body.get("label") if prediction.ok else None})

@@ -9,6 +9,7 @@ from collections import Counter
 import subprocess
 from datetime import datetime, timezone
 
+from security_tests.contract import Status
 from security_tests.findings import FINDINGS, THREAT_MAP
 from security_tests.report.records import (TestRow, finding_status, finding_status_counts, inherited_status,
                                            rows_by_finding)
@@ -31,14 +32,15 @@ def report_time() -> datetime:
 
 def build_assessment(rows: list[TestRow]) -> dict:
     by_finding = rows_by_finding(rows)
-    context = next((row.evidence for row in rows if row.context and row.evidence), {})
+    recorded = next((row.evidence for row in rows if row.context and row.evidence), {})
+    context = {**recorded.get("details", {}), "charts": recorded.get("charts", [])}
     findings = []
     bands = ("CRIT", "HIGH", "MED", "LOW")
     for item in sorted(FINDINGS, key=lambda f: (bands.index(f.id.split("-")[0]), int(f.id.split("-")[1]))):
         finding_rows = by_finding.get(item.id, [])
         if not finding_rows:
             continue
-        findings.append({**item.as_dict(), "status": finding_status(finding_rows),
+        findings.append({**item.as_dict(), "status": finding_status(finding_rows).label,
                          "inherited": inherited_status(finding_rows),
                          "tests": [row.as_dict() for row in finding_rows]})
     covered = {f["id"]: f for f in findings}
@@ -51,13 +53,14 @@ def build_assessment(rows: list[TestRow]) -> dict:
                            "status": ", ".join(statuses) if statuses else "Not covered"})
     statuses = finding_status_counts(rows)
     outcomes = dict(Counter(row.outcome for row in rows))
-    live = any(row.variant == "live" for row in rows)
-    black_box = sorted(f["id"] for f in findings if any(t["variant"] == "live" and t["outcome"] != "skipped"
+    live = any(row.variant is not None and row.variant.live for row in rows)
+    black_box = sorted(f["id"] for f in findings if any(t["variant_detail"] and t["variant_detail"]["live"]
+                                                         and t["outcome"] != "skipped"
                                                          for t in f["tests"]))
     by_hand = {f["id"]: sorted({t["message"] for t in f["tests"] if t["outcome"] == "skipped"})
-               for f in findings if f["status"] == "Not assessed"}
-    open_ids = [f["id"] for f in findings if f["status"] in ("OPEN", "Error")]
-    residual_ids = [f["id"] for f in findings if f["status"] == "OPEN (residual risk)"]
+               for f in findings if f["status"] == Status.NOT_ASSESSED.label}
+    open_ids = [f["id"] for f in findings if f["status"] in (Status.OPEN.label, Status.ERROR.label)]
+    residual_ids = [f["id"] for f in findings if f["status"] == Status.RESIDUAL_RISK.label]
     if open_ids:
         verdict = f"NOT READY: {len(open_ids)} finding(s) open on the hardened service ({', '.join(open_ids)})"
     elif residual_ids:

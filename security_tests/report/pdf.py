@@ -15,14 +15,12 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from security_tests.contract import Severity, Status
 from security_tests.report.assessment import report_time
 from security_tests.report.charts import render_chart
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-STATUS_COLOURS = {"Verified fixed": (26, 127, 55), "OPEN": (190, 30, 30), "OPEN (residual risk)": (200, 110, 0),
-                  "Reproduced": (190, 30, 30), "Control isolated": (26, 127, 55), "Error": (190, 30, 30)}
-SEVERITY_COLOURS = {"Critical": (128, 0, 0), "High": (190, 30, 30), "Medium": (200, 110, 0),
-                    "Low": (60, 110, 160), "None": (90, 90, 90)}
+STATUS_COLOURS = {status.label: status.colour for status in Status}
 
 
 class AssessmentPDF(FPDF):
@@ -110,9 +108,6 @@ class AssessmentPDF(FPDF):
         self.ln(2)
 
 
-_VARIANT_ORDER = {"inherited": 0, "live": 1, "hardened": 1}
-
-
 def _heading_style():
     from fpdf.fonts import FontFace
 
@@ -128,16 +123,21 @@ def _test_name(nodeid: str) -> str:
     return nodeid.split("::")[-1]
 
 
+def _shown(test: dict) -> bool:
+    """Inherited, hardened, live and variant-less rows are shown in full; isolation rows only in the table."""
+    return not test["control_isolation"]
+
+
 def residual_sentences(assessment: dict) -> list[str]:
     """Plain sentences, each from a number measured on the hardened service in this run."""
     sentences = []
     for finding in assessment["findings"]:
         measured = [f"{finding['id']}: {test['evidence']['residual']}" for test in finding["tests"]
-                    if test["variant"] in ("hardened", "live") and test["evidence"].get("residual")]
+                    if test["judges_fix"] and test["evidence"].get("residual")]
         sentences.extend(measured)
-        if finding["status"] == "OPEN (residual risk)" and not measured:
+        if finding["status"] == Status.RESIDUAL_RISK.label and not measured:
             summaries = [t["evidence"].get("summary") for t in finding["tests"]
-                         if t["variant"] in ("hardened", "live", None) and t["evidence"].get("summary")]
+                         if (t["judges_fix"] or t["variant"] is None) and t["evidence"].get("summary")]
             sentences.append(f"{finding['id']} {finding['title']} remains open: {summaries[0] if summaries else ''}")
     return sorted(set(sentences))
 
@@ -222,7 +222,7 @@ def _threat_map(pdf: AssessmentPDF, a: dict) -> None:
 def _finding(pdf: AssessmentPDF, f: dict) -> None:
     pdf.heading(f"{f['id']} — {f['title']}")
     pdf.coloured(f"{f['severity']} (CVSS {f['cvss_score']})  ·  status: {f['status']}",
-                 SEVERITY_COLOURS.get(f["severity"], (0, 0, 0)))
+                 Severity.from_label(f["severity"]).colour)
     rows = [["CVSS 3.1 vector", f["cvss_vector"]], ["Component", f["component"]], ["OWASP ML Top 10", f["owasp"]],
             ["MITRE ATLAS", ", ".join(f["atlas"])], ["Control", f["control"] or "—"],
             ["Inherited service", f["inherited"]], ["Hardened service", f["status"]]]
@@ -236,22 +236,10 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
     pdf.grid(["Test (variant)", "Outcome", "Status", "Measured"],
              [[t["variant"] or _test_name(t["nodeid"]), t["outcome"], t["status"], t["evidence"].get("summary", t["message"])]
               for t in f["tests"]], (34, 16, 24, 106), size=7.5, colour_column=2)
-    ordered = sorted(f["tests"], key=lambda t: (_VARIANT_ORDER.get(t["variant"], 1), t["nodeid"]))
-    shown = set()
-    for test in ordered:
-        if test["variant"] not in ("inherited", "hardened", "live", None):
-            continue
-        for key in ("sample", "refused_sample", "sample_record"):
-            if test["evidence"].get(key) and (test["variant"], key) not in shown:
-                shown.add((test["variant"], key))
-                title = {"sample_record": "An audit log line", "refused_sample": "A refused request and its response"}.get(
-                    key, "A request and its response")
-                pdf.para(f"{title} ({test['variant'] or 'measured'}):", size=8, style="B")
-                pdf.mono(_short(test["evidence"][key], 1000))
+    ordered = sorted((t for t in f["tests"] if _shown(t)), key=lambda t: (t["judges_fix"], t["nodeid"]))
+    _samples(pdf, ordered)
     drawn = set()
     for test in ordered:
-        if test["variant"] not in ("inherited", "hardened", "live", None):
-            continue
         for spec in test["evidence"].get("charts", []):
             if spec["title"] in drawn:
                 continue
@@ -259,6 +247,18 @@ def _finding(pdf: AssessmentPDF, f: dict) -> None:
             pdf.chart(render_chart(spec), f"{spec['title']} ({test['variant'] or 'measured'})")
     pdf.label("Remediation", f["remediation"])
     pdf.label("Tests", "\n".join(f"{t['nodeid']} — {t['outcome']} ({t['duration']:.2f} s)" for t in f["tests"]))
+
+
+def _samples(pdf: AssessmentPDF, tests: list[dict]) -> None:
+    """Each named sample once per variant: what was sent and what came back."""
+    shown = set()
+    for test in tests:
+        for sample in test["evidence"].get("samples", []):
+            if (test["variant"], sample["label"]) in shown:
+                continue
+            shown.add((test["variant"], sample["label"]))
+            pdf.para(f"{sample['label']} ({test['variant'] or 'measured'}):", size=8, style="B")
+            pdf.mono(_short({k: v for k, v in sample.items() if k != "label"}, 1000))
 
 
 def _appendix(pdf: AssessmentPDF, a: dict) -> None:

@@ -1,10 +1,11 @@
 """Pytest hooks: evidence in, reports out.
 
-Tests fill the ``evidence`` fixture. A ``pytest_runtest_makereport`` wrapper puts the finding id,
-the variant and the evidence (as a JSON string, so nothing numpy-typed crosses to the xdist
-controller) into ``report.user_properties`` and adds pytest-html extras. The controller collects rows
+Tests hand the ``evidence`` fixture the ``Evidence`` their attack returned. A
+``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant`` and the evidence (as JSON
+strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties`` and adds pytest-html extras. The controller collects rows
 in ``pytest_runtest_logreport`` and writes findings.json and the PDF in ``pytest_sessionfinish``,
-whatever the outcome; the exit status is never touched.
+whatever the outcome. Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when
+every test passed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from security_tests.contract import Evidence, Variant
+from security_tests.report import ci
 from security_tests.report.records import TestRow, jsonable
 
-EVIDENCE_KEY = pytest.StashKey[dict]()
+EVIDENCE_KEY = pytest.StashKey["Recorder"]()
+MARKERS = ("finding(id): the catalog finding a security test measures",
+           "assessment_context: records the target and model under assessment for the report",
+           "white_box(reason): needs the service's inside; skipped against a live URL",
+           "slow: heavier attacks (ART); CI runs them too")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,26 +32,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assessment-dir", default="artifacts",
                     help="where findings.json and security-assessment.pdf are written (default: artifacts)")
     group.addoption("--no-assessment-pdf", action="store_true", help="write findings.json only")
+    ci.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    ci.load_inputs(config)
     config.pluginmanager.register(Collector(config), "fraudpipe-assessment-collector")
-    for line in ("finding(id): the catalog finding a security test measures",
-                 "assessment_context: records the target under assessment for the report"):
+    for line in MARKERS:
         config.addinivalue_line("markers", line)
 
 
+class Recorder:
+    """Holds the one ``Evidence`` a test measured; the same record reaches the HTML page and the PDF."""
+
+    def __init__(self) -> None:
+        self.recorded: Evidence | None = None
+
+    def record(self, evidence: Evidence) -> Evidence:
+        self.recorded = evidence
+        return evidence
+
+
 @pytest.fixture
-def evidence(request) -> dict:
-    """The dict a test fills with what it measured; the same dict reaches the HTML page and the PDF."""
-    data: dict = {}
-    request.node.stash[EVIDENCE_KEY] = data
-    return data
+def evidence(request) -> Recorder:
+    recorder = Recorder()
+    request.node.stash[EVIDENCE_KEY] = recorder
+    return recorder
 
 
-def _variant(item) -> str | None:
+def _variant(item) -> dict | None:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("variant") if callspec else None
+    variant = callspec.params.get("variant") if callspec else None
+    return variant.as_dict() if isinstance(variant, Variant) else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -52,14 +71,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     marker = item.get_closest_marker("finding")
     context = item.get_closest_marker("assessment_context") is not None
-    data = item.stash.get(EVIDENCE_KEY, None)
+    recorder = item.stash.get(EVIDENCE_KEY, None)
     if marker is None and not context:
         return report
     report.user_properties.append(("finding", marker.args[0] if marker else None))
     report.user_properties.append(("variant", _variant(item)))
     report.user_properties.append(("context", context))
-    if report.when == "call" and data is not None:
-        safe = jsonable(data)
+    if report.when == "call" and recorder is not None and recorder.recorded is not None:
+        safe = jsonable(recorder.recorded.as_dict())
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
         _html_extras(item, report, safe)
     return report
@@ -92,12 +111,14 @@ class Collector:
         self.config = config
         self.rows: dict[str, TestRow] = {}
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if "finding" not in props and not props.get("context"):
             return
+        variant = props.get("variant")
         row = self.rows.setdefault(report.nodeid, TestRow(
-            report.nodeid, finding=props.get("finding"), variant=props.get("variant"),
+            report.nodeid, finding=props.get("finding"), variant=Variant.from_dict(variant) if variant else None,
             context=bool(props.get("context"))))
         row.duration += report.duration
         if "evidence" in props:
@@ -117,6 +138,8 @@ class Collector:
                 row.message = _skip_reason(report) if report.skipped else _last_line(report)
         elif report.when == "teardown" and report.failed and row.outcome == "passed":
             row.outcome = "error"
+        if report.when == "teardown" and not hasattr(self.config, "workerinput"):
+            report.user_properties.extend(ci.case_properties(row.finding, row.status))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
@@ -130,7 +153,7 @@ class Collector:
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         out.mkdir(parents=True, exist_ok=True)
-        assessment = build_assessment(rows)
+        assessment = ci.enrich(self.config, build_assessment(rows))
         (out / "findings.json").write_text(json.dumps(assessment, indent=2, sort_keys=True) + "\n")
         written = [out / "findings.json"]
         if not self.config.getoption("no_assessment_pdf"):
@@ -143,6 +166,7 @@ class Collector:
             counts = assessment["summary"]["finding_statuses"]
             reporter.write_sep("-", "assessment: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
+        ci.finish(self.config, session, assessment, reporter)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
@@ -156,6 +180,7 @@ class Collector:
         if counts:
             text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             prefix.append(f"<p><strong>Findings ({sum(counts.values())}):</strong> {text}</p>")
+        prefix.extend(ci.html_summary_lines(self.config))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells) -> None:
@@ -167,12 +192,12 @@ class Collector:
     def pytest_html_results_table_row(self, report, cells) -> None:
         from security_tests.findings import BY_ID
 
-        props = dict(report.user_properties)
+        props = dict(getattr(report, "user_properties", ()))
         found = BY_ID.get(props.get("finding") or "")
-        severity = f"{found.severity} {found.cvss_score}" if found else ""
+        severity = f"{found.severity.label} {found.cvss_score}" if found else ""
         cells.insert(2, f'<td class="col-finding">{found.id if found else ""}</td>')
         cells.insert(3, f'<td class="col-severity">{severity}</td>')
-        cells.insert(4, f'<td class="col-profile">{props.get("variant") or ""}</td>')
+        cells.insert(4, f'<td class="col-profile">{(props.get("variant") or {}).get("id", "")}</td>')
 
 
 def _last_line(report) -> str:

@@ -7,6 +7,8 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from security_tests.contract import Status, Variant
+
 
 def jsonable(value):
     """Coerce numpy scalars and arrays, paths and sets, so evidence survives the trip to the xdist controller."""
@@ -35,50 +37,54 @@ class TestRow:
     outcome: str = "unknown"
     duration: float = 0.0
     finding: str | None = None
-    variant: str | None = None
+    variant: Variant | None = None
     evidence: dict = field(default_factory=dict)
     message: str = ""
     context: bool = False
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return variant_status(self.variant, self.outcome, self.evidence)
 
+    @property
+    def judges_finding(self) -> bool:
+        """Hardened and live rows (and a finding's checks without variants) decide its status."""
+        return self.variant.judges_fix if self.variant is not None else not self.context
+
     def as_dict(self) -> dict:
-        return dict(asdict(self), status=self.status)
+        variant = self.variant
+        return dict(asdict(self), variant=variant.id if variant else None,
+                    variant_detail=variant.as_dict() if variant else None,
+                    control_isolation=bool(variant and variant.is_control_isolation),
+                    judges_fix=bool(variant and variant.judges_fix), status=self.status.label)
 
 
-def variant_status(variant: str | None, outcome: str, evidence: dict) -> str:
+def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Status:
     if outcome in ("error", "skipped", "unknown") or not evidence:
-        return {"skipped": "Not assessed", "error": "Error"}.get(outcome, "Not run")
+        return {"skipped": Status.NOT_ASSESSED, "error": Status.ERROR}.get(outcome, Status.NOT_RUN)
     succeeded = bool(evidence.get("attack_succeeded"))
-    if variant == "inherited":
-        return "Reproduced" if succeeded else "Not reproduced"
-    if variant and variant.startswith("hardened-without-"):
-        return "Control isolated" if succeeded and outcome == "passed" else "Not isolated"
+    if variant is not None and variant.is_baseline:
+        return Status.REPRODUCED if succeeded else Status.NOT_REPRODUCED
+    if variant is not None and variant.is_control_isolation:
+        return Status.CONTROL_ISOLATED if succeeded and outcome == "passed" else Status.NOT_ISOLATED
     if outcome == "xfailed":
-        return "OPEN (residual risk)"
+        return Status.RESIDUAL_RISK
     if outcome == "passed":
-        return "Verified fixed"
-    return "OPEN"
+        return Status.FIXED
+    return Status.OPEN
 
 
-def finding_status(rows: list[TestRow]) -> str:
+def finding_status(rows: list[TestRow]) -> Status:
     """A finding's status is its worst hardened (or live) row; inherited rows only say it was reproduced."""
-    ranked = ["OPEN", "Error", "OPEN (residual risk)", "Verified fixed", "Not assessed"]
-    statuses = [row.status for row in rows if row.variant in ("hardened", "live") or
-                (row.variant is None and not row.context)]
-    known = [s for s in statuses if s in ranked]
-    if known:
-        return min(known, key=ranked.index)
-    return statuses[0] if statuses else "Not run"
+    statuses = [row.status for row in rows if row.judges_finding]
+    return min(statuses) if statuses else Status.NOT_RUN
 
 
 def inherited_status(rows: list[TestRow]) -> str:
-    statuses = {row.status for row in rows if row.variant == "inherited"}
+    statuses = {row.status for row in rows if row.variant is not None and row.variant.is_baseline}
     if not statuses:
         return "n/a"
-    return "Reproduced" if statuses == {"Reproduced"} else ", ".join(sorted(statuses))
+    return ", ".join(sorted(s.label for s in statuses))
 
 
 def rows_by_finding(rows) -> dict[str, list[TestRow]]:
@@ -91,4 +97,4 @@ def rows_by_finding(rows) -> dict[str, list[TestRow]]:
 
 def finding_status_counts(rows) -> dict[str, int]:
     """How many findings stand at each status: the HTML summary line and findings.json both use it."""
-    return dict(Counter(finding_status(group) for group in rows_by_finding(rows).values()))
+    return dict(Counter(finding_status(group).label for group in rows_by_finding(rows).values()))

@@ -1,0 +1,95 @@
+"""Accepted risks: an owner's signed-off decision to live with an open finding until a date.
+
+The file is TOML, one ``[[accept]]`` table per finding with ``id``, ``owner``, ``reason`` and ``expires``.
+A file that cannot be trusted to say what its author meant (a missing field, a date that is not a date, an
+id the catalog does not know) stops the run: silently ignoring an entry would fail a gate someone thought
+they had passed, and silently honouring a typo would pass one they had not.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from security_tests.findings import BY_ID
+from security_tests.report.gate import is_open
+
+FIELDS = ("id", "owner", "reason", "expires")
+
+
+def _expiry(value, where: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise pytest.UsageError(f"{where}: expires {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def load_accepted_risks(path: str | Path) -> list[dict]:
+    """Parse and check the whole file; raise ``pytest.UsageError`` with one line naming the first problem."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise pytest.UsageError(f"--accepted-risks {path}: {exc}") from None
+    entries = data.get("accept", [])
+    if not isinstance(entries, list) or set(data) - {"accept"}:
+        raise pytest.UsageError(f"--accepted-risks {path}: expected only [[accept]] tables")
+    accepted, seen = [], set()
+    for number, entry in enumerate(entries, 1):
+        where = f"--accepted-risks {path}: entry {number}"
+        if not isinstance(entry, dict):
+            raise pytest.UsageError(f"{where}: expected a table with {', '.join(FIELDS)}")
+        missing = [name for name in FIELDS if not str(entry.get(name, "")).strip()]
+        if missing:
+            raise pytest.UsageError(f"{where}: missing {', '.join(missing)}")
+        if entry["id"] not in BY_ID:
+            raise pytest.UsageError(f"{where}: unknown finding id {entry['id']!r}")
+        if entry["id"] in seen:
+            raise pytest.UsageError(f"{where}: {entry['id']} is accepted twice")
+        seen.add(entry["id"])
+        accepted.append({"id": entry["id"], "owner": str(entry["owner"]), "reason": str(entry["reason"]),
+                         "expires": _expiry(entry["expires"], where).isoformat()})
+    return accepted
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _state(entry: dict, finding: dict | None, on: date) -> str:
+    if date.fromisoformat(entry["expires"]) < on:
+        return "expired"
+    if finding is None:
+        return "not run"
+    return "active" if is_open(finding) else "stale"
+
+
+def apply_acceptances(assessment: dict, entries: list[dict], on: date | None = None) -> None:
+    """Mark each finding with its acceptance (or None) and list every entry with its state: ``active``,
+    ``expired`` (the date has passed; valid through the expiry day), ``stale`` (the finding is no longer
+    open) or ``not run`` (the finding was not assessed in this run)."""
+    on = on or today()
+    by_id = {f["id"]: f for f in assessment["findings"]}
+    listed = []
+    for entry in entries:
+        listed.append({**entry, "state": _state(entry, by_id.get(entry["id"]), on)})
+    for finding in assessment["findings"]:
+        finding["accepted"] = next((e for e in listed if e["id"] == finding["id"]), None)
+    assessment["accepted_risks"] = {"checked_on": on.isoformat(), "entries": listed}
+
+
+def entry_note(entry: dict) -> str:
+    label = {"active": "accepted", "expired": "acceptance EXPIRED", "stale": "accepted (stale: no longer open)",
+             "not run": "accepted (not assessed in this run)"}[entry["state"]]
+    return f"{label} by {entry['owner']} until {entry['expires']}: {entry['reason']}"
+
+
+def acceptance_note(finding: dict) -> str:
+    """One line for any renderer (console, HTML, summary, PDF): who accepted the finding and until when."""
+    return entry_note(finding["accepted"]) if finding.get("accepted") else ""
