@@ -10,6 +10,9 @@ import json
 from typing import NamedTuple, Protocol
 
 
+NOT_SENT = 0  # the status of a request the HTTP client refused to put on the wire
+
+
 class Answer(NamedTuple):
     status: int
     body: dict | list | str | None
@@ -51,6 +54,11 @@ class _KeyedClient:
 
     _api_key: str | None = None
 
+    @property
+    def api_key(self) -> str | None:
+        """The key this client sends; against a live target it is the target's, not the assessor's."""
+        return self._api_key
+
     def _headers(self, headers):
         if headers is not None:
             return headers
@@ -59,6 +67,8 @@ class _KeyedClient:
 
 class FlaskClient(_KeyedClient):
     """Drives an app in-process through Werkzeug's test client: the same WSGI stack, no socket."""
+
+    wire_strips_whitespace = False  # the WSGI environ carries a header value verbatim
 
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
         self.app = app
@@ -87,6 +97,8 @@ class FlaskClient(_KeyedClient):
 
 class HttpClient(_KeyedClient):
     """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
+
+    wire_strips_whitespace = True  # RFC 9110: edge whitespace of a field value is not part of it
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
                  source_address: str | None = None) -> None:
@@ -122,8 +134,13 @@ class HttpClient(_KeyedClient):
             for name, value in headers:
                 joined[name] = f"{joined[name]}, {value}" if name in joined else value
             headers = joined
-        response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
-                                         timeout=self._timeout, allow_redirects=False)
+        import requests
+
+        try:
+            response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
+                                             timeout=self._timeout, allow_redirects=False)
+        except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
+            return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {})
         return Answer(response.status_code, _decode(response.content), dict(response.headers))
 
 
