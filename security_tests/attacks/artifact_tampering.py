@@ -151,6 +151,8 @@ TAMPERINGS: dict[str, Callable[[Path, Path], None]] = {
     "public key planted, release re-signed with it": _model_then(_planted_key),
     "release signed by another key": _model_then(lambda folder: _signed_by(_attacker_key())(folder)),
     "signature zeroed, manifest re-hashed": _model_then(_zeroed_signature),
+    "signature removed, manifest re-hashed": _model_then(_downgraded(1, keep_signature=False)),
+    "signature emptied, manifest re-hashed": _model_then(_downgraded(1, keep_signature=True)),
     "manifest downgraded to format 0, signature removed": _model_then(_downgraded(0, keep_signature=False)),
     "manifest downgraded to format 0, signature emptied": _model_then(_downgraded(0, keep_signature=True)),
     "manifest upgraded to format 2, signature removed": _model_then(_downgraded(2, keep_signature=False)),
