@@ -26,9 +26,8 @@ from fraudpipe import signing
 from fraudpipe.artifacts import (MANIFEST_FILE, METRICS_FILE, MODEL_FILE, SCALER_FILE, SERVING_FILE,
                                  SIGNATURE_FILE, sha256)
 from fraudpipe.compiled import CompiledForest
-from fraudpipe.data import FRAUD_EXAMPLE
 from security_tests.attacks.client import Client
-from security_tests.attacks.tampering import _writable_copy, trojan_pickle
+from security_tests.attacks.tampering import _writable_copy, serve_tampered, trojan_pickle
 from security_tests.contract import Evidence
 
 HOUR = 1  # index of hour_of_day in the schema
@@ -169,16 +168,14 @@ def tamper_same_size(source: Path, workdir: Path, mode: str, start_service: Call
     after = {p.name: p.stat().st_size for p in folder.iterdir()}
     resized = sorted(n for n in before if n in after and before[n] != after[n]
                      and n not in (MANIFEST_FILE, SIGNATURE_FILE) and not mode.startswith("trojan"))
-    client = start_service(folder)
-    health, prediction = client.get("/health"), client.predict(FRAUD_EXAMPLE)
-    ready = bool(isinstance(health.body, dict) and health.body.get("ready"))
+    health, prediction, ready = serve_tampered(start_service, folder)
     marker_written = marker.exists()
+    verdict = f"the tampered folder was {'SERVED' if ready else 'refused'}"
+    code = "RAN" if marker_written else "did not run"
     return Evidence(
-        attack_succeeded=ready or marker_written, queries=2,
-        summary=(f"{mode}: the tampered folder was {'SERVED' if ready else 'refused'} "
-                 f"(/health {health.status}, /predict {prediction.status}); attacker code "
-                 f"{'RAN' if marker_written else 'did not run'}"),
-        measurements={"health_status": health.status, "predict_status": prediction.status},
+        ready or marker_written, queries=2, measurements={"health_status": health.status,
+                                                         "predict_status": prediction.status},
+        summary=f"{mode}: {verdict} (/health {health.status}, /predict {prediction.status}); attacker code {code}",
         details={"tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
                  "service_ready": ready, "marker_written": marker_written,
                  "fraud_example_label": prediction.body.get("label") if prediction.ok else None})
