@@ -29,6 +29,22 @@ class FieldSpec:
     type: str
     min: float
     max: float
+    exclusive_min: bool = False
+    exclusive_max: bool = False
+
+    def contains(self, value: float) -> bool:
+        above = value > self.min if self.exclusive_min else value >= self.min
+        below = value < self.max if self.exclusive_max else value <= self.max
+        return bool(above and below)
+
+    @property
+    def lowest(self) -> float:
+        """The smallest value the service accepts: ``min``, or one step above it when ``min`` is excluded."""
+        return self.min + self.step if self.exclusive_min else self.min
+
+    @property
+    def highest(self) -> float:
+        return self.max - self.step if self.exclusive_max else self.max
 
     def cast(self, value: float) -> float | int | bool:
         if self.type == "float":
@@ -38,7 +54,7 @@ class FieldSpec:
         return int(round(value))
 
     def clip(self, value: float) -> float | int | bool:
-        return self.cast(min(max(value, self.min), self.max))
+        return self.cast(min(max(value, self.lowest), self.highest))
 
     @property
     def step(self) -> float:
@@ -149,7 +165,13 @@ def _field(name: str, spec: dict, source: str) -> FieldSpec:
             raise ConfigError(f"{source}: features.{name}.{bound} must be a finite number, got {value!r}")
     if low >= high:
         raise ConfigError(f"{source}: features.{name}: min {low} must be below max {high}")
-    return FieldSpec(name, kind, float(low), float(high))
+    exclusive = {}
+    for flag in ("exclusive_min", "exclusive_max"):
+        value = spec.get(flag, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: features.{name}.{flag} must be true or false, got {value!r}")
+        exclusive[flag] = value
+    return FieldSpec(name, kind, float(low), float(high), **exclusive)
 
 
 def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: str) -> dict:
@@ -158,17 +180,22 @@ def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: st
     return {f.name: f.cast(values[f.name]) for f in fields}
 
 
+FRAUDPIPE_SOURCE = "fraudpipe's own schema (fraudpipe.data.FEATURES)"
+
+
 def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> TargetProfile:
     """fraudpipe's own service, described from the schema the service itself validates against."""
     from fraudpipe.data import FEATURES, FRAUD_EXAMPLE, LEGITIMATE_EXAMPLE
 
-    features = {f.name: {"type": f.kind, "min": f.low, "max": f.high} for f in FEATURES}
+    features = {f.name: {"type": f.kind, "min": f.low, "max": f.high,
+                         **({} if f.low_inclusive else {"exclusive_min": True})} for f in FEATURES}
     return profile_from_dict({
         "name": "fraudpipe fraud-detection service", "url": url, "predict_path": "/predict",
         "health_path": "/health", "auth": {"header": "X-API-Key", "scheme": ""},
         "response": {"label": "label", "positive": "FRAUD"},
         "rate_limit": {"requests": rate_limit, "per": "minute"} if rate_limit else {},
-        "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}})
+        "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}},
+        source=FRAUDPIPE_SOURCE)
 
 
 def draft_from_openapi(document: dict, url: str) -> str:
@@ -191,12 +218,53 @@ def draft_from_openapi(document: dict, url: str) -> str:
         spec = _resolve(document, spec)
         kind = {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float")
         lines += ["", f"[features.{name}]", f'type = "{kind}"']
-        low = spec.get("minimum", spec.get("exclusiveMinimum"))
-        high = spec.get("maximum", spec.get("exclusiveMaximum"))
-        lines.append(f"min = {low}" if low is not None else f'min = "{TODO}"')
-        lines.append(f"max = {high}" if high is not None else f'max = "{TODO}"')
+        lines += _bounds(spec)
     lines += ["", "[examples]", f'positive = "{TODO}"  # {{ field = value, ... }} answered positive',
               f'negative = "{TODO}"  # one answered negative']
+    return "\n".join(lines) + "\n"
+
+
+def _bounds(spec: dict) -> list[str]:
+    """OpenAPI 3.0 writes ``exclusiveMinimum: true`` beside ``minimum``; 3.1 writes the bound itself."""
+    lines = []
+    for side, word in (("min", "Minimum"), ("max", "Maximum")):
+        inclusive, exclusive = spec.get(word.lower()), spec.get(f"exclusive{word}")
+        numeric = isinstance(exclusive, (int, float)) and not isinstance(exclusive, bool)
+        bound = exclusive if numeric else inclusive
+        lines.append(f"{side} = {bound}" if bound is not None else f'{side} = "{TODO}"')
+        if numeric or exclusive is True:
+            lines.append(f"exclusive_{side} = true")
+    return lines
+
+
+def profile_to_toml(profile: TargetProfile) -> str:
+    """The TOML a profile is loaded from (``load_profile`` reads it back to an equal profile)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return f'"{v}"'
+        return repr(v)
+
+    def inline(example: dict) -> str:
+        return "{ " + ", ".join(f"{k} = {value(v)}" for k, v in example.items()) + " }"
+
+    lines = [f"name = {value(profile.name)}"] + ([f"url = {value(profile.url)}"] if profile.url else []) + [
+        f"predict_path = {value(profile.predict_path)}"]
+    if profile.health_path:
+        lines.append(f"health_path = {value(profile.health_path)}")
+    lines += ["", "[auth]", f"header = {value(profile.auth_header)}", f"scheme = {value(profile.auth_scheme)}", "",
+              "[response]", f"label = {value('.'.join(profile.label_path))}", f"positive = {value(profile.positive)}",
+              "", "[rate_limit]"]
+    lines += ([f"requests = {profile.rate_limit}"] if profile.rate_limit else []) + [f"per = {value(profile.rate_window)}"]
+    for spec in profile.fields:
+        lines += ["", f"[features.{spec.name}]", f"type = {value(spec.type)}"]
+        if spec.type != "bool":
+            bounds = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
+            lines += [f"min = {bounds[0]!r}", f"max = {bounds[1]!r}"]
+        lines += [f"{flag} = true" for flag in ("exclusive_min", "exclusive_max") if getattr(spec, flag)]
+    lines += ["", "[examples]", f"positive = {inline(profile.positive_example)}",
+              f"negative = {inline(profile.negative_example)}"]
     return "\n".join(lines) + "\n"
 
 

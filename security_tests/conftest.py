@@ -10,9 +10,12 @@ import pytest
 from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.contract import Variant, variants
-from security_tests.findings import finding
+from security_tests.findings import FINDINGS, finding
+from security_tests.live import Live
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target
+
+BLACK_BOX_FINDINGS = tuple(f.id for f in FINDINGS if f.black_box_attack)
 
 
 def _params(finding_id: str, config: pytest.Config) -> list:
@@ -41,15 +44,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("variant", _params(marker.args[0], metafunc.config))
 
 
+def _runs_here(item, live: bool) -> bool:
+    """Live: the black-box tests replace the in-process tests of the same findings; in-process, the
+    black-box tests (which need a running target) are left out."""
+    if item.get_closest_marker("black_box") is not None:
+        return live
+    marker = item.get_closest_marker("finding")
+    white_box = item.get_closest_marker("white_box") is not None
+    return not (live and marker is not None and marker.args[0] in BLACK_BOX_FINDINGS and not white_box)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    if live_target(config) is None:
+    live = live_target(config) is not None
+    kept = [item for item in items if _runs_here(item, live)]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+    if not live:
         return
     for item in items:
-        if item.get_closest_marker("assessment_context"):
+        if item.get_closest_marker("assessment_context") or item.get_closest_marker("black_box"):
             continue
         white_box = item.get_closest_marker("white_box")
         if white_box is not None:
-            item.add_marker(pytest.mark.skip(reason=f"live target, check by hand: {white_box.args[0]}"))
+            item.add_marker(pytest.mark.skip(reason=f"not assessed (needs the inside), check by hand: "
+                                                    f"{white_box.args[0]}"))
         elif item.get_closest_marker("finding") is None:
             item.add_marker(pytest.mark.skip(reason="switches controls off in-process; not run against a live target"))
 
@@ -76,8 +95,7 @@ def start_service(request, trained, assessor_key, audit_path):
 
     def start(variant: Variant, **settings_overrides):
         if target is not None:
-            key, source = target.next_identity()
-            return HttpClient(target.url, api_key=key, source_address=source)
+            return HttpClient(target.url, profile=target.profile)
         return start_app(variant, trained.with_overrides(audit_log=audit_path, **settings_overrides), assessor_key)
 
     return start
@@ -85,18 +103,23 @@ def start_service(request, trained, assessor_key, audit_path):
 
 @pytest.fixture(scope="session")
 def holdout(request):
-    """Held-out transactions the attacker never sends, labelled by the victim model itself (in-process),
-    or by the generator's ground truth against a live target whose model the assessor cannot read."""
+    """Held-out transactions the attacker never sends, labelled by the victim model itself (in-process;
+    against a live target the black-box tests label their own held-out rows through the target)."""
     import numpy as np
 
     from fraudpipe.artifacts import load_artifacts
-    from fraudpipe.data import LABEL, feature_matrix, generate_transactions
+    from fraudpipe.data import feature_matrix, generate_transactions
 
-    frame = generate_transactions(2_000, seed=2024)
-    X = feature_matrix(frame)
-    if live_target(request.config) is not None:
-        return X, frame[LABEL].to_numpy()
+    X = feature_matrix(generate_transactions(2_000, seed=2024))
     trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
 
+
+@pytest.fixture
+def live(request) -> Live:
+    """The live target's profile and this test's planned budget (black-box tests only)."""
+    target = live_target(request.config)
+    if target is None:
+        pytest.skip("needs a live target (--target-url or --target-profile)")
+    return Live(target, request.session.items)

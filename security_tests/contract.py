@@ -174,15 +174,48 @@ class Severity(_Ranked):
 
 
 class Status(_Ranked):
-    """A finding's status is its worst (lowest-rank) hardened row; rows also carry the variant statuses below."""
+    """One status model for the console, findings.json, the HTML page and the PDF.
 
-    OPEN = ("OPEN", 0, RED)
-    ERROR = ("Error", 1, RED)
-    RESIDUAL_RISK = ("OPEN (residual risk)", 2, ORANGE)
-    FIXED = ("Verified fixed", 3, GREEN)
-    NOT_ASSESSED = ("Not assessed", 4, GREY)
-    NOT_RUN = ("Not run", 5, GREY)
-    REPRODUCED = ("Reproduced", 6, RED)
-    NOT_REPRODUCED = ("Not reproduced", 7, ORANGE)
-    CONTROL_ISOLATED = ("Control isolated", 8, GREEN)
-    NOT_ISOLATED = ("Not isolated", 9, RED)
+    Members are ``(label, rank, colour, code, meaning)``. The first six are finding statuses (``code`` is
+    the stable machine code findings.json carries as ``status_code``); the rest describe single runs.
+    A finding's status is its worst hardened (or live) run, lifted to ``CONTROL_VERIFIED_RESIDUAL`` where
+    the control holds but a measured risk remains (see ``records.finding_status``).
+    """
+
+    OPEN = ("OPEN", 0, RED, "open", "the attack succeeded on the hardened service: the control does not hold")
+    ERROR = ("Error", 1, RED, "error", "a run of this finding failed or errored, so the result is not verified")
+    RESIDUAL_RISK = ("OPEN (residual risk)", 2, ORANGE, "residual_open",
+                     "no control removes this risk: the attack succeeded on the hardened service, as expected")
+    CONTROL_VERIFIED_RESIDUAL = ("Control verified, residual risk remains", 3, ORANGE,
+                                 "control_verified_residual_remains",
+                                 "the control blocks this attack, but the measured risk behind it remains")
+    FIXED = ("Verified fixed", 4, GREEN, "fixed",
+             "the attack succeeded as acquired and with the control off, and failed on the hardened service")
+    NOT_ASSESSED = ("Not assessed", 5, GREY, "not_assessed", "not run against this target; check by hand")
+    NOT_RUN = ("Not run", 6, GREY, "not_run", "no test of this finding ran")
+    REPRODUCED = ("Reproduced", 7, RED, "reproduced", "the attack succeeded on the service as acquired")
+    NOT_REPRODUCED = ("Not reproduced", 8, ORANGE, "not_reproduced",
+                      "the attack failed on the service as acquired: the finding did not reproduce")
+    CONTROL_ISOLATED = ("Control isolated", 9, GREEN, "control_isolated",
+                        "with only this control off the attack succeeded again: this control is what blocks it")
+    NOT_ISOLATED = ("Not isolated", 10, RED, "not_isolated",
+                    "with this control off the attack still failed: something else blocks it")
+
+    def __init__(self, label: str, rank: int, colour: tuple[int, int, int], code: str, meaning: str) -> None:
+        super().__init__(label, rank, colour)
+        self.code, self.meaning = code, meaning
+
+    @classmethod
+    def finding_statuses(cls) -> tuple[Status, ...]:
+        return (cls.OPEN, cls.ERROR, cls.RESIDUAL_RISK, cls.CONTROL_VERIFIED_RESIDUAL, cls.FIXED, cls.NOT_ASSESSED)
+
+    @property
+    def is_open(self) -> bool:
+        """Open risk on the hardened service, whether a control failed or none exists."""
+        return self in (Status.OPEN, Status.ERROR, Status.RESIDUAL_RISK, Status.CONTROL_VERIFIED_RESIDUAL)
+
+
+class NotAssessed(Exception):
+    """Raised when a precondition of a measurement fails (the target did not answer, the positive example
+    is not answered positive, the query budget ran out): the finding is reported *not assessed* with
+    this reason, never open or fixed on nothing measured."""

@@ -48,6 +48,10 @@ class Finding:
     residual: bool = False
     also_stages: tuple[str, ...] = field(default=())
     cwe: tuple[str, ...] = field(default=())
+    residual_in: tuple[str, ...] = field(default=())
+    """Findings that hold the risk this finding's control does not remove (its control verified, risk remains)."""
+    black_box_attack: str = ""
+    """What runs against a live target from its profile alone (empty: the finding needs the inside)."""
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -76,8 +80,15 @@ class Finding:
                 "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
                 "description": self.description, "risk": self.risk, "remediation": self.remediation,
                 "control": self.control, "stage": self.stage, "attack": self.attack,
+                "owasp_id": self.owasp, "atlas_ids": list(self.atlas),
                 "severity_note": self.severity_note, "residual": self.residual,
-                "also_stages": list(self.also_stages), "cwe": list(self.cwe)}
+                "stages": list(self.stages), "also_stages": list(self.also_stages),
+                "residual_in": list(self.residual_in), "cwe": list(self.cwe),
+                "black_box_attack": self.black_box_attack}
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return (self.stage, *self.also_stages)
 
 
 FINDINGS: tuple[Finding, ...] = (
@@ -96,6 +107,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
         cwe=("CWE-306",),
+        black_box_attack="One request with the key given (the target must answer it), then no credential, an empty one, a wrong key, a wrong key in the query string, the scheme alone and keys one edit from the valid key, with the profile's header and scheme.",
     ),
     Finding(
         id="CRIT-2", title="Fraud probability exposed in the API response",
@@ -108,12 +120,13 @@ FINDINGS: tuple[Finding, ...] = (
              "label-only bisection needs only about log2(range / tolerance) queries.",
         remediation="Return the label only; write the probability to the audit log; treat label-only "
                     "probing as still possible and detect it (see the evasion and monitoring findings).",
-        control="hide_probability", stage="API response",
+        control="hide_probability", stage="API response", residual_in=("HIGH-3",),
         attack="Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of each "
                "feature and a label-only bisection of where the label flips.",
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
         cwe=("CWE-200",),
+        black_box_attack='Both examples twice (fields that differ on identical input are left out) and eight varied inputs; every field and header of the answers is checked for numbers strictly between 0 and 1 and for values that differ between inputs given the same label.',
     ),
     Finding(
         id="HIGH-1", title="No rate limit on /predict",
@@ -123,15 +136,16 @@ FINDINGS: tuple[Finding, ...] = (
                     "many labelled answers as it likes and train a copy of the model.",
         risk="Unbounded queries make model extraction and exhaustive probing cheap and let one client "
              "exhaust the service.",
-        remediation="Limit per API key and per client address (flask-limiter, shared Redis storage when "
-                    "several workers serve); answer 429 with Retry-After; ignore X-Forwarded-For unless a "
+        remediation="Limit per API key and per client address, before authentication, with a sliding log "
+                    "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
-        control="rate_limit", stage="Inference API (extraction)",
+        control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",),
         attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
                "agreement with the victim on held-out transactions.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
+        black_box_attack='The promised limit plus a fifth more requests on a key and source address no other test used in the window; then the same key from another address and another key from the same address.',
     ),
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
@@ -165,6 +179,7 @@ FINDINGS: tuple[Finding, ...] = (
         control="validate_input", stage="Inference API (evasion)",
         attack="amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra field.",
         cwe=("CWE-20",),
+        black_box_attack="Inputs generated from the profile's schema: each field below and above its range, of the wrong type, not whole, as a string; NaN, Infinity, null, a missing and an extra field, an array, truncated JSON, text/plain and a body over 1 MiB. Each must get a 4xx, never a 5xx or an answer.",
     ),
     Finding(
         id="MED-2", title="No inference query logging",
@@ -217,6 +232,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
         cwe=("CWE-1039",),
+        black_box_attack="From the profile's positive example, labels only: both ends of every feature's range, a bisection of each feature that flips the label alone, pairs of range ends if none does, and ART HopSkipJump inside the ranges when about 100 planned queries are left.",
     ),
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
@@ -235,6 +251,7 @@ FINDINGS: tuple[Finding, ...] = (
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
                       "confidentiality only) scores Medium.",
         cwe=("CWE-799",),
+        black_box_attack="One promised window of random in-range label-only queries on an untouched key; a tree or linear surrogate (the attacker's cross-validated choice) is scored on other random rows labelled by the target, as balanced accuracy against the always-majority baseline.",
     ),
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",
@@ -320,33 +337,47 @@ FINDINGS: tuple[Finding, ...] = (
     ),
 )
 
-THREAT_MAP: tuple[dict, ...] = (
-    {"stage": "Data collection", "threat": "Data poisoning", "owasp": "ML02", "atlas": ["AML.T0020"],
+THREAT_STAGES: tuple[dict, ...] = (
+    {"stage": "Data collection", "threat": "Data poisoning",
      "example": "Inject mislabelled transactions to cut recall",
      "control": "Data-validation gate in train; dataset hash in the signed manifest"},
-    {"stage": "Data storage", "threat": "PII exposure, inversion, membership inference", "owasp": "ML03",
-     "atlas": ["AML.T0040"], "example": "Read training data holding real card numbers",
+    {"stage": "Data storage", "threat": "PII exposure, inversion, membership inference",
+     "example": "Read training data holding real card numbers",
      "control": "Synthetic data only; PII scan of columns and values"},
-    {"stage": "Feature engineering", "threat": "Scaler tampering", "owasp": "ML10", "atlas": ["AML.T0018"],
+    {"stage": "Feature engineering", "threat": "Scaler tampering",
      "example": "Modify scaler.pkl to shift the decision boundary",
      "control": "Signed manifest; serving arrays without pickle"},
-    {"stage": "Model training", "threat": "Supply chain", "owasp": "ML06", "atlas": ["AML.T0010"],
+    {"stage": "Model training", "threat": "Supply chain",
      "example": "A malicious library release exfiltrates training data",
      "control": "Every requirement pinned; installed = pinned; SBOM"},
-    {"stage": "Model artifact", "threat": "Artifact tampering and theft", "owasp": "ML06",
-     "atlas": ["AML.T0011.000", "AML.T0018"], "example": "Replace fraud_model.pkl with a trojaned pickle",
+    {"stage": "Model artifact", "threat": "Artifact tampering and theft",
+     "example": "Replace fraud_model.pkl with a trojaned pickle",
      "control": "Ed25519-signed manifest, allowlist unpickler, read-only files, key outside artifacts"},
-    {"stage": "Inference API (extraction)", "threat": "Model extraction", "owasp": "ML05",
-     "atlas": ["AML.T0024.002", "AML.T0005", "AML.T0040"], "example": "Query the API to train a copy",
+    {"stage": "Inference API (extraction)", "threat": "Model extraction", "example": "Query the API to train a copy",
      "control": "Authentication, rate limit, audit log"},
-    {"stage": "Inference API (evasion)", "threat": "Evasion", "owasp": "ML01", "atlas": ["AML.T0015", "AML.T0043"],
+    {"stage": "Inference API (evasion)", "threat": "Evasion",
      "example": "Craft a transaction just past the fraud boundary", "control": "Input validation"},
-    {"stage": "API response", "threat": "Output abuse and integrity", "owasp": "ML01",
-     "atlas": ["AML.T0040", "AML.T0043"], "example": "Use fraud_probability to calibrate bypass attempts",
+    {"stage": "API response", "threat": "Output abuse and integrity",
+     "example": "Use fraud_probability to calibrate bypass attempts",
      "control": "Return the label only; serving path exact against the model"},
 )
 
 BY_ID: dict[str, Finding] = {f.id: f for f in FINDINGS}
+
+
+def threat_map(findings: tuple[Finding, ...] = FINDINGS) -> tuple[dict, ...]:
+    """Each stage's OWASP and ATLAS ids are those of the findings on it, so the map cannot disagree with a
+    finding's page; a stage no finding covers lists none."""
+    rows = []
+    for entry in THREAT_STAGES:
+        on_stage = [f for f in findings if entry["stage"] in f.stages]
+        rows.append({**entry, "owasp": sorted({f.owasp for f in on_stage}),
+                     "atlas": sorted({t for f in on_stage for t in f.atlas}),
+                     "finding_ids": [f.id for f in on_stage]})
+    return tuple(rows)
+
+
+THREAT_MAP: tuple[dict, ...] = threat_map()
 
 
 def finding(finding_id: str) -> Finding:

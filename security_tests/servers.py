@@ -13,7 +13,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -63,6 +65,42 @@ def redis_server() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}"
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def redis_monitor(url: str) -> Iterator[dict[str, Counter]]:
+    """Counts the commands Redis runs inside the block: ``client`` (each one a round trip) and ``lua``
+    (run by a script inside one of those). The counts are filled in when the block ends."""
+    host, port = url.removeprefix("redis://").split(":")
+    counts: dict[str, Counter] = {"client": Counter(), "lua": Counter()}
+    marker = f"fraudpipe-monitor-end-{os.getpid()}-{time.monotonic_ns()}"
+    chunks: list[bytes] = []
+    sock = socket.create_connection((host, int(port)), timeout=0.2)
+    sock.sendall(b"MONITOR\r\n")
+
+    def read() -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and marker.encode() not in b"".join(chunks[-2:]):
+            with contextlib.suppress(socket.timeout):
+                data = sock.recv(65536)
+                if not data:
+                    return
+                chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield counts
+    finally:
+        with socket.create_connection((host, int(port)), timeout=5) as other:
+            other.sendall(f"ECHO {marker}\r\n".encode())
+            other.recv(1024)
+        reader.join(timeout=10)
+        sock.close()
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        origin, _, command = line.partition("] ")
+        if "[" in origin and command and marker not in command:
+            counts["lua" if origin.endswith(" lua") else "client"][command.split('"')[1].lower()] += 1
 
 
 def settings_env(settings, **extra: str) -> dict[str, str]:

@@ -1,70 +1,190 @@
-"""Where the assessment points: in-process profiles (default) or a live URL (``--target-url``).
+"""Where the assessment points: in-process profiles (default) or a live service described by a target
+profile (``--target-profile FILE``, ``--target-url URL``; the URL alone means fraudpipe's own service).
 
-A live target is attacked through the same attack functions over real HTTP. Only loopback URLs are
-accepted unless ``--allow-remote-target`` is given. Against a loopback target each test gets its own
-loopback source address and API key (when several are given), so one test's rate-limit budget does not
-leak into the next.
+A live target is attacked over real HTTP from the profile alone. Only loopback URLs are accepted unless
+``--allow-remote-target`` is given. Every black-box test spends the budget the plan gave it
+(``security_tests/budget.py``): its own key and loopback source address, or a share of a window, or,
+run serially, a later window after a visible wait.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import itertools
+import sys
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import pytest
 
+from fraudpipe.errors import ConfigError
 from fraudpipe.serving.server import is_loopback
+from fraudpipe.target_profile import TargetProfile, fraudpipe_profile, load_profile
+from security_tests.attacks.client import Answer, HttpClient
+from security_tests.budget import Allocation, BudgetPlan, Slice, make_plan, source_addresses
+from security_tests.contract import NotAssessed
+
+TARGET_KEY = pytest.StashKey["LiveTarget"]()
+
+
+class BudgetSpent(NotAssessed):
+    """The test asked for more queries than the plan gave it."""
 
 
 @dataclass
 class LiveTarget:
     url: str
+    profile: TargetProfile
     api_keys: list[str]
-    expected_rate_limit: int
     loopback: bool
-    _identities: itertools.count = field(default_factory=lambda: itertools.count())
+    can_wait: bool
+    max_wait: float
+    network: str
+    plan: BudgetPlan | None = None
+    current_window: dict = field(default_factory=dict)
+    last_use: dict = field(default_factory=dict)
 
-    def next_identity(self) -> tuple[str | None, str | None]:
-        index = next(self._identities)
-        key = self.api_keys[index % len(self.api_keys)] if self.api_keys else None
-        source = str(ipaddress.ip_address("127.0.1.1") + index) if self.loopback else None
-        return key, source
+    @property
+    def limit(self) -> int | None:
+        return self.profile.rate_limit
+
+    def key(self, index: int | None) -> str | None:
+        return self.api_keys[index] if self.api_keys and index is not None else None
+
+    def http(self, key_index: int | None, address: str | None) -> HttpClient:
+        return HttpClient(self.url, api_key=self.key(key_index), source_address=address, profile=self.profile)
+
+    def wait_for(self, piece: Slice) -> None:
+        """Serial runs only: before a slice in a later window of its key, wait until that key's last
+        request is a whole window old, counting down on the console."""
+        key = piece.key_index if piece.key_index is not None else -1
+        if piece.window <= self.current_window.get(key, 0):
+            return
+        ready = self.last_use.get(key, 0.0) + self.profile.window_seconds + 1
+        while (left := ready - time.monotonic()) > 0:
+            sys.__stderr__.write(f"\r[budget] key #{key}: waiting {left:4.0f} s for a fresh rate-limit window ")
+            sys.__stderr__.flush()
+            time.sleep(min(1.0, left))
+        sys.__stderr__.write("\n")
+        self.current_window[key] = piece.window
+
+    def used(self, key_index: int | None) -> None:
+        self.last_use[key_index if key_index is not None else -1] = time.monotonic()
+
+
+class BudgetedClient:
+    """A client over the slices a test was given: each slice has its own key and source address; asking
+    past the last slice raises ``BudgetSpent``."""
+
+    def __init__(self, target: LiveTarget, slices: list[Slice]) -> None:
+        self.live, self.slices = target, list(slices)
+        self.target, self.profile = target.url, target.profile
+        self.spent, self._index, self._in_slice, self._client = 0, 0, 0, None
+
+    @property
+    def remaining(self) -> int:
+        return sum(s.queries for s in self.slices) - self.spent
+
+    def _current(self) -> HttpClient:
+        while self._index < len(self.slices) and self._in_slice >= self.slices[self._index].queries:
+            self._index, self._in_slice, self._client = self._index + 1, 0, None
+        if self._index >= len(self.slices):
+            raise BudgetSpent(f"not assessed (budget): the {self.spent} planned queries are spent")
+        piece = self.slices[self._index]
+        if self._client is None:
+            self.live.wait_for(piece)
+            self._client = self.live.http(piece.key_index, piece.address)
+        return self._client
+
+    def predict(self, payload=None, headers=None, **kwargs) -> Answer:
+        client = self._current()
+        answer = client.predict(payload, headers=headers, **kwargs)
+        self.spent, self._in_slice = self.spent + 1, self._in_slice + 1
+        self.live.used(self.slices[self._index].key_index)
+        return answer
+
+    def get(self, path: str) -> Answer:
+        return self.live.http(None, self.slices[0].address if self.slices else None).get(path)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fraudpipe target")
-    group.addoption("--target-url", default=None, help="assess a running service over HTTP instead of in-process")
+    group.addoption("--target-profile", default=None, metavar="FILE",
+                    help="assess a running service described by a TOML target profile")
+    group.addoption("--target-url", default=None,
+                    help="URL of the running service (overrides the profile's url; alone, it means fraudpipe)")
     group.addoption("--api-key", action="append", default=[], help="API key for the live target (repeatable)")
-    group.addoption("--allow-remote-target", action="store_true", help="permit a non-loopback --target-url")
-    group.addoption("--expected-rate-limit", type=int, default=100,
-                    help="requests per window the live target should allow (default 100)")
+    group.addoption("--allow-remote-target", action="store_true", help="permit a non-loopback target URL")
+    group.addoption("--expected-rate-limit", type=int, default=None,
+                    help="requests per window the live target promises (default: the profile's; fraudpipe 100)")
+    group.addoption("--max-wait", type=float, default=300.0, metavar="SECONDS",
+                    help="how long a serial run may wait in all for rate-limit windows to reset (default 300)")
+    group.addoption("--source-addresses", default="127.0.1.0/24", metavar="CIDR",
+                    help="loopback network the per-test source addresses come from (default 127.0.1.0/24)")
     group.addoption("--break-control", default=None, metavar="CONTROL",
                     help="switch CONTROL off in the 'hardened' variant, to show that exactly its finding fails")
 
 
+def _profile(config: pytest.Config) -> TargetProfile | None:
+    path, url = config.getoption("target_profile"), config.getoption("target_url")
+    if not path and not url:
+        return None
+    try:
+        profile = load_profile(path, url_override=url) if path else fraudpipe_profile(url)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    limit = config.getoption("expected_rate_limit")
+    if limit is not None:
+        from dataclasses import replace
+
+        profile = replace(profile, rate_limit=limit)
+    return profile
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    url = config.getoption("target_url")
-    if not url:
+    profile = _profile(config)
+    if profile is None:
         return
-    parsed = urlparse(url)
+    if not profile.url:
+        raise pytest.UsageError(f"{profile.source} has no url; pass --target-url")
+    parsed = urlparse(profile.url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise pytest.UsageError(f"--target-url must be http(s)://HOST:PORT, got {url!r}")
+        raise pytest.UsageError(f"the target URL must be http(s)://HOST:PORT, got {profile.url!r}")
     if not is_loopback(parsed.hostname) and not config.getoption("allow_remote_target"):
-        raise pytest.UsageError(f"--target-url {url} is not a loopback address; pass --allow-remote-target "
-                                "only for a service you are authorised to attack")
-
-
-TARGET_KEY = pytest.StashKey[LiveTarget]()
+        raise pytest.UsageError(f"the target URL {profile.url} is not a loopback address; pass "
+                                "--allow-remote-target only for a service you are authorised to attack")
+    try:
+        network_ok = ipaddress.ip_network(config.getoption("source_addresses"), strict=False).is_loopback
+    except ValueError:
+        network_ok = False
+    if not network_ok:
+        raise pytest.UsageError(f"--source-addresses must be a loopback network such as 127.0.1.0/24, got "
+                                f"{config.getoption('source_addresses')!r}")
+    xdist = bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
+    config.stash[TARGET_KEY] = LiveTarget(
+        profile.url.rstrip("/"), profile, list(config.getoption("api_key")), is_loopback(parsed.hostname),
+        can_wait=not xdist and config.getoption("max_wait") > 0, max_wait=config.getoption("max_wait"),
+        network=config.getoption("source_addresses"))
 
 
 def live_target(config: pytest.Config) -> LiveTarget | None:
-    url = config.getoption("target_url", default=None)
-    if not url:
-        return None
-    if TARGET_KEY not in config.stash:
-        config.stash[TARGET_KEY] = LiveTarget(url.rstrip("/"), list(config.getoption("api_key")),
-                                              config.getoption("expected_rate_limit"),
-                                              is_loopback(urlparse(url).hostname))
-    return config.stash[TARGET_KEY]
+    return config.stash.get(TARGET_KEY, None)
+
+
+def planned(target: LiveTarget, items: list, needs_of) -> BudgetPlan:
+    """The plan over the black-box tests in collection order (the same on every xdist worker)."""
+    if target.plan is None:
+        needs = [need for item in items if (need := needs_of(item)) is not None]
+        addresses = source_addresses(target.network, 2 * len(needs) + 40) if target.loopback else None
+        target.plan = make_plan(needs, len(target.api_keys), target.limit, target.profile.window_seconds,
+                                target.loopback, target.can_wait, target.max_wait, addresses)
+    return target.plan
+
+
+def allocation_for(target: LiveTarget, test: str) -> Allocation:
+    allocation = target.plan.allocations.get(test) if target.plan else None
+    if allocation is None:
+        raise NotAssessed(f"not assessed (budget): {test} is not in the query plan")
+    if not allocation.assessed:
+        raise NotAssessed(allocation.reason)
+    return allocation

@@ -4,10 +4,11 @@ import pytest
 
 from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
 from security_tests.attacks.detection import detect_attack
+from security_tests.attacks.disguised_probing import DISGUISES, RESIDUAL_DISGUISES, disguised_probing
 from security_tests.attacks.evasion import fraud_rows, informed_evasion
 from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.probing import probe_boundaries
-from security_tests.contract import expect_attack
+from security_tests.contract import Evidence, expect_attack
 
 
 class _AlertLines(logging.Handler):
@@ -47,3 +48,26 @@ def test_boundary_probing_is_flagged_by_the_monitor(variant, start_service, evid
                             + f"; false-positive rate on benign clients {benign['false_positive_rate']:.1%}")
         assert benign["false_positive_rate"] <= 0.05
     expect_attack(variant, probing)
+
+
+@pytest.mark.white_box("read the monitor's alert lines after disguised probing runs")
+@pytest.mark.finding("MED-5")
+def test_noisy_and_decoy_interleaved_probing_is_flagged_by_the_monitor(variant, start_service, evidence):
+    """A monitor that compared each query with the previous one only missed both disguises."""
+
+    def run(name: str, disguise: dict):
+        client = start_service(variant, rate_limit="10000/minute")
+        return detect_attack(name, lambda: disguised_probing(client, **disguise), alerts_of(client))
+
+    runs = [run(name, disguise) for name, disguise in DISGUISES.items()]
+    missed = [r for r in runs if r.attack_succeeded]
+    found = evidence.record(Evidence(
+        attack_succeeded=bool(missed), queries=sum(r.queries for r in runs),
+        summary="; ".join(r.summary for r in runs),
+        details={"disguised_probing": [r.as_dict() for r in runs]}))
+    if not variant.attack_should_succeed:
+        residual = [run(name, disguise) for name, disguise in RESIDUAL_DISGUISES.items()]
+        found.details["residual_disguises"] = [r.as_dict() for r in residual]
+        found.residual = "the monitor misses: " + (
+            "; ".join(r.summary for r in residual if r.attack_succeeded) or "none of the residual disguises tried")
+    expect_attack(variant, found)

@@ -30,6 +30,33 @@ def in_range(feature):
 
 
 valid_transactions = st.fixed_dictionaries({f.name: in_range(f) for f in FEATURES})
+
+
+def _nest(depth: int, opener: bytes) -> bytes:
+    """Arrays reach 2,047 deep under the 4 KB cap (past the recursion limit, also as hypothesis raises it)."""
+    inner, closer = (b'{"":[', b"]}") if opener == b"{" else (b"[", b"]")
+    return inner * (depth // len(inner)) + b"1" + closer * (depth // len(inner))
+
+
+def _duplicated(transaction: dict, key: str, value) -> bytes:
+    return json.dumps(transaction)[:-1].encode() + b", " + json.dumps({key: value})[1:].encode()
+
+
+def _encoded(value, codec: str) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode(codec, "surrogatepass" if codec != "latin-1" else "replace")
+
+
+deep_bodies = st.builds(_nest, st.integers(1, 64) | st.integers(1990, 2047), st.sampled_from([b"[", b"{"]))
+duplicate_bodies = st.builds(_duplicated, valid_transactions, st.sampled_from([f.name for f in FEATURES] + ["x"]),
+                             json_values)
+encoded_bodies = st.builds(_encoded, valid_transactions | json_values,
+                           st.sampled_from(["utf-16", "utf-32", "utf-16-le", "utf-32-be", "utf-8-sig", "latin-1",
+                                            "utf-8"]))
+surrogate_bodies = st.builds(lambda t, s: json.dumps(t)[:-1].encode() + b', "' + s.encode() + b'": 1}',
+                             valid_transactions, st.sampled_from(["\\ud800", "\\udfff", "\\ud83d"]))
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
+content_types = st.sampled_from(["application/json", "application/json; charset=utf-16", "text/plain", ""]) | \
+    st.builds(lambda t: f"application/json; {t}", header_text) | header_text
 QUICK = settings(max_examples=150, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -71,6 +98,26 @@ def test_no_answer_carries_a_probability(start_service, variant, holds):
         assert "fraud_probability" not in json.dumps(answer.body)
 
     check(holds, no_probability)
+
+
+@pytest.mark.parametrize("variant, holds", holds_only_with("validate_input"))
+def test_no_nesting_duplicate_encoding_or_header_gets_a_5xx(start_service, assessor_key, variant, holds):
+    """Deep nesting under the body cap, duplicate keys, UTF-16/32, BOMs, lone surrogates, any Content-Type
+    and header values: always a 4xx or an answer, never a 5xx."""
+    client = start_service(variant, rate_limit="100000/minute")
+
+    @QUICK
+    @given(raw=deep_bodies | duplicate_bodies | encoded_bodies | surrogate_bodies, content_type=content_types,
+           key=st.sampled_from([assessor_key]) | header_text, forwarded=header_text)
+    def never_5xx(raw, content_type, key, forwarded):
+        answer = client.predict(raw_body=raw)
+        assert answer.status < 500, (answer, raw[:80])
+        answer = client.predict(raw_body=raw, content_type=content_type,
+                                headers={"X-API-Key": key, "X-Forwarded-For": forwarded})
+        assert answer.status < 500, (answer, raw[:80], content_type)
+        assert client.get("/health", headers={"X-API-Key": key}).status < 500
+
+    check(holds, never_5xx)
 
 
 @QUICK

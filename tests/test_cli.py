@@ -117,3 +117,57 @@ def test_retrain_over_a_release_that_no_longer_verifies_is_refused_not_stripped_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not verify" in err[0]
     assert not [p for p in env.iterdir() if p.name.startswith("model.previous-")]
+
+
+@pytest.fixture
+def openapi_url():
+    """fraudpipe's own OpenAPI document served on a free loopback port by a stdlib server."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fraudpipe.serving.app import create_app
+
+    document = create_app("inherited").test_client().get("/openapi.json").get_data()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = document if self.path == "/openapi.json" else json.dumps([]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_profile_draft_from_openapi_names_every_field_and_leaves_the_unknowns_todo(env, openapi_url, capsys):
+    from fraudpipe.data import FEATURE_NAMES
+
+    out = env / "draft.toml"
+    assert main(["profile", "--from-openapi", f"{openapi_url}/openapi.json", "--out", str(out)]) == 0
+    draft = out.read_text()
+    assert all(f"[features.{name}]" in draft for name in FEATURE_NAMES) and 'label = "TODO"' in draft
+    assert main(["profile", "--from-openapi", f"{openapi_url}/openapi.json", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url, message", [("http://192.0.2.1/openapi.json", "not a loopback address"),
+                                          ("ftp://127.0.0.1/x", "must be an http(s) URL")])
+def test_profile_draft_refuses_remote_and_odd_urls_in_one_line(env, url, message, capsys):
+    assert main(["profile", "--from-openapi", url]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_profile_draft_refuses_a_document_that_is_not_openapi(env, openapi_url, capsys):
+    assert main(["profile", "--from-openapi", f"{openapi_url}/other"]) == 2
+    assert "OpenAPI" in capsys.readouterr().err

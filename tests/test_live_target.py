@@ -3,12 +3,16 @@ a bounded load, and a worker killed mid-load. Every server here is on 127.0.0.1 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,12 +20,32 @@ from pypdf import PdfReader
 
 from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.audit import read_records
+from security_tests.attacks.client import HttpClient
+from security_tests.attacks.flooding import boundary_burst
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
-                                    redis_server)
+                                    redis_server, serve)
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
-KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(12))  # strong enough for Settings
+KEYS = tuple(f"live-key-{i:02d}-sdq7wxz" for i in range(14))  # strong enough for Settings
+LOAN_PROFILE = ROOT / "tests" / "targets" / "loan_service.toml"
+BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
+
+
+def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
+           extra: tuple[str, ...] = ()) -> dict:
+    """The live suite in a subprocess, as a user runs it; returns findings.json by finding id."""
+    args = [sys.executable, "-m", "pytest", "security_tests", "--target-url", url, "-q", "-p", "no:cacheprovider",
+            f"--assessment-dir={out}", "--max-wait", "0", "--source-addresses", network, "-o", "addopts=", *extra]
+    args += ["--target-profile", str(profile)] if profile else []
+    args += [] if pdf else ["--no-assessment-pdf"]
+    for key in keys:
+        args += ["--api-key", key]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    assert (out / "findings.json").exists(), result.stdout[-3000:] + result.stderr[-2000:]
+    assessment = json.loads((out / "findings.json").read_text())
+    return {f["id"]: f for f in assessment["findings"]} | {"_assessment": assessment, "_stdout": result.stdout}
 
 
 @pytest.fixture(scope="module")
@@ -41,21 +65,67 @@ def deployed(trained, redis_url, tmp_path_factory):
 
 def test_assessment_runs_black_box_over_http_against_the_deployed_service(deployed, tmp_path):
     server, _ = deployed
-    args = [sys.executable, "-m", "pytest", "security_tests", "--target-url", server.url, "-q",
-            "-p", "no:cacheprovider", f"--assessment-dir={tmp_path}", f"--html={tmp_path / 'r.html'}"]
-    for key in KEYS:
-        args += ["--api-key", key]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
-    assert result.returncode == 0, result.stdout[-3000:]
-    findings = {f["id"]: f for f in json.loads((tmp_path / "findings.json").read_text())["findings"]}
-    for finding_id in ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1"):
-        assert findings[finding_id]["status"] == "Verified fixed", finding_id
-    for finding_id in ("HIGH-3", "HIGH-4"):
-        assert findings[finding_id]["status"] == "OPEN (residual risk)"
+    findings = assess(server.url, KEYS[2:12], tmp_path, "127.0.2.0/24", pdf=True)
+    for finding_id in ("CRIT-1", "MED-1"):
+        assert findings[finding_id]["status"] == "Verified fixed", (finding_id, findings[finding_id]["tests"])
+    for finding_id in ("CRIT-2", "HIGH-1"):
+        assert findings[finding_id]["status_code"] == "control_verified_residual_remains", finding_id
+    assert findings["HIGH-3"]["status"] == "OPEN (residual risk)"
+    assert findings["HIGH-4"]["status"] not in ("OPEN", "Not run", "Error")
     assert findings["HIGH-2"]["status"] == "Not assessed"
+    context = findings["_assessment"]["context"]
+    assert context["mode"] == "black-box over HTTP" and context["budget_plan"]["keys"] == 10
     text = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "security-assessment.pdf").pages)
-    assert server.url in text and "black-box" in text
+    assert server.url in text and "black-box" in text and "was trained in this run" not in text
+
+
+def test_one_key_against_hardened_fraudpipe_reports_nothing_falsely(deployed, tmp_path):
+    """The README's one-key run once ended "NOT READY: HIGH-1 open" on a correct limit."""
+    server, _ = deployed
+    findings = assess(server.url, [KEYS[12]], tmp_path, "127.0.3.0/24")
+    statuses = {fid: findings[fid]["status"] for fid in (*BLACK_BOX, "HIGH-3", "HIGH-4")}
+    assert "OPEN" not in statuses.values() and statuses["CRIT-1"] == "Verified fixed", statuses
+    assert statuses["HIGH-1"] == "Not assessed", statuses
+    reasons = findings["_assessment"]["context"]["not_assessed"]["HIGH-1"]
+    assert any("budget" in reason for reason in reasons)
+
+
+LOAN_KEYS = tuple(f"loan-key-{i:02d}" for i in range(12))
+
+
+@pytest.fixture(scope="module", params=["weak", "strong"])
+def loan_service(request, tmp_path_factory):
+    """The test-only loan scorer (not fraudpipe) under gunicorn on loopback, limit 30 per minute."""
+    port, log = free_port(), tmp_path_factory.mktemp("loan") / "server.log"
+    env = {**os.environ, "LOAN_API_KEYS": ",".join(LOAN_KEYS), "LOAN_RATE_LIMIT": "30",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+               f"tests.targets.loan_service:create_app({request.param!r})"]
+    with serve(command, env, port, log) as server:
+        yield request.param, server
+
+
+def test_black_box_findings_are_called_right_on_another_service(loan_service, tmp_path):
+    """Many keys (the strong build's run under ``-n 2``: the plan must be the same on both workers), then one
+    key, which may assess less but must never call open what the many-key run found fixed."""
+    build, server = loan_service
+    xdist = ("-n", "2", "--expected-rate-limit", "30") if build == "strong" else ()
+    many = assess(server.url, LOAN_KEYS[:10], tmp_path / "many", f"127.0.{4 if build == 'weak' else 5}.0/24",
+                  LOAN_PROFILE, extra=xdist)
+    expected = {"open"} if build == "weak" else {"fixed", "control_verified_residual_remains"}
+    assert all(many[fid]["status_code"] in expected for fid in BLACK_BOX), many["_stdout"][-2000:]
+    for finding_id in ("HIGH-3", "HIGH-4"):
+        assert many[finding_id]["status"] not in ("Not run", "Error", "Not assessed"), many[finding_id]["tests"]
+    assert many["_assessment"]["context"]["target_name"] == "loan-default scorer (test target)"
+    one = assess(server.url, LOAN_KEYS[10:11], tmp_path / "one", f"127.0.{6 if build == 'weak' else 7}.0/24",
+                 LOAN_PROFILE)
+    for finding_id, finding in many.items():
+        if finding_id.startswith("_"):
+            continue
+        if finding["status_code"] in ("fixed", "control_verified_residual_remains", "not_reproduced"):
+            assert one[finding_id]["status"] != "OPEN", (finding_id, one[finding_id]["tests"])
+    if build == "weak":
+        assert one["CRIT-1"]["status"] == one["CRIT-2"]["status"] == "OPEN"
 
 
 def test_a_remote_target_is_refused_without_the_explicit_flag():
@@ -68,12 +138,25 @@ def _count_answers(url: str, key: str, total: int) -> dict:
     return run_load(url, FRAUD_EXAMPLE, key, clients=8, seconds=30, max_requests=total).as_dict()
 
 
+def _statuses_from(url: str, key: str, total: int, source: str) -> dict[int, int]:
+    """8 concurrent clients from one loopback address of their own: every path counts against an
+    address, so one the harness polled /health from would start with less than the full budget."""
+    local = threading.local()
+
+    def one(_: int) -> int:
+        if not hasattr(local, "client"):
+            local.client = HttpClient(url, api_key=key, source_address=source)
+        return local.client.predict(FRAUD_EXAMPLE).status
+
+    with ThreadPoolExecutor(8) as pool:
+        return dict(Counter(pool.map(one, range(total))))
+
+
 def test_redis_storage_holds_one_limit_across_two_workers(deployed):
     server, settings = deployed
-    key = KEYS[-1]
-    measured = _count_answers(server.url, key, 300)
+    measured = _statuses_from(server.url, KEYS[-1], 300, source="127.0.2.1")
     assert len(server.worker_pids()) == 2
-    assert measured["statuses"] == {200: 100, 429: 200}, measured
+    assert measured == {200: 100, 429: 200}, measured
 
 
 def test_memory_storage_with_two_workers_lets_each_worker_count_alone(trained, tmp_path):
@@ -126,3 +209,29 @@ def test_killed_worker_is_replaced_and_the_audit_log_stays_whole(loaded_service)
     records = [json.loads(line) for line in lines]
     requests_logged = [r for r in records if r.get("type") != "alert"]
     assert result.responses <= len(requests_logged) <= result.responses + result.errors
+
+
+def test_two_workers_sharing_redis_let_no_boundary_burst_through(trained, redis_url, tmp_path):
+    """The assessment's boundary burst through gunicorn: both workers count in one sliding log."""
+    settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=redis_url, rate_limit="10/second",
+                                      audit_log=None)
+    with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+        measured = boundary_burst(HttpClient(server.url, api_key=KEYS[0]), FRAUD_EXAMPLE, 10, 1.0)
+    statuses = measured.details["statuses"]
+    assert measured.measurements["most_answers_in_one_window"] == 10 and statuses.get(429, 0) > 0, measured
+    assert not any(status >= 500 for status in statuses), measured
+
+
+def test_redis_going_down_gives_503_with_retry_after_never_500_or_unlimited(trained, tmp_path):
+    with contextlib.ExitStack() as redis_running:
+        url = redis_running.enter_context(redis_server())
+        settings = trained.with_overrides(api_keys=KEYS, rate_limit_storage=url, audit_log=tmp_path / "audit.jsonl")
+        with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=2) as server:
+            client = HttpClient(server.url, api_key=KEYS[0])
+            assert client.predict(FRAUD_EXAMPLE).status == 200
+            redis_running.close()
+            down = [client.predict(FRAUD_EXAMPLE) for _ in range(6)] + [client.get("/health")]
+    assert {answer.status for answer in down} == {503}, [answer.status for answer in down]
+    assert all(answer.body["error"] == "rate_limit_unavailable" and int(answer.headers["Retry-After"]) >= 1
+               for answer in down)
+    assert [r["status"] for r in read_records(settings.audit_log)][-7:] == [503] * 7

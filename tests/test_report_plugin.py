@@ -2,6 +2,9 @@
 
 import json
 import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,11 +68,14 @@ def test_findings_statuses_and_evidence_reach_json_and_pdf(suite, args):
     result.assert_outcomes(passed=3, xfailed=1)
     findings, text, data = _read(suite)
     assert findings["CRIT-1"]["status"] == "Verified fixed" and findings["CRIT-1"]["inherited"] == "Reproduced"
-    assert findings["MED-1"]["status"] == "OPEN (residual risk)"
+    assert findings["CRIT-1"]["status_code"] == "fixed"
+    assert findings["MED-1"]["status"] == "OPEN (residual risk)" and findings["MED-1"]["status_code"] == "residual_open"
+    assert data["summary"]["tests_sentence"] == "4 assessment test cases: 3 passed, 1 expected failure (open residual risk)"
     answered = {t["variant"]: t["evidence"]["measurements"]["answered"] for t in findings["CRIT-1"]["tests"]}
     assert answered == {"inherited": 7, "hardened": 0, "hardened-without-auth": 7}
     assert [t["nodeid"] for t in data["tests"]] == sorted(t["nodeid"] for t in data["tests"])
     for needle in ("CRIT-1", "Verified fixed", "measured 7 of 10 answered", "OPEN (residual risk)", "A door request",
+                   "4 assessment test cases",
                    "Threat map", "Appendix", "Executive summary"):
         assert needle in text, needle
 
@@ -89,7 +95,30 @@ def test_html_page_has_finding_columns_and_evidence_extras(suite):
     suite.runpytest_subprocess("-p", "no:cacheprovider", "--html=report.html", "--self-contained-html")
     html = (suite.path / "report.html").read_text()
     assert "col-finding" in html and "CRIT-1" in html and "hardened-without-auth" in html
-    assert "Findings (2)" in html and "image/png" in html
+    assert "fp-findings" in html and "image/png" in html and "data:application/json" not in html
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: the rendered page cannot be checked")
+def test_a_browser_shows_every_finding_with_its_status_above_the_runs(suite, tmp_path):
+    suite.runpytest_subprocess("-p", "no:cacheprovider", "--html=report.html", "--self-contained-html")
+    data = json.loads((suite.path / "artifacts" / "findings.json").read_text())
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--disable-component-update", "--disable-sync", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                          (suite.path / "report.html").as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    summary = dom[dom.index('class="fp-findings"'):dom.index("</table>", dom.index('class="fp-findings"'))]
+    for finding in data["findings"]:
+        row = re.search(rf'data-finding="{finding["id"]}" data-status-code="{finding["status_code"]}">(.*?)</tr>',
+                        summary, re.S)
+        assert row and f'>{finding["status"]}</td>' in row.group(1), finding["id"]
+    assert dom.index('class="fp-findings"') < dom.index('id="results-table"')
+    assert "attack succeeded (expected)" in dom and "attack succeeded (open residual risk)" in dom
+    assert "Traceback" not in dom and "AssertionError" not in dom
+    assert 'href="data:' not in dom
 
 
 def test_pdf_is_byte_identical_for_identical_results(tmp_path, monkeypatch):

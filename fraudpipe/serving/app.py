@@ -7,6 +7,7 @@ control is what blocks *that* attack. Values (the limit, the key list) live in `
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -21,12 +22,13 @@ from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.service import Service
 from fraudpipe.settings import Settings
 
-# Installation order is request order: who is asking, whether they are blocked, whether they are over
-# their budget; then how the body is read, what the answer shows, and where the record goes.
+# Installation order is request order: whether the caller is over its budget (before auth, so guessing
+# keys is limited too), who is asking, whether they are blocked; then how the body is read, what the
+# answer shows, and where the record goes.
 INSTALLERS = {
+    "rate_limit": limits.install,
     "auth": auth.install,
     "monitor": monitor.install,
-    "rate_limit": limits.install,
     "validate_input": validation.install,
     "hide_probability": output.install,
     "audit_log": audit.install,
@@ -83,19 +85,25 @@ def _add_routes(app: Flask, service: Service) -> None:
         return jsonify(service.render(label, probability))
 
     app.add_url_rule("/predict", "predict", service.wrap_predict(predict), methods=["POST"])
-    app.add_url_rule("/health", "health", lambda: service.health(), methods=["GET"])
+    app.add_url_rule("/health", "health", lambda: service.health(request), methods=["GET"])
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(openapi.document(service.controls)),
                      methods=["GET"])
 
 
 def _finish(service: Service, response):
+    """Security headers and the record; an answer that cannot be recorded (a full disk) is not given: 503."""
+    if service.sinks:
+        records = [audit.request_record(response)]
+        try:
+            for sink in service.sinks:
+                records.extend(sink(records))
+        except OSError as exc:
+            logging.getLogger("fraudpipe").error("request %s not recorded: %s", records[0]["request_id"], exc.strerror)
+            response = jsonify({"error": "not_ready", "reason": "the request could not be recorded; try again later"})
+            response.status_code = 503
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     request_id = getattr(g, "request_id", None)
     if request_id:
         response.headers["X-Request-ID"] = request_id
-    if service.sinks:
-        records = [audit.request_record(response)]
-        for sink in service.sinks:
-            records.extend(sink(records))
     return response

@@ -23,11 +23,32 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._lock = threading.Lock()
+        self._failure: str | None = None
 
     def write(self, record: dict) -> None:
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:
-            os.write(self._fd, line)
+            try:
+                os.write(self._fd, line)
+            except OSError as exc:
+                self._failure = f"audit log: last write failed ({exc.strerror})"
+                raise
+            self._failure = None
+
+    def unwritable(self) -> str | None:
+        """Why a record written now would be lost: the file was removed or replaced (rotated without a
+        reopen), it no longer accepts writes, or the last write failed (a full disk)."""
+        if self._failure:
+            return self._failure
+        try:
+            on_disk, ours = os.stat(self.path), os.fstat(self._fd)
+        except OSError as exc:
+            return f"audit log: {exc.strerror}"
+        if (on_disk.st_dev, on_disk.st_ino) != (ours.st_dev, ours.st_ino):
+            return "audit log: the file was removed or replaced since the service opened it"
+        if not os.access(self.path, os.W_OK):
+            return "audit log: not writable"
+        return None
 
     def close(self) -> None:
         os.close(self._fd)
@@ -38,6 +59,7 @@ def install(app: Flask, service) -> None:
     if service.settings.audit_log is None:
         return
     log = AuditLog(service.settings.audit_log)
+    service.readiness_checks.append(log.unwritable)
 
     def write_all(records: list[dict]) -> list[dict]:
         for record in records:

@@ -60,12 +60,17 @@ class KeyStore:
 
 
 def install(app: Flask, service) -> None:
-    """Every call to the model needs a key; health and the API document stay public."""
+    """Every call to the model needs a key; health and the API document stay public (health's details
+    only for a key holder). With no key configured nobody can call the model: not ready, and 503."""
     keys = KeyStore.from_settings(service.settings.api_keys, service.settings.api_keys_file)
+    service.identify = lambda req: keys.identify(req.headers.get(HEADER))
+    service.readiness_checks.append(lambda: None if len(keys) else "auth: no API keys configured")
 
     @app.before_request
     def require_key() -> None:
         if request.endpoint == "predict":
+            if not len(keys):
+                raise ApiError(503, "not_ready", "no API keys are configured; the service refuses every caller")
             g.key_id = keys.require(request.headers.get(HEADER))
 
 

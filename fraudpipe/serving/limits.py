@@ -1,58 +1,73 @@
-"""Rate limiting with flask-limiter, checked after authentication: one budget per API key and one per client address.
+"""Rate limiting, checked before authentication: one budget per client address for every request, and
+one per API key for requests that carry a valid key.
 
-Counting both means neither rotating keys from one address nor sharing one key across many
-addresses escapes the limit. The client address is the socket peer unless a trusted proxy count is
-configured (werkzeug's ProxyFix then reads that many ``X-Forwarded-For`` hops), so a client cannot
-reset its own budget by inventing a header.
+The address budget runs first so that a caller without a valid key is limited too: otherwise a key can
+be guessed at full speed and every 401 grows the audit log without bound. Counting both budgets means
+neither rotating keys from one address nor sharing one key across many addresses escapes the limit. Both
+are checked in one storage call (``ratelimit_store``), so a request costs one Redis round trip.
+
+The client address is the socket peer unless a trusted proxy count is configured (werkzeug's ProxyFix
+then reads that many ``X-Forwarded-For`` hops), so a client cannot reset its budget by inventing a header.
+When the shared counts cannot be read the service refuses (503), it never answers unlimited.
 """
 
 from __future__ import annotations
 
-import time
+import ipaddress
+import math
 
-from flask import Flask, g, request
-from flask_limiter import Limiter
+from flask import Flask, request
 
-from fraudpipe.serving.errors import http_error_response
+from fraudpipe.serving.auth import HEADER, KeyStore
+from fraudpipe.serving.errors import ApiError
+from fraudpipe.serving.ratelimit_store import Rate, StoreUnavailable, open_store
+
+UNAVAILABLE_RETRY_SECONDS = 1
 
 
 def client_address() -> str:
-    return request.remote_addr or "unknown"
+    """The budget's address. IPv6 clients are counted per /64: one host is routinely handed a whole /64,
+    and counting each address would give it 2^64 budgets to guess keys with."""
+    address = request.remote_addr or "unknown"
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
-def key_identity() -> str:
-    return getattr(g, "key_id", None) or "anonymous"
-
-
-def install_limiter(app: Flask, storage_uri: str) -> Limiter:
-    """X-RateLimit-* headers stay off: each would cost one more storage round trip on every answered
-    request. The refusal carries Retry-After, computed only when a limit is hit (``retry_after``)."""
-    return Limiter(client_address, app=app, storage_uri=storage_uri, headers_enabled=False,
-                   strategy="fixed-window", default_limits=[], key_prefix="fraudpipe")
-
-
-def retry_after(limiter: Limiter) -> int:
-    """Seconds until the breached window resets (at least 1)."""
-    breached = limiter.current_limit
-    if breached is None:
-        return 1
-    return max(1, int(breached.reset_at - time.time()))
-
-
-def limit_route(limiter: Limiter, rate: str, view, per_key: bool):
-    """Per client address always; per API key too when keys exist (without auth every caller is one key)."""
-    if per_key:
-        view = limiter.limit(rate, key_func=key_identity, scope="key")(view)
-    return limiter.limit(rate, key_func=client_address, scope="client")(view)
+def retry_after(seconds: float) -> str:
+    """Whole seconds (what the header allows), rounded up so a client that waits is let in."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def install(app: Flask, service) -> None:
-    limiter = install_limiter(app, service.settings.rate_limit_storage)
-    per_key = "auth" in service.controls
-    service.predict_wrappers.append(lambda view: limit_route(limiter, service.settings.rate_limit, view, per_key))
+    """Installed before ``auth``: the key is identified here (the same hashed, constant-time lookup) so
+    that both budgets go to storage in one call, before auth refuses anything."""
+    settings = service.settings
+    store = open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit))
+    keys = KeyStore.from_settings(settings.api_keys, settings.api_keys_file) if "auth" in service.controls else None
+    service.readiness_checks.append(store.ready)
 
-    @app.errorhandler(429)
-    def too_many(exc):
-        response = http_error_response(exc)
-        response.headers["Retry-After"] = str(retry_after(limiter))
-        return response
+    def identities() -> list[str]:
+        names = [f"addr:{client_address()}"]
+        if keys is not None and request.endpoint == "predict":
+            key_id = keys.identify(request.headers.get(HEADER))
+            if key_id is not None:
+                names.append(f"key:{key_id}")
+        return names
+
+    @app.before_request
+    def enforce_limits() -> None:
+        try:
+            wait = store.acquire(identities())
+        except StoreUnavailable as exc:
+            raise ApiError(503, "rate_limit_unavailable", f"{exc}; try again shortly",
+                           headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None
+        if wait > 0:
+            raise ApiError(429, "too_many_requests", f"rate limit of {settings.rate_limit} exceeded",
+                           headers={"Retry-After": retry_after(wait)})

@@ -39,7 +39,8 @@ def document(controls) -> dict:
         "info": {"title": "fraudpipe inference API", "version": "1"},
         "paths": {
             "/health": {"get": {"summary": "Liveness and readiness", "operationId": "health", "responses": {
-                "200": {"description": "ready"}, "503": {"description": "not ready: artifacts refused"}}}},
+                "200": {"description": "ready"},
+                "503": {"description": "not ready: a dependency (artifacts, API keys, audit log, rate-limit storage) is unusable"}}}},
             "/predict": {"post": predict},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": {"description": "the OpenAPI 3 document"}}}},

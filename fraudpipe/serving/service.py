@@ -2,11 +2,18 @@
 
 The core service reads a body leniently, answers with the probability and records nothing; each
 control's ``install`` swaps one seam (``parse``, ``render``) or adds to one (``sinks``, ``predict_wrappers``,
-``readiness_checks``: each returns None when its dependency is usable, else the reason it is not).
+``readiness_checks``: each returns None when its dependency is usable, else the reason it is not;
+``identify``: the key id of an authenticated caller, None for anyone else).
+
+Readiness is every dependency at once, and its details are for operators: an anonymous caller learns
+only ready or not; the reasons go to the log and to an authenticated caller, with absolute paths cut to
+their last part so neither learns the server's layout.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +27,13 @@ from fraudpipe.serving.validation import parse_lax
 from fraudpipe.settings import Settings
 
 Sink = Callable[[list[dict]], list[dict]]
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/'\":,]+/)*([^\s/'\":,]*)")
+log = logging.getLogger("fraudpipe")
+
+
+def without_paths(text: str) -> str:
+    """``/srv/app/artifacts/model/manifest.json`` becomes ``manifest.json``."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "<path>", text)
 
 
 @dataclass
@@ -33,10 +47,12 @@ class Service:
     sinks: list[Sink] = field(default_factory=list)
     predict_wrappers: list[Callable] = field(default_factory=list)
     readiness_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    identify: Callable[..., str | None] = lambda request: None
+    _last_reasons: list[str] | None = field(default=None, init=False, repr=False)
 
     def predict_row(self, request) -> np.ndarray:
         if not self.model.ready:
-            raise ApiError(503, "not_ready", f"model not loaded: {self.model.reason}")
+            raise ApiError(503, "not_ready", "the model is not loaded; the service log says why")
         return self.parse(request)
 
     def wrap_predict(self, view: Callable) -> Callable:
@@ -44,10 +60,30 @@ class Service:
             view = wrap(view)
         return view
 
-    def health(self):
-        model = self.model
-        body = {"status": "ok" if model.ready else "not ready", "ready": model.ready, "profile": self.profile,
-                "artifacts_verified": model.verified, "model_sha256_prefix": model.model_sha256[:12] or None}
-        if not model.ready:
-            body["reason"] = model.reason
-        return jsonify(body), 200 if model.ready else 503
+    def not_ready_reasons(self) -> list[str]:
+        """One reason per unusable dependency; a check that raises counts as a failed check, not a crash."""
+        reasons = [] if self.model.ready else [f"artifacts: {self.model.reason}"]
+        for check in self.readiness_checks:
+            try:
+                reason = check()
+            except Exception as exc:  # a broken check must make the service not ready, never answer 500
+                reason = f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}: {exc}"
+            if reason:
+                reasons.append(reason)
+        return [without_paths(reason) for reason in reasons]
+
+    def health(self, request):
+        reasons = self.not_ready_reasons()
+        if reasons != self._last_reasons:
+            self._last_reasons = reasons
+            if reasons:
+                log.warning("not ready: %s", "; ".join(reasons))
+            else:
+                log.info("ready")
+        body = {"status": "not ready" if reasons else "ok"}
+        if self.identify(request) is not None:
+            model = self.model
+            body.update({"ready": not reasons, "reasons": reasons, "profile": self.profile,
+                         "artifacts_verified": model.verified and model.ready,
+                         "model_sha256_prefix": model.model_sha256[:12] or None})
+        return jsonify(body), 503 if reasons else 200

@@ -1,6 +1,9 @@
 """Request parsing: the strict pydantic gate of the hardened profile, and the acquired service's lax one.
 
-Both return a float64 row in schema order. The lax path keeps the seed's behaviour exactly: only
+Both return a float64 row in schema order. The strict gate reads JSON as RFC 8259 says systems exchange
+it, and refuses whatever two parsers could read differently: a body that is not UTF-8 (a BOM, UTF-16/32,
+invalid bytes, a lone surrogate escape), a duplicate key (which one wins is parser-dependent), a charset
+other than utf-8; nesting is bounded on the raw text before the recursive parser can exhaust the stack. The lax path keeps the seed's behaviour exactly: only
 missing fields are refused (400); anything numpy can turn into a finite number passes; the rest fails
 inside the model call, which the acquired service answered with a 500.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -17,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from fraudpipe.data import FEATURE_NAMES, FEATURES
 from fraudpipe.serving.errors import ApiError
+
+MAX_DEPTH = 8  # a transaction is one object; anything deeper is refused before parsing
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
 
 
 @lru_cache(maxsize=1)
@@ -36,18 +44,7 @@ def transaction_model() -> type[BaseModel]:
 
 def parse_strict(request, max_body_bytes: int) -> np.ndarray:
     """NaN and Infinity parse (as Python's JSON does) and are then refused as non-finite: 422 on the field."""
-    if request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the transaction as application/json")
-    length = request.content_length
-    if length is not None and length > max_body_bytes:
-        raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
-    body = request.stream.read(max_body_bytes + 1)
-    if len(body) > max_body_bytes:
-        raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    data = read_json(request, max_body_bytes)
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_fields", "body must be a JSON object with the four features",
                        {"fields": {"<body>": f"expected an object, got {type(data).__name__}"}})
@@ -61,6 +58,72 @@ def parse_strict(request, max_body_bytes: int) -> np.ndarray:
         raise ApiError(422, "invalid_fields", f"invalid field(s): {', '.join(sorted(fields))}",
                        {"fields": fields}) from None
     return np.array([[getattr(transaction, name) for name in FEATURE_NAMES]], dtype=np.float64)
+
+
+def read_json(request, max_body_bytes: int):
+    """The body as one JSON value, or a 4xx: 415 media type or charset, 413 size (declared or streamed), 400 the rest."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the transaction as application/json")
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type", f"charset {charset!r}: JSON is exchanged as utf-8")
+    length = request.content_length
+    if length is not None and length > max_body_bytes:
+        raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
+    body = request.stream.read(max_body_bytes + 1)
+    if len(body) > max_body_bytes:
+        raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
+    return loads_strict(body)
+
+
+def loads_strict(body: bytes):
+    """JSON that every parser reads the same way, or a 400 ``malformed_json`` that says what is wrong."""
+    depth = nesting_depth(body)
+    if depth > MAX_DEPTH:
+        raise _malformed(f"nesting depth {depth} exceeds {MAX_DEPTH}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"body is not UTF-8 (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise _malformed("body starts with a byte order mark; send UTF-8 without one")
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise _malformed(f"duplicate key {ascii(exc.args[0])}") from None
+    except ValueError as exc:
+        raise _malformed(f"body is not valid JSON: {exc}") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _malformed("a string holds a lone surrogate escape (\\ud800-\\udfff); it is not Unicode text") from None
+    return data
+
+
+def nesting_depth(body: bytes) -> int:
+    """Deepest bracket nesting outside strings, computed without recursion (an unclosed string counts as text)."""
+    depth = deepest = 0
+    for byte in _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", body)):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(key)
+        data[key] = value
+    return data
+
+
+def _malformed(reason: str) -> ApiError:
+    return ApiError(400, "malformed_json", reason)
 
 
 def parse_lax(request) -> np.ndarray:

@@ -55,7 +55,8 @@ def _transaction(body: bytes) -> dict | None:
 
 def _check_record(record: dict | None, sent: tuple, answer: Answer, peer: str | None, key: str,
                   auth_on: bool) -> list[str]:
-    """``auth_on``: the service refused a wrong key, so an accepted call must carry a key id."""
+    """``auth_on``: the service refused a wrong key, so a call it authenticated must carry a key id (a 429 may
+    be decided before authentication, as the limiter is)."""
     _, method, path, headers, body = sent
     row = _transaction(body)
     if record is None:
@@ -72,7 +73,7 @@ def _check_record(record: dict | None, sent: tuple, answer: Answer, peer: str | 
     if not isinstance(record.get("latency_ms"), (int, float)) or record["latency_ms"] < 0:
         problems.append(f"latency_ms {record.get('latency_ms')!r}")
     keyed = ("X-API-Key", key) in headers
-    if auth_on and keyed and answer.status not in (401, 404, 405) and not record.get("key_id"):
+    if auth_on and keyed and answer.status not in (401, 404, 405, 429) and not record.get("key_id"):
         problems.append("no key_id for an authenticated call")
     if record.get("key_id") == key:
         problems.append("key_id is the raw key")

@@ -7,24 +7,44 @@ assumes a legitimate account and one that tests the front door use the same call
 from __future__ import annotations
 
 import json
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from fraudpipe.target_profile import TargetProfile
 
 
 NOT_SENT = 0  # the status of a request the HTTP client refused to put on the wire
 
 
 class Answer(NamedTuple):
+    """One response. With a ``profile`` (a live target) the label is read where the profile says; without
+    one it is fraudpipe's in-process ``prediction`` (0/1)."""
+
     status: int
     body: dict | list | str | None
     headers: dict[str, str]
+    profile: TargetProfile | None = None
+    sent: dict[str, str] = {}
+    """The headers the request carried (the client's own key included), for the report's samples."""
 
     @property
     def ok(self) -> bool:
+        if self.profile is not None:
+            return 200 <= self.status < 300 and self.profile.label_of(self.body) is not None
         return self.status == 200 and isinstance(self.body, dict) and "prediction" in self.body
 
     @property
-    def label(self) -> int | None:
+    def label(self) -> Any:
+        if self.profile is not None:
+            return self.profile.label_of(self.body) if self.ok else None
         return self.body.get("prediction") if self.ok else None
+
+    @property
+    def positive(self) -> bool | None:
+        """Whether the answer is the class the attacker wants to avoid (None when there is no label)."""
+        if not self.ok:
+            return None
+        return self.label == self.profile.positive if self.profile is not None else self.label == 1
 
 
 class Client(Protocol):
@@ -33,7 +53,7 @@ class Client(Protocol):
     def predict(self, payload: object = None, headers: dict | None = None, *, raw_body: bytes | None = None,
                 content_type: str = "application/json", query: str = "") -> Answer: ...
 
-    def get(self, path: str) -> Answer: ...
+    def get(self, path: str, headers: dict | None = None) -> Answer: ...
 
     def request(self, method: str, path: str, headers: dict | list | None = None, body: bytes = b"") -> Answer: ...
 
@@ -53,6 +73,7 @@ class _KeyedClient:
     """The caller's own key goes on every request unless the attack sets the headers itself."""
 
     _api_key: str | None = None
+    profile: TargetProfile | None = None
 
     @property
     def api_key(self) -> str | None:
@@ -62,6 +83,8 @@ class _KeyedClient:
     def _headers(self, headers):
         if headers is not None:
             return headers
+        if self.profile is not None:
+            return self.profile.auth_headers(self._api_key)
         return {"X-API-Key": self._api_key} if self._api_key else {}
 
 
@@ -79,13 +102,13 @@ class FlaskClient(_KeyedClient):
         self._environ = {"REMOTE_ADDR": remote_addr}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
-        response = self._client.post(f"/predict{query}", data=_body(payload, raw_body),
-                                     headers=self._headers(headers), content_type=content_type,
-                                     environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+        sent = self._headers(headers)
+        response = self._client.post(f"/predict{query}", data=_body(payload, raw_body), headers=sent,
+                                     content_type=content_type, environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), None, sent)
 
-    def get(self, path):
-        response = self._client.get(path, environ_base=self._environ)
+    def get(self, path, headers=None):
+        response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
     def request(self, method, path, headers=None, body=b""):
@@ -101,7 +124,7 @@ class HttpClient(_KeyedClient):
     wire_strips_whitespace = True  # RFC 9110: edge whitespace of a field value is not part of it
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
-                 source_address: str | None = None) -> None:
+                 source_address: str | None = None, profile: TargetProfile | None = None) -> None:
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -116,16 +139,19 @@ class HttpClient(_KeyedClient):
             self._session.mount("http://", _SourceAdapter())
         self._api_key = api_key
         self._timeout = timeout
+        self.profile = profile
+        self.predict_path = profile.predict_path if profile is not None else "/predict"
+        self.source_address = source_address
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
-        response = self._session.post(f"{self.target}/predict{query}", data=_body(payload, raw_body),
-                                      headers={"Content-Type": content_type, **self._headers(headers)},
-                                      timeout=self._timeout)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+        sent = self._headers(headers)
+        response = self._session.post(f"{self.target}{self.predict_path}{query}", data=_body(payload, raw_body),
+                                      headers={"Content-Type": content_type, **sent}, timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile, sent)
 
-    def get(self, path):
-        response = self._session.get(f"{self.target}{path}", timeout=self._timeout)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+    def get(self, path, headers=None):
+        response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """A repeated header name (a list of pairs) is sent as one comma-joined field, as proxies do."""
@@ -140,13 +166,19 @@ class HttpClient(_KeyedClient):
             response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
                                              timeout=self._timeout, allow_redirects=False)
         except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
-            return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {})
-        return Answer(response.status_code, _decode(response.content), dict(response.headers))
+            return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {}, self.profile)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
+
+
+SECRET_HEADERS = ("x-api-key", "authorization")
 
 
 def exchange(label: str, payload, answer: Answer, headers: dict | None = None) -> dict:
-    """A named request and its response as they go in the report (an ``Evidence`` sample); an API key is
-    shown only as its length."""
-    shown = {k: (f"<{len(v)} chars>" if k.lower() == "x-api-key" else v) for k, v in (headers or {}).items()}
+    """A named request and its response as they go in the report (an ``Evidence`` sample): the headers the
+    request carried (the client's own key unless the attack set them); an API key or bearer token is shown
+    only as present and its length."""
+    carried = answer.sent if headers is None else headers
+    secret = SECRET_HEADERS + ((answer.profile.auth_header.lower(),) if answer.profile is not None else ())
+    shown = {k: (f"<present, {len(v)} chars>" if k.lower() in secret else v) for k, v in carried.items()}
     return {"label": label, "request": {"headers": shown, "body": payload},
             "response": {"status": answer.status, "body": answer.body}}

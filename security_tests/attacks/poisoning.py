@@ -80,10 +80,11 @@ def poison_training(gate_on: bool, seed: int = 42) -> Evidence:
     baseline = _score(train, X_test, y_test)
     results = _poisoned_sets(train, reference, gate_on, X_test, y_test, seed)
     accepted = [r for r in results if r["trained"]]
-    chart = {"kind": "line", "title": "Recall on clean data after poisoning", "xlabel": "poisoned share of training rows",
-             "ylabel": "recall", "series": {attack: [[r["rate"] for r in results if r["attack"] == attack],
-                                                     [r.get("recall") for r in results if r["attack"] == attack]]
-                                            for attack in ("label flip", "injection")}}
+    chart = {"kind": "line", "title": "Recall and precision on clean data after poisoning",
+             "xlabel": "poisoned share of training rows", "ylabel": "score on clean held-out data", "ylim": [0, 1],
+             "series": {f"{attack}: {metric}": [[r["rate"] for r in results if r["attack"] == attack],
+                                                [r.get(metric) for r in results if r["attack"] == attack]]
+                        for attack in ("label flip", "injection") for metric in ("recall", "precision")}}
     return Evidence(
         attack_succeeded=bool(accepted), queries=0, summary=_summary(results, baseline, gate_on),
         charts=[chart] if accepted else [],

@@ -61,7 +61,7 @@ def serve_tampered(start_service: Callable[[Path], Client], folder: Path) -> tup
     """Start the service on a tampered folder: its /health, its answer to the fraud example, and whether it serves."""
     client = start_service(folder)
     health, prediction = client.get("/health"), client.predict(FRAUD_EXAMPLE)
-    return health, prediction, bool(isinstance(health.body, dict) and health.body.get("ready"))
+    return health, prediction, health.status == 200
 
 
 def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> Evidence:

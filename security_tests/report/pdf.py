@@ -1,26 +1,35 @@
 """The PDF a security engineer hands to management, rendered with fpdf2 from the assessment dict.
 
-Every number in it comes from the assessment dict, which comes from this run's evidence. With
+Every number and every claim in it (the target, how many ways a finding was attacked, the test count)
+comes from the assessment dict, which comes from this run. Layout rules the tests check: a heading is
+never left at the foot of a page, a finding starts on a new page only when less than half a page is
+left, test ids appear only in the appendix, evidence reads as labelled values. With
 ``SOURCE_DATE_EPOCH`` set, identical results give byte-identical files.
 """
 
 from __future__ import annotations
 
 import io
-import json
+import struct
 from datetime import datetime
 from pathlib import Path
 
 import matplotlib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
 
 from security_tests.contract import Severity, Status
+from security_tests.findings import ATLAS, OWASP_ML_2023
+from security_tests.report import plain
 from security_tests.report.assessment import report_time
 from security_tests.report.charts import render_chart
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 STATUS_COLOURS = {status.label: status.colour for status in Status}
+MARGIN, BOTTOM = 16, 16
+HEADING_ROOM = 45
+"""Millimetres a heading needs below it (itself and a few lines), so it never ends a page."""
 
 
 class AssessmentPDF(FPDF):
@@ -31,9 +40,17 @@ class AssessmentPDF(FPDF):
         self.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
         self.add_font("DejaVu", "I", str(FONT_DIR / "DejaVuSans-Oblique.ttf"))
         self.add_font("DejaVuMono", "", str(FONT_DIR / "DejaVuSansMono.ttf"))
-        self.set_auto_page_break(auto=True, margin=16)
-        self.set_margins(16, 16, 16)
+        self.set_auto_page_break(auto=True, margin=BOTTOM)
+        self.set_margins(MARGIN, MARGIN, MARGIN)
         self.alias_nb_pages()
+
+    @property
+    def room(self) -> float:
+        return self.h - BOTTOM - self.get_y()
+
+    def ensure(self, height: float) -> None:
+        if self.room < height:
+            self.add_page()
 
     def header(self) -> None:
         if self.page_no() == 1:
@@ -51,15 +68,17 @@ class AssessmentPDF(FPDF):
         self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="C")
         self.set_text_color(0, 0, 0)
 
-    def heading(self, text: str, level: int = 0) -> None:
+    def heading(self, text: str, level: int = 0, room: float = HEADING_ROOM) -> None:
         if level == 0:
             self.add_page()
         else:
+            self.ensure(room)
             self.ln(2)
         self.start_section(text, level=level)
-        self.set_font("DejaVu", "B", 15 if level == 0 else 11.5)
-        self.multi_cell(0, 8 if level == 0 else 6.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.ln(1)
+        size = {0: 16, 1: 13, 2: 10.5}[level]
+        self.set_font("DejaVu", "B", size)
+        self.multi_cell(0, size * 0.55, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.ln(1.5)
 
     def para(self, text: str, size: float = 9.5, style: str = "") -> None:
         self.set_font("DejaVu", style, size)
@@ -67,14 +86,29 @@ class AssessmentPDF(FPDF):
         self.ln(1.2)
 
     def label(self, name: str, text: str) -> None:
+        self.ensure(18)
         self.set_font("DejaVu", "B", 9.5)
         self.cell(0, 5.5, name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.para(text)
+        if text:
+            self.para(text)
+
+    def box(self, text: str, colour: tuple[int, int, int], size: float = 9) -> None:
+        """A shaded paragraph for what a reader must not miss (a severity note, a remaining risk)."""
+        self.ensure(16)
+        self.set_fill_color(*(255 - (255 - c) // 8 for c in colour))
+        self.set_draw_color(*colour)
+        self.set_font("DejaVu", "", size)
+        self.multi_cell(0, size * 0.5, text, border="L", fill=True, align="L", padding=2,
+                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(0, 0, 0)
+        self.ln(2)
 
     def mono(self, text: str, size: float = 7.5) -> None:
+        self.ensure(14)
         self.set_font("DejaVuMono", "", size)
         self.set_fill_color(244, 244, 244)
-        self.multi_cell(0, size * 0.48, text, fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, size * 0.48, text, fill=True, align="L", padding=1.5,
+                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(1.5)
 
     def coloured(self, text: str, colour: tuple[int, int, int], size: float = 9.5) -> None:
@@ -84,62 +118,72 @@ class AssessmentPDF(FPDF):
 
     def grid(self, header: list[str], rows: list[list[str]], widths: tuple, size: float = 7.5,
              colour_column: int | None = None) -> None:
+        self.ensure(size * 0.5 * 2 + 12)
         self.set_font("DejaVu", "", size)
-        with self.table(col_widths=widths, text_align="LEFT", line_height=size * 0.5,
-                        headings_style=_heading_style(), first_row_as_headings=True) as table:
+        with self.table(col_widths=widths, width=sum(widths), align="LEFT", text_align="LEFT",
+                        line_height=size * 0.5, headings_style=FontFace(emphasis="BOLD", fill_color=(225, 230, 238)),
+                        first_row_as_headings=True) as table:
             table.row(header)
             for values in rows:
                 row = table.row()
                 for index, value in enumerate(values):
-                    if index == colour_column and value in STATUS_COLOURS:
-                        from fpdf.fonts import FontFace
-
-                        row.cell(value, style=FontFace(color=STATUS_COLOURS[value], emphasis="BOLD"))
-                    else:
-                        row.cell(value)
+                    colour = STATUS_COLOURS.get(value) if index == colour_column else None
+                    row.cell(value, style=FontFace(color=colour, emphasis="BOLD") if colour else None)
         self.ln(2)
 
-    def chart(self, png: bytes, caption: str, width: float = 140) -> None:
-        if self.get_y() > 190:
-            self.add_page()
+    def chart(self, png: bytes, caption: str, width: float = 130) -> None:
+        pixels_w, pixels_h = struct.unpack(">II", png[16:24])
+        height = width * pixels_h / pixels_w
+        self.ensure(height + 10)
         self.image(io.BytesIO(png), w=width, x=(self.w - width) / 2)
         self.set_font("DejaVu", "I", 7.5)
         self.multi_cell(0, 4, caption, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(2)
 
 
-def _heading_style():
-    from fpdf.fonts import FontFace
-
-    return FontFace(emphasis="BOLD", fill_color=(225, 230, 238))
-
-
-def _short(value, limit: int = 1800) -> str:
-    text = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + "\n… (truncated; full evidence in findings.json)"
+def severity_cell(f: dict) -> str:
+    text = f"{f['severity']} {f['cvss_score']}"
+    return text if f["severity"] == f["id_band"] else f"{text} (id band {f['id_band']}: see note)"
 
 
-def _test_name(nodeid: str) -> str:
-    return nodeid.split("::")[-1]
+def severity_note(f: dict) -> str:
+    """Shown wherever the computed severity differs from the band in the id, with or without a reason."""
+    reason = f["severity_note"] or "The catalog records no reason for the difference yet."
+    return (f"Severity differs from the id: {f['id']} carries the {f['id_band']} band of the original "
+            f"write-up; the CVSS 3.1 vector computes {f['severity']} {f['cvss_score']}. {reason}")
 
 
-def _shown(test: dict) -> bool:
-    """Inherited, hardened, live and variant-less rows are shown in full; isolation rows only in the table."""
-    return not test["control_isolation"]
+def open_risks(a: dict) -> list[str]:
+    """One sentence per finding with risk left on the hardened service, each from this run's numbers."""
+    return [f"{f['id']} {f['title']} ({f['status']}): {f['remaining_risk']}" for f in a["findings"]
+            if f["remaining_risk"]]
 
 
-def residual_sentences(assessment: dict) -> list[str]:
-    """Plain sentences, each from a number measured on the hardened service in this run."""
-    sentences = []
-    for finding in assessment["findings"]:
-        measured = [f"{finding['id']}: {test['evidence']['residual']}" for test in finding["tests"]
-                    if test["judges_fix"] and test["evidence"].get("residual")]
-        sentences.extend(measured)
-        if finding["status"] == Status.RESIDUAL_RISK.label and not measured:
-            summaries = [t["evidence"].get("summary") for t in finding["tests"]
-                         if (t["judges_fix"] or t["variant"] is None) and t["evidence"].get("summary")]
-            sentences.append(f"{finding['id']} {finding['title']} remains open: {summaries[0] if summaries else ''}")
-    return sorted(set(sentences))
+def method_sentence(a: dict) -> str:
+    """How each finding was run, from the variants that actually ran."""
+    ran = set(a.get("variants_run", []))
+    if "live" in ran:
+        return (f"Each finding was attacked once, over HTTP, against the running service ({a['target']}); "
+                "checks that need the service's inside are listed as not assessed.")
+    ways = [text for present, text in (
+        ("inherited" in ran, "on the service as acquired (inherited)"),
+        ("hardened" in ran, "on the hardened service"),
+        (any(v.startswith("hardened-without-") for v in ran),
+         "on the hardened service with only that finding's control switched off"))
+        if present]
+    count = {1: "one way", 2: "two ways", 3: "three ways"}[len(ways)] if ways else "no way"
+    return (f"Each finding with a control was attacked {count} in this run: {', '.join(ways)}. A risk no control "
+            "removes runs without the third. Statuses are this run's measurements, not expectations.")
+
+
+def runs_sentence(a: dict) -> str:
+    ran = a.get("variants_run", [])
+    isolated = sorted(v.removeprefix("hardened-without-") for v in ran if v.startswith("hardened-without-"))
+    named = [plain.variant_name({"profile": v, "live": v == "live"}).lower() for v in ("inherited", "hardened", "live")
+             if v in ran]
+    if isolated:
+        named.append(f"hardened with one control off at a time ({', '.join(isolated)})")
+    return "; ".join(named) or "none"
 
 
 def _cover(pdf: AssessmentPDF, a: dict) -> None:
@@ -147,127 +191,187 @@ def _cover(pdf: AssessmentPDF, a: dict) -> None:
     pdf.start_section("Cover", level=0)
     pdf.ln(18)
     pdf.set_font("DejaVu", "B", 24)
-    pdf.multi_cell(0, 12, "Security assessment", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("DejaVu", "", 14)
-    pdf.multi_cell(0, 8, "fraudpipe fraud-detection model service", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 12, "Security assessment", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("DejaVu", "", 13)
+    pdf.multi_cell(0, 7, a["context"].get("target_name") or a["title"], align="L", new_x=XPos.LMARGIN,
+                   new_y=YPos.NEXT)
     pdf.ln(6)
-    verdict_colour = (190, 30, 30) if a["verdict"].startswith("NOT") else (
-        (200, 110, 0) if a["verdict"].startswith("CONDITIONAL") else (26, 127, 55))
+    verdict_colour = Status.OPEN.colour if a["verdict"].startswith("NOT") else (
+        Status.RESIDUAL_RISK.colour if a["verdict"].startswith("CONDITIONAL") else Status.FIXED.colour)
     pdf.coloured(a["verdict"], verdict_colour, 11)
     pdf.ln(4)
     ctx = a["context"]
-    rows = [["Date", a["generated"]], ["Target", a["target"]], ["Code version", a["code_version"]],
-            ["Tests", ", ".join(f"{n} {k}" for k, n in sorted(a["summary"]["test_outcomes"].items()))],
-            ["Findings", ", ".join(f"{n} {k}" for k, n in sorted(a["summary"]["finding_statuses"].items()))]]
+    rows = [["Date", a["generated"]], ["Target", a["target"]], ["Mode", a["mode"]],
+            ["Code version", a["code_version"]], ["Test cases", a["summary"]["tests_sentence"]],
+            ["Findings", a["summary"]["findings_sentence"]]]
     if ctx.get("signer_key_id"):
         rows.append(["Manifest signer", ctx["signer_key_id"]])
     for name, digest in sorted(ctx.get("artifact_hashes", {}).items()):
         rows.append([f"SHA-256 {name}", digest])
-    pdf.grid(["Item", "Value"], rows, (40, 140), size=8)
+    pdf.grid(["Item", "Value"], rows, (40, 138), size=8)
 
 
 def _executive(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Executive summary")
-    pdf.para("Each finding was attacked three ways in this run: on the service as acquired (inherited), on "
-             "the hardened service, and on the hardened service with only that finding's control switched "
-             "off. A finding is verified fixed only when the attack succeeds on the first and third and fails "
-             "on the second. Statuses below are this run's outcomes, not expectations.")
-    rows = [[f["id"], f["title"], f"{f['severity']} {f['cvss_score']}", f["inherited"], f["status"]]
-            for f in a["findings"]]
-    pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Inherited", "Hardened"], rows, (16, 74, 28, 28, 34),
-             size=8, colour_column=4)
-    sentences = residual_sentences(a)
-    if sentences:
-        pdf.heading("Residual risk", level=1)
-        pdf.para("What the controls do not stop, measured on the hardened service:")
-        for sentence in sentences:
-            pdf.para(f"• {sentence}")
+    pdf.para(method_sentence(a))
+    pdf.para(a["summary"]["tests_sentence"] + "; " + a["summary"]["findings_sentence"] + ".", style="B")
+    rows = [[f["id"], f["title"], severity_cell(f), f["status"], plain.text(f["measured"])] for f in a["findings"]]
+    pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Status", "Measured on the hardened service"], rows,
+             (15, 44, 25, 30, 64), size=7.5, colour_column=3)
+    present = {f["status_code"] for f in a["findings"]}
+    pdf.heading("What each status means", level=1, room=40)
+    pdf.grid(["Status", "Meaning"], [[s["label"], s["meaning"]] for s in a["status_legend"] if s["code"] in present],
+             (50, 128), size=8, colour_column=0)
+    risks = open_risks(a)
+    if risks:
+        pdf.heading("Risk that remains on the hardened service", level=1, room=40)
+        for sentence in risks:
+            pdf.para(f"• {sentence}", size=9)
+    accepted = [f for f in a["findings"] if f.get("accepted")]
+    if accepted:
+        pdf.heading("Accepted risks", level=1, room=40)
+        for f in accepted:
+            pdf.para(f"• {f['id']} {f['title']}: {plain.accepted_text(f['accepted'])}", size=9)
+    header, changes = plain.comparison_table(a.get("comparison"))
+    if a.get("comparison"):
+        pdf.heading("Changes since the last run", level=1, room=40)
+        scalars = {k: v for k, v in a["comparison"].items() if not isinstance(v, (list, dict))}
+        if scalars:
+            pdf.para(plain.value(scalars), size=8.5)
+        if changes:
+            pdf.grid(header, changes, tuple([178 / len(header)] * len(header)), size=7.5)
+        else:
+            pdf.para("No finding changed status since the last run.", size=9)
+    notes = [f for f in a["findings"] if f["severity"] != f["id_band"]]
+    if notes:
+        pdf.heading("Where the computed severity differs from the id", level=1, room=40)
+        for f in notes:
+            pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour, size=8.5)
 
 
 def _scope(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Scope and method")
     ctx = a["context"]
-    pdf.para(f"Target: {a['target']}. The model was trained in this run from the seed recipe "
-             f"({json.dumps(ctx.get('provenance', {}).get('recipe', {}))}); its artifacts were signed and "
-             "verified before the attacks. Attacks are plain functions over one client interface "
-             "(predict(payload, headers)) and run unchanged against the Flask test client or a live URL. "
-             "Evidence in this report is what each attack measured; nothing is copied from the original "
-             "write-up, whose probing table and OWASP ids did not reproduce.")
-    if a.get("assessed_black_box"):
-        pdf.para("Mode: live target, black-box. Findings assessed black-box over HTTP: "
-                 + ", ".join(a["assessed_black_box"]) + ".", style="B")
+    pdf.para(f"Target: {a['target']}. Mode: {a['mode']}. Services attacked: {runs_sentence(a)}.")
+    pdf.para(method_sentence(a))
+    recipe = ctx.get("provenance", {}).get("recipe")
+    if recipe:
+        pdf.para("The model's signed manifest records the recipe it was trained from: "
+                 + plain.value(recipe) + ". Its artifacts were verified against the manifest before the attacks.")
+    pdf.para("Attacks are plain functions over one client interface and run unchanged in-process or against a "
+             "live URL. Evidence in this report is what each attack measured; nothing is copied from the "
+             "original write-up.")
+    shown = {"charts", "artifact_hashes", "signer_key_id", "provenance", "versions", "model_metrics",
+             "confusion_matrix", "target", "target_name"}
+    facts = [[plain.label(k), plain.value(v, k)] for k, v in sorted(ctx.items()) if k not in shown]
+    if facts:
+        pdf.heading("Target facts recorded in this run", level=1, room=40)
+        pdf.grid(["Fact", "Value"], facts, (50, 128), size=8)
     for finding_id, reasons in sorted(a.get("check_by_hand", {}).items()):
-        pdf.para(f"{finding_id} not assessed here; {'; '.join(reasons)}", size=8.5)
+        pdf.para(f"{finding_id} not assessed here: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
     metrics = ctx.get("model_metrics", {})
     if metrics:
-        pdf.para("Model under assessment (held-out 20 %): " + ", ".join(
-            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())))
-    pdf.para("The software versions are listed in the appendix.")
+        pdf.heading("Model under assessment", level=1, room=70)
+        pdf.grid(["Held-out metric", "Value"], plain.measurement_rows(metrics), (60, 60), size=8)
     for spec in ctx.get("charts", []):
-        pdf.chart(render_chart(spec), spec["title"] + " — measured in this run", width=80)
+        pdf.chart(render_chart(spec), spec["title"] + ", measured in this run", width=75)
+    pdf.para("Software versions are listed in the appendix.", size=8.5)
 
 
 def _threat_map(pdf: AssessmentPDF, a: dict) -> None:
     pdf.heading("Threat map")
-    rows = [[r["stage"], r["threat"], r["owasp"], ", ".join(r["atlas"]), r["example"], r["control"],
-             ", ".join(r["findings"]) or "—", r["status"]] for r in a["threat_map"]]
-    pdf.grid(["Stage", "Threat", "OWASP", "ATLAS", "Example attack", "Control", "Findings", "Status"], rows,
-             (22, 22, 12, 22, 28, 32, 16, 24), size=6.5, colour_column=7)
-    pdf.heading("Tests covering each row", level=1)
-    for row in a["threat_map"]:
-        tests = ", ".join(_test_name(t) for t in row["tests"]) or "no test covers this row yet"
-        pdf.para(f"{row['stage']}: {tests}", size=7)
+    pdf.para("Each row's OWASP ML Top 10 (2023) and MITRE ATLAS ids are those of the findings on that stage, taken "
+             "from the same catalog as the finding pages.", size=8.5)
+    by_id = {f["id"]: f for f in a["findings"]}
+    rows = [[r["stage"], f"{r['threat']}. Example: {r['example']}", r["control"],
+             "\n".join(f"{o} {OWASP_ML_2023[o]}" for o in r["owasp"]),
+             "\n".join(f"{t} {ATLAS[t]}" for t in r["atlas"]),
+             "\n".join(f"{fid}: {by_id[fid]['status']}" for fid in r["findings"]) or "not covered"]
+            for r in a["threat_map"]]
+    pdf.grid(["Stage", "Threat", "Control", "OWASP ML 2023", "MITRE ATLAS", "Findings"], rows,
+             (22, 36, 32, 26, 30, 32), size=6.8)
 
 
 def _finding(pdf: AssessmentPDF, f: dict) -> None:
-    pdf.heading(f"{f['id']} — {f['title']}")
-    pdf.coloured(f"{f['severity']} (CVSS {f['cvss_score']})  ·  status: {f['status']}",
-                 Severity.from_label(f["severity"]).colour)
-    rows = [["CVSS 3.1 vector", f["cvss_vector"]], ["Component", f["component"]], ["OWASP ML Top 10", f["owasp"]],
-            ["MITRE ATLAS", ", ".join(f["atlas"])], ["Control", f["control"] or "—"],
-            ["Inherited service", f["inherited"]], ["Hardened service", f["status"]]]
-    if f["severity_note"] and f["severity"] != f["id_band"]:
-        rows.append(["Severity note", f["severity_note"]])
-    pdf.grid(["Field", "Value"], rows, (36, 144), size=8)
+    pdf.ensure((pdf.h - MARGIN - BOTTOM) * 0.45)
+    if pdf.get_y() > MARGIN + 20:
+        pdf.ln(3)
+        pdf.line(MARGIN, pdf.get_y(), pdf.w - MARGIN, pdf.get_y())
+        pdf.ln(2)
+    pdf.heading(f"{f['id']}: {f['title']}", level=1)
+    pdf.coloured(f"Status: {f['status']}", STATUS_COLOURS[f["status"]], 10)
+    pdf.para(f["status_meaning"][:1].upper() + f["status_meaning"][1:] + ".", size=8.5, style="I")
+    if f["severity"] != f["id_band"]:
+        pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
+    if f.get("accepted"):
+        pdf.box(plain.accepted_text(f["accepted"]), Status.NOT_ASSESSED.colour)
+    if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
+        pdf.box(f"Residual risk remains. {f['remaining_risk']}.", Status.RESIDUAL_RISK.colour)
+    rows = [["Severity", f"{f['severity']} {f['cvss_score']} (CVSS 3.1 {f['cvss_vector']})"],
+            ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]],
+            ["MITRE ATLAS", ", ".join(f["atlas"])],
+            ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
+    pdf.grid(["Field", "Value"], rows, (40, 138), size=8)
     pdf.label("Description", f["description"])
-    pdf.label("Attack run", f["attack"])
+    pdf.label("Attack run", f.get("attack_run", f["attack"]))
     pdf.label("Risk", f["risk"])
-    pdf.label("Evidence measured in this run", "")
-    pdf.grid(["Test (variant)", "Outcome", "Status", "Measured"],
-             [[t["variant"] or _test_name(t["nodeid"]), t["outcome"], t["status"], t["evidence"].get("summary", t["message"])]
-              for t in f["tests"]], (34, 16, 24, 106), size=7.5, colour_column=2)
-    ordered = sorted((t for t in f["tests"] if _shown(t)), key=lambda t: (t["judges_fix"], t["nodeid"]))
-    _samples(pdf, ordered)
-    drawn = set()
-    for test in ordered:
-        for spec in test["evidence"].get("charts", []):
-            if spec["title"] in drawn:
-                continue
-            drawn.add(spec["title"])
-            pdf.chart(render_chart(spec), f"{spec['title']} ({test['variant'] or 'measured'})")
+    _evidence(pdf, f)
     pdf.label("Remediation", f["remediation"])
-    pdf.label("Tests", "\n".join(f"{t['nodeid']} — {t['outcome']} ({t['duration']:.2f} s)" for t in f["tests"]))
 
 
-def _samples(pdf: AssessmentPDF, tests: list[dict]) -> None:
-    """Each named sample once per variant: what was sent and what came back."""
+def _evidence(pdf: AssessmentPDF, f: dict) -> None:
+    pdf.heading("Evidence measured in this run", level=2, room=40)
+    pdf.grid(["Run", "Result", "Measured"], plain.run_rows(f), (32, 34, 112), size=7.5)
+    tests = plain.in_run_order([t for t in f["tests"] if t["evidence"]])
+    names = sorted({k for t in tests for k in t["evidence"].get("measurements", {})})
+    if names and len(tests) <= 4:
+        columns = [plain.run_name(t, f) for t in tests]
+        rows = [[plain.label(n)] + [plain.value(t["evidence"].get("measurements", {}).get(n), n) for t in tests]
+                for n in names]
+        width = 118 / len(tests)
+        pdf.grid(["Measurement", *columns], rows, (178 - width * len(tests), *([width] * len(tests))), size=7.5)
+    elif names:
+        pdf.grid(["Run", "Measured values"], [[plain.run_name(t, f), plain.value(t["evidence"].get("measurements", {}))]
+                                             for t in tests], (50, 128), size=7.5)
+    judging = [t for t in tests if t["judges_fix"] or t["variant"] is None]
+    for test in judging:
+        details = plain.detail_rows({k: v for k, v in test["evidence"].get("details", {}).items()})
+        if details:
+            pdf.grid([f"Detail ({plain.run_name(test, f)})", "Value"], details, (48, 130), size=7.5)
     shown = set()
-    for test in tests:
+    for test in sorted(tests, key=lambda t: (t["judges_fix"], t["nodeid"])):
+        if test["control_isolation"]:
+            continue
         for sample in test["evidence"].get("samples", []):
-            if (test["variant"], sample["label"]) in shown:
-                continue
-            shown.add((test["variant"], sample["label"]))
-            pdf.para(f"{sample['label']} ({test['variant'] or 'measured'}):", size=8, style="B")
-            pdf.mono(_short({k: v for k, v in sample.items() if k != "label"}, 1000))
+            if (test["variant"], sample["label"]) not in shown:
+                shown.add((test["variant"], sample["label"]))
+                pdf.ensure(30)
+                pdf.para(f"{sample['label']} ({plain.variant_name(test['variant_detail'])}):", size=8, style="B")
+                pdf.mono(plain.sample_lines(sample))
+    drawn = set()
+    for test in tests:
+        for spec in test["evidence"].get("charts", []):
+            if spec["title"] not in drawn:
+                drawn.add(spec["title"])
+                pdf.chart(render_chart(spec), f"{spec['title']} ({plain.variant_name(test['variant_detail'])})")
+
+
+def _test_id(nodeid: str) -> str:
+    """A test id split at safe points (file, then test name, then run), never mid-word."""
+    path, _, name = nodeid.partition("::")
+    base, _, params = name.partition("[")
+    return f"{path}\n  {base}" + (f"\n  [{params}" if params else "")
 
 
 def _appendix(pdf: AssessmentPDF, a: dict) -> None:
-    pdf.heading("Appendix: every test")
-    pdf.grid(["Test", "Finding", "Outcome", "Seconds"],
-             [[t["nodeid"], t["finding"] or "context", t["outcome"], f"{t['duration']:.2f}"] for t in a["tests"]],
-             (128, 18, 18, 16), size=6.5)
-    pdf.heading("Environment", level=1)
-    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 120))
+    pdf.heading("Appendix: environment and every test")
+    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 118))
+    pdf.heading("Every test", level=1, room=40)
+    pdf.para(a["summary"]["tests_sentence"] + ".", style="B")
+    pdf.grid(["Test", "Finding", "Result", "Seconds"],
+             [[_test_id(t["nodeid"]), t["finding"] or ("context" if t["context"] else "property check"),
+               plain.run_result(t), f"{t['duration']:.2f}"] for t in a["tests"]],
+             (112, 18, 36, 12), size=6.5)
 
 
 def write_pdf(assessment: dict, path: Path) -> None:
@@ -281,6 +385,7 @@ def write_pdf(assessment: dict, path: Path) -> None:
     _executive(pdf, assessment)
     _scope(pdf, assessment)
     _threat_map(pdf, assessment)
+    pdf.heading("Findings")
     for finding in assessment["findings"]:
         _finding(pdf, finding)
     _appendix(pdf, assessment)

@@ -2,16 +2,19 @@
 
 Tests hand the ``evidence`` fixture the ``Evidence`` their attack returned. A
 ``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant`` and the evidence (as JSON
-strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties`` and adds pytest-html extras. The controller collects rows
-in ``pytest_runtest_logreport`` and writes findings.json and the PDF in ``pytest_sessionfinish``,
-whatever the outcome. Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when
-every test passed.
+strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties``. The
+controller collects rows in ``pytest_runtest_logreport`` (every test in the security_tests package is an
+assessment test case, with or without a finding), writes findings.json and the PDF in
+``pytest_sessionfinish`` whatever the outcome, and prints the one test count and the finding statuses.
+Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when every test passed. The
+pytest-html hooks put the findings summary above the table and each run's evidence inline in its row
+(``security_tests/report/html.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import json
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,8 @@ EVIDENCE_KEY = pytest.StashKey["Recorder"]()
 MARKERS = ("finding(id): the catalog finding a security test measures",
            "assessment_context: records the target and model under assessment for the report",
            "white_box(reason): needs the service's inside; skipped against a live URL",
-           "slow: heavier attacks (ART); CI runs them too")
+           "slow: heavier attacks (ART); CI runs them too",
+           "black_box: runs only against a live target, from its profile (budgeted queries)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,7 +76,7 @@ def pytest_runtest_makereport(item, call):
     marker = item.get_closest_marker("finding")
     context = item.get_closest_marker("assessment_context") is not None
     recorder = item.stash.get(EVIDENCE_KEY, None)
-    if marker is None and not context:
+    if marker is None and not context and not _in_assessment(item):
         return report
     report.user_properties.append(("finding", marker.args[0] if marker else None))
     report.user_properties.append(("variant", _variant(item)))
@@ -80,21 +84,13 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and recorder is not None and recorder.recorded is not None:
         safe = jsonable(recorder.recorded.as_dict())
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
-        _html_extras(item, report, safe)
     return report
 
 
-def _html_extras(item, report, safe: dict) -> None:
-    html = item.config.pluginmanager.getplugin("html")
-    if html is None:
-        return
-    from security_tests.report.charts import render_charts
-
-    extras = list(getattr(report, "extras", []))
-    extras.append(html.extras.json({k: v for k, v in safe.items() if k != "charts"}, name="evidence"))
-    for title, png in render_charts(safe.get("charts", [])):
-        extras.append(html.extras.png(base64.b64encode(png).decode(), name=title))
-    report.extras = extras
+def _in_assessment(item) -> bool:
+    """A test in the security_tests package counts as an assessment test case even without a finding."""
+    module = getattr(item, "module", None)
+    return bool(module and module.__name__.startswith("security_tests."))
 
 
 def _skip_reason(report) -> str:
@@ -110,11 +106,12 @@ class Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, TestRow] = {}
+        self._assessment: dict | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
-        if "finding" not in props and not props.get("context"):
+        if "finding" not in props:
             return
         variant = props.get("variant")
         row = self.rows.setdefault(report.nodeid, TestRow(
@@ -147,13 +144,11 @@ class Collector:
         rows = sorted(self.rows.values(), key=lambda r: r.nodeid)
         if not any(row.finding for row in rows):
             return
-        from security_tests.report.assessment import build_assessment
-
         out = Path(self.config.getoption("assessment_dir"))
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         out.mkdir(parents=True, exist_ok=True)
-        assessment = ci.enrich(self.config, build_assessment(rows))
+        assessment = self.assessment()
         (out / "findings.json").write_text(json.dumps(assessment, indent=2, sort_keys=True) + "\n")
         written = [out / "findings.json"]
         if not self.config.getoption("no_assessment_pdf"):
@@ -163,10 +158,20 @@ class Collector:
             written.append(out / "security-assessment.pdf")
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            counts = assessment["summary"]["finding_statuses"]
-            reporter.write_sep("-", "assessment: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+            summary = assessment["summary"]
+            reporter.write_sep("-", f"security assessment: {summary['tests_sentence']}")
+            reporter.write_line(summary["findings_sentence"])
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
         ci.finish(self.config, session, assessment, reporter)
+
+    def assessment(self) -> dict:
+        """Built once from the rows, after the last test: the HTML summary and the files share it."""
+        if self._assessment is None:
+            from security_tests.report.assessment import build_assessment
+
+            self._assessment = ci.enrich(self.config, build_assessment(sorted(self.rows.values(),
+                                                                              key=lambda r: r.nodeid)))
+        return self._assessment
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
@@ -174,30 +179,55 @@ class Collector:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
-        from security_tests.report.records import finding_status_counts
+        if any(row.finding for row in self.rows.values()):
+            from security_tests.report.html import findings_summary
 
-        counts = finding_status_counts(self.rows.values())
-        if counts:
-            text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            prefix.append(f"<p><strong>Findings ({sum(counts.values())}):</strong> {text}</p>")
-        prefix.extend(ci.html_summary_lines(self.config))
+            prefix.append(findings_summary(self.assessment()))
+            prefix.extend(ci.html_summary_lines(self.config))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="order">#</th>')
         cells.insert(2, '<th class="sortable" data-column-type="finding">Finding</th>')
-        cells.insert(3, '<th class="sortable" data-column-type="severity">Severity</th>')
-        cells.insert(4, '<th class="sortable" data-column-type="profile">Profile</th>')
+        cells.insert(3, '<th>What the run showed</th>')
+        cells.insert(4, '<th class="sortable" data-column-type="profile">Service</th>')
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report, cells) -> None:
-        from security_tests.findings import BY_ID
+        from security_tests.report import plain
+        from security_tests.report.html import sort_key
 
         props = dict(getattr(report, "user_properties", ()))
-        found = BY_ID.get(props.get("finding") or "")
-        severity = f"{found.severity.label} {found.cvss_score}" if found else ""
-        cells.insert(2, f'<td class="col-finding">{found.id if found else ""}</td>')
-        cells.insert(3, f'<td class="col-severity">{severity}</td>')
-        cells.insert(4, f'<td class="col-profile">{(props.get("variant") or {}).get("id", "")}</td>')
+        variant = props.get("variant")
+        if "finding" not in props:
+            kind, shown = "unit test", ""
+        else:
+            kind = props["finding"] or ("assessment context" if props.get("context") else "property check")
+            test = {"variant_detail": variant, "outcome": _outcome(report), "evidence": {}, "nodeid": "", "message": ""}
+            shown = plain.run_result(test)
+        key = sort_key(props.get("finding"), variant, kind)
+        cells.insert(1, f'<td class="col-order"><span hidden>{key}</span></td>')
+        cells.insert(2, f'<td class="col-finding">{escape(kind)}</td>')
+        cells.insert(3, f'<td class="col-shown">{escape(shown)}</td>')
+        cells.insert(4, f'<td class="col-profile">{escape(plain.variant_name(variant) if variant else "")}</td>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report, data) -> None:
+        """The run's evidence replaces the log; a real failure keeps its traceback below the evidence."""
+        props = dict(getattr(report, "user_properties", ()))
+        if "evidence" not in props:
+            return
+        from security_tests.report.html import evidence_html
+
+        outcome = _outcome(report)
+        html = evidence_html(json.loads(props["evidence"]), props.get("variant"), outcome)
+        data[:] = [html] + (data if outcome in ("failed", "error") else [])
+
+
+def _outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
 
 
 def _last_line(report) -> str:

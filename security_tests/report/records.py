@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from security_tests.contract import Status, Variant
+from security_tests.findings import BY_ID
 
 
 def jsonable(value):
@@ -44,7 +45,7 @@ class TestRow:
 
     @property
     def status(self) -> Status:
-        return variant_status(self.variant, self.outcome, self.evidence)
+        return variant_status(self.variant, self.outcome, self.evidence, self.message)
 
     @property
     def judges_finding(self) -> bool:
@@ -59,7 +60,8 @@ class TestRow:
                     judges_fix=bool(variant and variant.judges_fix), status=self.status.label)
 
 
-def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Status:
+def variant_status(variant: Variant | None, outcome: str, evidence: dict, message: str = "") -> Status:
+    """A residual risk whose attack failed on this target (strict XPASS, red) is *not reproduced*, not open."""
     if outcome in ("error", "skipped", "unknown") or not evidence:
         return {"skipped": Status.NOT_ASSESSED, "error": Status.ERROR}.get(outcome, Status.NOT_RUN)
     succeeded = bool(evidence.get("attack_succeeded"))
@@ -69,15 +71,25 @@ def variant_status(variant: Variant | None, outcome: str, evidence: dict) -> Sta
         return Status.CONTROL_ISOLATED if succeeded and outcome == "passed" else Status.NOT_ISOLATED
     if outcome == "xfailed":
         return Status.RESIDUAL_RISK
+    if outcome == "failed" and variant is not None and variant.judges_fix and not succeeded \
+            and evidence.get("residual") is not None and message.startswith("[XPASS(strict)]"):
+        return Status.NOT_REPRODUCED
     if outcome == "passed":
-        return Status.FIXED
+        return Status.CONTROL_VERIFIED_RESIDUAL if evidence.get("residual") else Status.FIXED
     return Status.OPEN
 
 
 def finding_status(rows: list[TestRow]) -> Status:
-    """A finding's status is its worst hardened (or live) row; inherited rows only say it was reproduced."""
+    """A finding's status is its worst hardened (or live) row; a failed baseline or isolation run leaves
+    the fix unverified (Error)."""
     statuses = [row.status for row in rows if row.judges_finding]
-    return min(statuses) if statuses else Status.NOT_RUN
+    if not statuses:
+        return Status.NOT_RUN
+    worst = min(statuses)
+    if worst in (Status.FIXED, Status.CONTROL_VERIFIED_RESIDUAL) and any(
+            row.outcome in ("failed", "error") for row in rows if not row.judges_finding):
+        return Status.ERROR
+    return worst
 
 
 def inherited_status(rows: list[TestRow]) -> str:
@@ -95,6 +107,39 @@ def rows_by_finding(rows) -> dict[str, list[TestRow]]:
     return grouped
 
 
+def finding_statuses(rows) -> dict[str, Status]:
+    """Every finding that ran, with its one status: the console, findings.json, HTML and PDF all use this.
+    A fixed finding whose catalog entry names where its remaining risk lives (``residual_in``) reads
+    "control verified, residual risk remains" only while that finding is measured open in this run."""
+    statuses = {fid: finding_status(group) for fid, group in rows_by_finding(rows).items()}
+    for fid, status in statuses.items():
+        holders = BY_ID[fid].residual_in if fid in BY_ID else ()
+        if status == Status.FIXED and any(statuses.get(h) in (Status.RESIDUAL_RISK, Status.OPEN) for h in holders):
+            statuses[fid] = Status.CONTROL_VERIFIED_RESIDUAL
+    return statuses
+
+
 def finding_status_counts(rows) -> dict[str, int]:
-    """How many findings stand at each status: the HTML summary line and findings.json both use it."""
-    return dict(Counter(finding_status(group).label for group in rows_by_finding(rows).values()))
+    """How many findings stand at each status, worst first."""
+    counts = Counter(finding_statuses(rows).values())
+    return {status.label: counts[status] for status in sorted(counts)}
+
+
+OUTCOME_WORDS = {"passed": ("passed", "passed"), "failed": ("failed", "failed"), "error": ("error", "errors"),
+                 "xfailed": ("expected failure (open residual risk)", "expected failures (open residual risks)"),
+                 "xpassed": ("unexpectedly passed", "unexpectedly passed"),
+                 "skipped": ("skipped (not assessed)", "skipped (not assessed)"),
+                 "unknown": ("did not report", "did not report")}
+
+
+def test_count(rows) -> dict:
+    """The one count of assessment test cases, with what it counts, for every output."""
+    outcomes = Counter(row.outcome for row in rows)
+    parts = [f"{outcomes[o]} {words[outcomes[o] != 1]}" for o, words in OUTCOME_WORDS.items() if outcomes[o]]
+    total = sum(outcomes.values())
+    return {"total": total, "outcomes": dict(sorted(outcomes.items())),
+            "sentence": f"{total} assessment test cases: " + ", ".join(parts)}
+
+
+def findings_sentence(counts: dict[str, int]) -> str:
+    return f"{sum(counts.values())} findings: " + "; ".join(f"{n} {label}" for label, n in counts.items())

@@ -1,0 +1,38 @@
+"""What each black-box test spends, from the profile: the input to the query plan (``budget.py``)."""
+
+from __future__ import annotations
+
+from fraudpipe.target_profile import TargetProfile
+from security_tests.attacks.black_box_access import SCORE_PROBE_SHIFTS, malformed_queries
+from security_tests.attacks.black_box_evasion import evasion_queries
+from security_tests.attacks.black_box_limits import BYPASS_PROBES, flood_extra
+from security_tests.budget import Need
+
+HOLDOUT = (60, 100)
+UNPROMISED_WINDOW = 100
+KEYLESS_ATTEMPTS = 12
+
+
+def need_for(finding_id: str, profile: TargetProfile) -> Need | None:
+    limit = profile.rate_limit
+    if finding_id == "CRIT-1":
+        return Need("CRIT-1", 1, 1, keyless=KEYLESS_ATTEMPTS, why="one request with the key, the rest without")
+    if finding_id == "CRIT-2":
+        probes = min(8, 2 * len(SCORE_PROBE_SHIFTS) * len(profile.fields))
+        return Need("CRIT-2", 4 + probes, 4 + probes, why="both examples twice and varied inputs")
+    if finding_id == "MED-1":
+        return Need("MED-1", malformed_queries(profile), malformed_queries(profile), why="one per malformed input")
+    if finding_id == "HIGH-1":
+        if limit is None:
+            return Need("HIGH-1")
+        return Need("HIGH-1", 0, BYPASS_PROBES, fresh=1, fresh_queries=limit + flood_extra(limit) + BYPASS_PROBES,
+                    keyless=BYPASS_PROBES,
+                    why=f"{limit + flood_extra(limit)} requests on an untouched window")
+    if finding_id == "HIGH-4":
+        if limit is None:
+            return Need("HIGH-4", UNPROMISED_WINDOW + HOLDOUT[0], UNPROMISED_WINDOW + HOLDOUT[1])
+        return Need("HIGH-4", *HOLDOUT, fresh=1, fresh_queries=limit,
+                    why=f"an untouched window of {limit} for the extractor and {HOLDOUT[0]}+ held-out labels")
+    if finding_id == "HIGH-3":
+        return Need("HIGH-3", *evasion_queries(profile), why="the positive example and both ends of every feature")
+    return None

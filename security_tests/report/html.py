@@ -1,0 +1,104 @@
+"""The pytest-html page as a security page: the findings first, then each run with its evidence inline.
+
+Evidence is HTML inside the row (tables, request samples, charts as inline images), never a link to a
+``data:`` URL, which browsers refuse to open; an open residual risk shows its measurement, not a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from security_tests.contract import Status, Variant
+from security_tests.report import plain
+from security_tests.report.charts import render_chart
+
+STYLE = """<style>
+.fp-findings{border-collapse:collapse;margin:8px 0 16px;font-size:13px;width:100%}
+.fp-findings th,.fp-findings td,.fp-evidence th,.fp-evidence td{border:1px solid #ccc;padding:3px 6px;
+ text-align:left;vertical-align:top}
+.fp-findings th,.fp-evidence th{background:#e1e6ee}
+.fp-evidence{border-collapse:collapse;margin:4px 0 8px;font-size:12px}
+.fp-status{font-weight:bold}
+.fp-sample{background:#f4f4f4;padding:6px;white-space:pre-wrap;font-family:monospace;font-size:12px}
+.fp-evidence-block{white-space:normal;font-family:sans-serif}
+</style>"""
+
+
+def _colour(status_label: str) -> str:
+    for status in Status:
+        if status.label == status_label:
+            return "#%02x%02x%02x" % status.colour
+    return "#333"
+
+
+def findings_summary(assessment: dict) -> str:
+    """Every finding with its severity, status and one measured result, above the test table."""
+    rows = "".join(
+        f'<tr class="fp-finding" data-finding="{escape(f["id"])}" data-status-code="{f["status_code"]}">'
+        f"<td>{escape(f['id'])}</td><td>{escape(f['title'])}</td>"
+        f"<td>{escape(f['severity'])} {f['cvss_score']}"
+        + (f" (id band {escape(f['id_band'])})" if f["severity"] != f["id_band"] else "")
+        + f'</td><td class="fp-status" style="color:{_colour(f["status"])}">{escape(f["status"])}</td>'
+        f"<td>{escape(plain.text(f['measured']))}"
+        + (f"<br><b>Risk that remains:</b> {escape(f['remaining_risk'])}" if f["remaining_risk"] else "")
+        + (f"<br><i>{escape(plain.accepted_text(f['accepted']))}</i>" if f.get("accepted") else "")
+        + "</td></tr>"
+        for f in assessment["findings"])
+    summary = assessment["summary"]
+    legend = "".join(f"<li><b>{escape(s['label'])}</b>: {escape(s['meaning'])}</li>"
+                     for s in assessment["status_legend"])
+    return (f"{STYLE}<h2 id=\"fp-findings\">Findings</h2>"
+            f"<p class=\"fp-verdict\"><b>{escape(assessment['verdict'])}</b></p>"
+            f"<p>Target: {escape(str(assessment['target']))}. {escape(summary['tests_sentence'])}; "
+            f"{escape(summary['findings_sentence'])}.</p>"
+            '<table class="fp-findings"><thead><tr><th>ID</th><th>Finding</th><th>Severity (CVSS 3.1)</th>'
+            f"<th>Status</th><th>Measured on the hardened service</th></tr></thead><tbody>{rows}</tbody></table>"
+            + _comparison(assessment.get("comparison")) +
+            f"<details><summary>What each status means</summary><ul>{legend}</ul></details>"
+            "<p>Below: every test run. Assessment runs come first, sorted by finding; unit tests are marked "
+            "“unit test”. Open a row to see what it measured.</p>")
+
+
+def _comparison(comparison) -> str:
+    if not comparison:
+        return ""
+    header, rows = plain.comparison_table(comparison)
+    return "<h3>Changes since the last run</h3>" + (_table(header, rows) if rows else "<p>No finding changed status.</p>")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="fp-evidence"><tr>{head}</tr>{body}</table>'
+
+
+def evidence_html(evidence: dict, variant: dict | None, outcome: str) -> str:
+    """What one run measured, inline: result, summary, values, details, samples and charts."""
+    test = {"variant_detail": variant, "outcome": outcome, "evidence": evidence, "nodeid": "", "message": ""}
+    parts = [f"<p><b>{escape(plain.variant_name(variant))}: {escape(plain.run_result(test))}.</b> "
+             f"{escape(plain.text(evidence.get('summary', '')))}</p>"]
+    if evidence.get("residual") and variant is not None and Variant.from_dict(variant).judges_fix:
+        parts.append(f"<p><b>Risk that remains:</b> {escape(plain.text(evidence['residual']))}</p>")
+    if evidence.get("measurements"):
+        parts.append(_table(["Measurement", "Value"], plain.measurement_rows(evidence["measurements"])))
+    if evidence.get("details"):
+        parts.append(_table(["Detail", "Value"], plain.detail_rows(evidence["details"])))
+    for sample in evidence.get("samples", []):
+        parts.append(f"<p><b>{escape(sample['label'])}</b></p>"
+                     f'<div class="fp-sample">{escape(plain.sample_lines(sample))}</div>')
+    for spec in evidence.get("charts", []):
+        png = base64.b64encode(render_chart(spec)).decode()
+        parts.append(f'<figure><img alt="{escape(spec["title"])}" style="max-width:640px" '
+                     f'src="data:image/png;base64,{png}"><figcaption>{escape(spec["title"])}</figcaption></figure>')
+    return f'<div class="fp-evidence-block">{"".join(parts)}</div>'
+
+
+def sort_key(finding_id: str | None, variant: dict | None, kind: str) -> str:
+    """A hidden key so the table lists assessment runs by finding (worst band first), then unit tests."""
+    if finding_id:
+        band, number = finding_id.split("-")
+        order = {"inherited": 0, "hardened": 1}.get((variant or {}).get("profile", ""), 2)
+        isolated = 1 if (variant or {}).get("isolates") else 0
+        return f"0{('CRIT', 'HIGH', 'MED', 'LOW').index(band)}{int(number):02d}{order}{isolated}"
+    return "1" if kind != "unit test" else "2"

@@ -1,0 +1,212 @@
+"""Evidence as a reader without Python sees it: labelled values with units, prose instead of reprs.
+
+Attacks write their summaries for engineers and their details as raw data; the PDF and the HTML page
+both pass them through here, so neither shows ``{'amount': 10}``, ``True`` or ``0o600``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+from security_tests.contract import Variant
+
+PERCENT_WORDS = ("fidelity", "rate", "share", "recall", "precision", "accuracy", "agreement")
+_BOOL = re.compile(r"\b(True|False|None)\b")
+_OCTAL = re.compile(r"\b0o([0-7]{3,4})\b")
+
+
+def value(item, key: str = "") -> str:
+    """One value in words: percentages for rates in [0, 1], thousands separators, yes/no, a dash for none."""
+    if item is None:
+        return "—"
+    if isinstance(item, bool):
+        return "yes" if item else "no"
+    if isinstance(item, int):
+        return f"{item:,}"
+    if isinstance(item, float):
+        if set(re.split(r"[_\s]+", key.lower())) & set(PERCENT_WORDS) and 0 <= item <= 1:
+            return f"{item:.1%}"
+        return f"{item:,.4g}" if abs(item) < 1e6 else f"{item:,.0f}"
+    if isinstance(item, dict):
+        ordered = sorted(item.items(), key=lambda kv: (0, float(kv[0])) if _number(kv[0]) else (1, str(kv[0])))
+        return "; ".join(f"{label(k)}: {value(v, key if _number(k) else str(k))}" for k, v in ordered) or "none"
+    if isinstance(item, (list, tuple)):
+        return ", ".join(value(v, key) for v in item) or "none"
+    return text(str(item))
+
+
+def _number(key) -> bool:
+    try:
+        float(key)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+ACRONYMS = {"auc": "AUC", "roc": "ROC", "pr": "PR", "api": "API", "pii": "PII", "sha256": "SHA-256", "http": "HTTP"}
+
+
+def label(key) -> str:
+    words = " ".join(ACRONYMS.get(w.lower(), w) for w in str(key).replace("_", " ").split())
+    return words[:1].upper() + words[1:]
+
+
+def _literal_end(source: str, start: int) -> int:
+    """Index after the bracket that closes the one at ``start``; -1 when unbalanced."""
+    pairs, depth, quote = {"{": "}", "[": "]"}, 0, ""
+    opener = source[start]
+    for index in range(start, len(source)):
+        char = source[index]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == opener:
+            depth += 1
+        elif char == pairs[opener]:
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return -1
+
+
+def text(source: str) -> str:
+    """A sentence with any embedded Python literal rewritten as words."""
+    out, index = [], 0
+    while index < len(source):
+        char = source[index]
+        end = _literal_end(source, index) if char in "{[" else -1
+        if end > 0:
+            try:
+                out.append(value(ast.literal_eval(source[index:end])))
+                index = end
+                continue
+            except (ValueError, SyntaxError):
+                pass
+        out.append(char)
+        index += 1
+    words = _OCTAL.sub(r"0\1", "".join(out))
+    return _BOOL.sub(lambda m: {"True": "yes", "False": "no", "None": "none"}[m.group(1)], words)
+
+
+def variant_name(variant: dict | None) -> str:
+    """A run's name for a reader: as acquired, hardened, or hardened with one control off."""
+    if not variant:
+        return "Check"
+    if variant.get("live"):
+        return "Live target"
+    if variant["profile"] == "inherited":
+        return "As acquired (inherited)"
+    return f"Hardened, {variant['isolates']} off" if variant.get("isolates") else "Hardened"
+
+
+def run_name(test: dict, finding: dict | None = None) -> str:
+    """The run's service, plus the case when a finding has several tests or cases on the same service."""
+    name = variant_name(test["variant_detail"])
+    if finding is None:
+        return name
+    same = [t for t in finding["tests"] if t["variant"] == test["variant"]]
+    if len(same) < 2:
+        return name
+    function, _, params = test["nodeid"].split("::")[-1].partition("[")
+    extra = params[:-1].replace(f"{finding['id']}[{test['variant']}]", "").strip("-")
+    case = extra.replace("-", " ") or function.removeprefix("test_").replace("_", " ")
+    return f"{name}: {case}"
+
+
+def measurement_rows(measurements: dict) -> list[list[str]]:
+    return [[label(k), value(v, k)] for k, v in sorted(measurements.items())]
+
+
+def detail_rows(details: dict, limit: int = 14) -> list[list[str]]:
+    """Details flattened one level; lists of measured sub-attacks keep their summaries (a detector's
+    misses belong in its finding's evidence)."""
+    rows = []
+    for key, item in sorted(details.items()):
+        if isinstance(item, list) and item and all(isinstance(v, dict) and "summary" in v for v in item):
+            rows.extend([label(key), ("missed: " if v.get("attack_succeeded") else "flagged: ") + text(v["summary"])]
+                        for v in item)
+        elif isinstance(item, dict) and item and all(not isinstance(v, (dict, list)) for v in item.values()):
+            rows.append([label(key), value(item, key)])
+        elif isinstance(item, (dict, list)) and len(json.dumps(item)) > 300:
+            rows.append([label(key), f"{len(item)} entries (listed in findings.json)"])
+        else:
+            rows.append([label(key), value(item, key)])
+    return rows[:limit]
+
+
+def sample_lines(sample: dict) -> str:
+    """A request and its response as an operator would read them, keys shown only as present."""
+    request, response = sample.get("request") or {}, sample.get("response") or {}
+    lines = ["Request"]
+    headers = request.get("headers")
+    if isinstance(headers, dict):
+        lines += [f"  {k}: {v}" for k, v in headers.items()] or ["  X-API-Key: <absent>"]
+    for key, item in request.items():
+        if key != "headers":
+            lines.append(f"  {label(key)}: {_json(item)}")
+    lines.append(f"Response{' ' + str(response['status']) if 'status' in response else ''}")
+    lines += [f"  {label(k)}: {_json(v)}" for k, v in response.items() if k != "status"]
+    for key, item in sample.items():
+        if key not in ("label", "request", "response"):
+            lines.append(f"{label(key)}: {_json(item)}")
+    return "\n".join(lines)
+
+
+def _json(item) -> str:
+    if isinstance(item, str):
+        return item
+    shown = json.dumps(item, sort_keys=True, ensure_ascii=False)
+    return shown if len(shown) <= 600 else shown[:600] + " … (full sample in findings.json)"
+
+
+def in_run_order(tests: list[dict]) -> list[dict]:
+    """As acquired, then hardened (or live), then each control isolated, then checks without a variant."""
+    order = {"inherited": 0, "hardened": 1, "live": 1}
+    return sorted(tests, key=lambda t: (order.get(t["variant"] or "", 2 if t["variant"] else 3), t["nodeid"]))
+
+
+def run_rows(finding: dict) -> list[list[str]]:
+    """One row per run: which service, what it showed, what was measured."""
+    tests = in_run_order(finding["tests"])
+    return [[run_name(t, finding), run_result(t), text(t["evidence"].get("summary") or t["message"])]
+            for t in tests]
+
+
+def run_result(test: dict) -> str:
+    """What a run showed, in words; an inherited run whose attack succeeded passed because it succeeded."""
+    variant = Variant.from_dict(test["variant_detail"]) if test["variant_detail"] else None
+    if test["outcome"] == "skipped":
+        return "not assessed"
+    if test["outcome"] in ("failed", "error"):
+        return "FAILED: " + ("control did not hold" if variant and variant.judges_fix else "unexpected result")
+    if test["outcome"] == "xfailed":
+        return "attack succeeded (open residual risk)"
+    if test["outcome"] == "xpassed":
+        return "attack blocked: residual risk no longer reproduces"
+    if variant is not None and variant.attack_should_succeed:
+        return "attack succeeded (expected)"
+    return "attack blocked" if variant is not None else "check passed"
+
+
+def accepted_text(accepted) -> str:
+    """An accepted risk (from the CI branch's accepted-risks file) with its owner and expiry, if present."""
+    if not accepted:
+        return ""
+    if isinstance(accepted, dict):
+        owner, expiry = accepted.get("owner", "no owner recorded"), accepted.get("expires") or accepted.get("expiry")
+        rest = {k: v for k, v in accepted.items() if k not in ("owner", "expires", "expiry")}
+        return (f"Accepted risk: owner {owner}, expires {expiry or 'no expiry recorded'}"
+                + (f"; {value(rest)}" if rest else ""))
+    return f"Accepted risk: {value(accepted)}"
+
+
+def comparison_table(comparison) -> tuple[list[str], list[list[str]]]:
+    """The "changes since last run" block as a header and rows, whatever list of records it holds."""
+    if not isinstance(comparison, dict):
+        return [], []
+    changes = next((v for v in comparison.values() if isinstance(v, list) and v and isinstance(v[0], dict)), [])
+    header = list(dict.fromkeys(k for change in changes for k in change))
+    return [label(h) for h in header], [[value(c.get(h), h) for h in header] for c in changes]

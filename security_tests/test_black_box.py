@@ -1,0 +1,63 @@
+"""The black-box findings against a live target, from its profile alone (deselected in-process, where
+the in-process tests of the same findings run with every variant). Collection order is the order the
+query plan allocates in: cheap checks first, then the tests that need a whole untouched window."""
+
+import pytest
+
+from security_tests.attacks.black_box_access import score_exposure, send_malformed, unauthenticated_access
+from security_tests.attacks.black_box_evasion import boundary_evasion
+from security_tests.attacks.black_box_limits import extraction, rate_limit
+from security_tests.black_box_needs import HOLDOUT, UNPROMISED_WINDOW
+from security_tests.contract import expect_attack
+
+pytestmark = pytest.mark.black_box
+
+
+@pytest.mark.finding("CRIT-1")
+def test_requests_without_a_valid_key_get_no_answer(variant, live, evidence):
+    budget = live.budget("CRIT-1")
+    found = evidence.record(live.measure(lambda: unauthenticated_access(
+        budget.client(), budget.keyless(), live.profile, live.first_key(budget))))
+    expect_attack(variant, found)
+
+
+@pytest.mark.finding("CRIT-2")
+def test_no_part_of_the_answer_carries_a_score(variant, live, evidence):
+    budget = live.budget("CRIT-2")
+    found = evidence.record(live.measure(lambda: score_exposure(budget.client(), live.profile)))
+    expect_attack(variant, found)
+
+
+@pytest.mark.finding("MED-1")
+def test_inputs_outside_the_schema_get_a_4xx(variant, live, evidence):
+    budget = live.budget("MED-1")
+    found = evidence.record(live.measure(lambda: send_malformed(budget.client(), live.profile)))
+    expect_attack(variant, found)
+
+
+@pytest.mark.finding("HIGH-1")
+def test_the_promised_limit_holds_per_key_and_per_address(variant, live, evidence):
+    if live.profile.rate_limit is None:
+        pytest.skip("not assessed: the profile promises no limit (set rate_limit.requests)")
+    budget = live.budget("HIGH-1")
+    found = evidence.record(live.measure(lambda: rate_limit(
+        budget.fresh(), budget.same_key_elsewhere(), budget.other_key_same_address(), live.profile)))
+    expect_attack(variant, found)
+
+
+@pytest.mark.finding("HIGH-4")
+def test_one_window_of_labels_does_not_buy_a_faithful_copy(variant, live, evidence):
+    budget = live.budget("HIGH-4")
+    window = live.profile.rate_limit or UNPROMISED_WINDOW
+    attacker = budget.fresh() if live.profile.rate_limit else budget.client()
+    found = evidence.record(live.measure(lambda: extraction(
+        attacker, budget.client(), live.profile, window, min(HOLDOUT[1], budget.shared_queries() - (
+            0 if live.profile.rate_limit else window)))))
+    expect_attack(variant, found)
+
+
+@pytest.mark.finding("HIGH-3")
+def test_the_positive_example_cannot_be_moved_past_the_boundary(variant, live, evidence):
+    budget = live.budget("HIGH-3")
+    found = evidence.record(live.measure(lambda: boundary_evasion(budget.client(), live.profile)))
+    expect_attack(variant, found)

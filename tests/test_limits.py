@@ -1,0 +1,190 @@
+"""The limiter: the sliding log in memory and in Redis, one round trip per request, no boundary burst,
+limits before authentication, and refusal (503) when the shared counts cannot be read."""
+
+from __future__ import annotations
+
+import bisect
+import time
+
+import pytest
+
+from fraudpipe import create_app
+from fraudpipe.serving.audit import read_records
+from fraudpipe.serving.ratelimit_store import MemoryLog, Rate, RedisLog, StoreUnavailable
+from security_tests.servers import free_port, redis_available, redis_monitor, redis_server
+
+GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    if not redis_available():
+        pytest.skip("redis-server not installed")
+    with redis_server() as url:
+        yield url
+
+
+def most_in_one_window(times: list[float], window: float) -> int:
+    """The largest number of times inside any half-open interval of one window's length."""
+    times = sorted(times)
+    return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
+
+
+def test_memory_log_answers_the_limit_then_says_exactly_when_the_next_is_allowed():
+    clock = FakeClock()
+    log = MemoryLog(Rate.parse("3/minute"), clock=clock)
+    assert [log.acquire(["addr:a"]) for _ in range(3)] == [0.0, 0.0, 0.0]
+    clock.now += 20
+    assert log.acquire(["addr:a"]) == pytest.approx(40.0)
+    clock.now += 39.9
+    assert log.acquire(["addr:a"]) == pytest.approx(0.1)
+    clock.now += 0.1
+    assert log.acquire(["addr:a"]) == 0.0
+
+
+def test_a_refusal_on_one_identity_records_nothing_on_the_other():
+    clock = FakeClock()
+    log = MemoryLog(Rate.parse("2/second"), clock=clock)
+    assert log.acquire(["addr:a", "key:k"]) == log.acquire(["addr:a", "key:k"]) == 0.0
+    assert log.acquire(["addr:b", "key:k"]) > 0
+    assert log.acquire(["addr:b"]) == log.acquire(["addr:b"]) == 0.0
+
+
+@pytest.mark.parametrize("spacing_ms", [10, 50, 130, 330])
+def test_memory_log_never_lets_more_than_the_limit_into_one_window(spacing_ms):
+    """A fixed window answers 2x the limit around its boundary; the sliding log never exceeds it."""
+    clock = FakeClock()
+    log = MemoryLog(Rate.parse("10/second"), clock=clock)
+    answered = []
+    for tick in range(4000 // spacing_ms):
+        clock.now = 1000 + tick * spacing_ms / 1000
+        if log.acquire(["addr:a"]) == 0.0:
+            answered.append(tick * spacing_ms)
+    assert most_in_one_window(answered, 1000) == min(10, -(-1000 // spacing_ms))
+
+
+def test_memory_log_forgets_idle_identities():
+    clock = FakeClock()
+    log = MemoryLog(Rate.parse("5/second"), clock=clock)
+    log.SWEEP_EVERY = 10
+    for index in range(10):
+        log.acquire([f"addr:{index}"])
+        clock.now += 0.2
+    assert len(log._logs) < 10
+
+
+@needs_redis
+def test_redis_log_shares_the_same_algorithm_and_costs_one_round_trip(redis_url):
+    log = RedisLog(Rate.parse("5/second"), redis_url, prefix=f"t{time.monotonic_ns()}:")
+    log.client.script_flush()
+    assert log.acquire(["warm-up"]) == 0.0
+    with redis_monitor(redis_url) as counts:
+        waits = [log.acquire(["addr:a", "key:k"]) for _ in range(8)]
+    assert waits[:5] == [0.0] * 5 and all(0 < wait <= 1.0 for wait in waits[5:])
+    assert counts["client"] == {"evalsha": 8}, counts
+    assert log.ready() is None
+
+
+@needs_redis
+def test_redis_log_has_no_boundary_burst(redis_url):
+    """Sent and received times bracket the moment Redis decided: a count that fits between the first
+    send and the last receipt is certainly inside one window."""
+    log = RedisLog(Rate.parse("10/second"), redis_url, prefix=f"b{time.monotonic_ns()}:")
+    brackets = []
+    started = time.monotonic()
+    while time.monotonic() - started < 2.3:
+        sent = time.monotonic()
+        if log.acquire(["addr:a"]) == 0.0:
+            brackets.append((sent, time.monotonic()))
+        time.sleep(0.003)
+    certain = max(sum(1 for _, received in brackets[i:] if received - sent < 1.0)
+                  for i, (sent, _) in enumerate(brackets))
+    assert certain <= 10 and len(brackets) >= 20
+
+
+def test_redis_down_is_unavailable_not_unlimited():
+    log = RedisLog(Rate.parse("5/second"), f"redis://127.0.0.1:{free_port()}", timeout=0.2)
+    with pytest.raises(StoreUnavailable):
+        log.acquire(["addr:a"])
+    assert "unreachable" in log.ready()
+    with pytest.raises(StoreUnavailable, match="moments ago"):
+        log.acquire(["addr:a"])
+
+
+@pytest.fixture
+def app_with(trained, tmp_path, assessor_key):
+    def build(**overrides):
+        settings = trained.with_overrides(audit_log=tmp_path / "audit.jsonl", **overrides)
+        app = create_app("hardened", settings=settings)
+        return app, app.test_client()
+
+    return build
+
+
+def test_redis_down_gives_503_with_retry_after_and_an_audit_record(app_with, assessor_key, tmp_path):
+    app, client = app_with(rate_limit_storage=f"redis://127.0.0.1:{free_port()}")
+    response = client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+    assert response.status_code == 503 and response.json["error"] == "rate_limit_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert client.get("/health").status_code == 503
+    records = read_records(tmp_path / "audit.jsonl")
+    assert [r["status"] for r in records][:1] == [503]
+    reasons = [check() for check in app.extensions["fraudpipe"].readiness_checks]
+    assert any(reason and "unreachable" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key"}], ids=["no key", "wrong key"])
+def test_requests_without_a_valid_key_are_limited_before_auth(app_with, headers):
+    _, client = app_with(rate_limit="3/minute")
+    statuses = [client.post("/predict", json=GOOD, headers=headers).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_every_path_counts_against_the_address(app_with, assessor_key):
+    _, client = app_with(rate_limit="4/minute")
+    statuses = [client.get("/health").status_code, client.get("/openapi.json").status_code,
+                client.get("/no-such-path").status_code, client.post("/predict", json=GOOD, headers={
+                    "X-API-Key": assessor_key}).status_code]
+    refused = client.get("/health")
+    assert statuses == [200, 200, 404, 200] and refused.status_code == 429
+    assert refused.json["error"] == "too_many_requests" and 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_one_key_from_two_addresses_shares_one_budget(app_with, assessor_key):
+    _, client = app_with(rate_limit="3/minute")
+    statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key},
+                            environ_base={"REMOTE_ADDR": f"198.51.100.{i}"}).status_code for i in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+@needs_redis
+def test_a_request_through_the_app_is_one_redis_round_trip(app_with, assessor_key, redis_url):
+    _, client = app_with(rate_limit="1000/minute", rate_limit_storage=redis_url)
+    client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+    with redis_monitor(redis_url) as counts:
+        statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key}).status_code
+                    for _ in range(10)]
+    assert statuses == [200] * 10
+    assert counts["client"] == {"evalsha": 10}, counts
+
+
+def test_ipv6_addresses_in_one_slash_64_share_one_budget(app_with):
+    """An IPv6 host usually holds a whole /64: rotating through it must not buy a new budget."""
+    _, client = app_with(rate_limit="3/minute")
+    sources = [f"2001:db8:1:2::{i:x}" for i in range(1, 6)]
+    statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": "wrong"},
+                            environ_base={"REMOTE_ADDR": source}).status_code for source in sources]
+    other_net = client.post("/predict", json=GOOD, environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    mapped = [client.post("/predict", json=GOOD, environ_base={"REMOTE_ADDR": address}).status_code
+              for address in ("192.0.2.9", "::ffff:192.0.2.9", "192.0.2.9", "::ffff:192.0.2.9")]
+    assert statuses == [401, 401, 401, 429, 429] and other_net.status_code == 401
+    assert mapped == [401, 401, 401, 429]

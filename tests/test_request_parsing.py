@@ -1,0 +1,92 @@
+"""The hardened parser refuses, with a JSON 4xx, every body two JSON parsers could read differently;
+the inherited one keeps its lax reading but never answers with a stack trace."""
+
+import io
+import json
+
+import pytest
+
+from fraudpipe import create_app
+
+GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+GOOD_TEXT = json.dumps(GOOD)
+DEEP = b"[" * 2000 + b"]" * 2000
+
+
+@pytest.fixture
+def app_for(trained, tmp_path, assessor_key):
+    def build(profile="hardened", **overrides):
+        settings = trained.with_overrides(audit_log=tmp_path / "audit.jsonl", rate_limit="10000/minute", **overrides)
+        client = create_app(profile, settings=settings).test_client()
+        client.environ_base["HTTP_X_API_KEY"] = assessor_key
+        return client
+
+    return build
+
+
+@pytest.mark.parametrize("body, reason", [
+    (DEEP, "nesting depth 2000"),
+    (b'{"amount": ' + b"[" * 300 + b"]" * 300 + b"}", "nesting depth"),
+    (GOOD_TEXT[:-1].encode() + b', "amount": 5000}', "duplicate key 'amount'"),
+    (GOOD_TEXT.encode("utf-16"), "not UTF-8"),
+    (GOOD_TEXT.encode("utf-32"), "not UTF-8"),
+    (GOOD_TEXT.encode("utf-16-le"), "not valid JSON"),
+    (b"\xef\xbb\xbf" + GOOD_TEXT.encode(), "byte order mark"),
+    (GOOD_TEXT.encode()[:-1] + b', "x\xff": 1}', "not UTF-8"),
+    (GOOD_TEXT.encode()[:-1] + b', "\\ud800": 1}', "lone surrogate"),
+    (b'{"amount": "\\udfff", "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}', "lone surrogate"),
+])
+def test_ambiguous_bodies_get_400_malformed_json(app_for, body, reason):
+    response = app_for().post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.json["error"] == "malformed_json"
+    assert reason in response.json["reason"]
+
+
+@pytest.mark.parametrize("content_type, status", [
+    ("application/json; charset=utf-16", 415), ("application/json; charset=latin-1", 415),
+    ("application/json; charset=UTF-8", 200), ("application/json; charset=utf8", 200), ("application/json", 200),
+])
+def test_only_utf8_charset_is_accepted(app_for, content_type, status):
+    assert app_for().post("/predict", data=GOOD_TEXT, content_type=content_type).status_code == status
+
+
+def test_chunked_body_over_the_cap_gets_413(app_for):
+    """No Content-Length (a chunked request, as gunicorn hands it on): the cap is enforced while reading."""
+    body = b'{"amount": "' + b"x" * 10_000 + b'"}'
+    response = app_for().post("/predict", input_stream=io.BytesIO(body), content_type="application/json",
+                              environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413 and response.json["error"] == "payload_too_large"
+    small = app_for().post("/predict", input_stream=io.BytesIO(GOOD_TEXT.encode()), content_type="application/json",
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert small.status_code == 200
+
+
+def test_inherited_parses_laxly_but_never_shows_a_stack_trace(app_for):
+    client = app_for("inherited")
+    duplicate = client.post("/predict", data=GOOD_TEXT[:-1] + ', "hour_of_day": 2}', content_type="application/json")
+    assert duplicate.status_code == 200 and duplicate.json["prediction"] == 1  # last key wins, as acquired
+    deep = client.post("/predict", data=DEEP, content_type="application/json")
+    assert deep.status_code == 500 and deep.json["error"] == "internal_error"
+    assert "Traceback" not in deep.get_data(as_text=True)
+
+
+def test_chunked_bodies_through_gunicorn_are_capped_and_deep_nesting_is_400(trained, assessor_key, tmp_path):
+    """The real stack: gunicorn hands a chunked body on without a Content-Length."""
+    import requests
+
+    from security_tests.servers import fraudpipe_serve, free_port
+
+    settings = trained.with_overrides(rate_limit_storage="memory://", rate_limit="1000/minute", audit_log=None)
+    headers = {"X-API-Key": assessor_key, "Content-Type": "application/json"}
+    with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=1) as server:
+        def chunks(body: bytes, size: int = 512):
+            yield from (body[i:i + size] for i in range(0, len(body), size))
+
+        big = requests.post(f"{server.url}/predict", data=chunks(b'{"amount": "' + b"x" * 20_000 + b'"}'),
+                            headers=headers, timeout=10)
+        small = requests.post(f"{server.url}/predict", data=chunks(GOOD_TEXT.encode(), 8), headers=headers, timeout=10)
+        deep = requests.post(f"{server.url}/predict", data=DEEP, headers=headers, timeout=10)
+    assert "chunked" in big.request.headers.get("Transfer-Encoding", "")
+    assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
+    assert small.status_code == 200
+    assert deep.status_code == 400 and deep.json()["error"] == "malformed_json"

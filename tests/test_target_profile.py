@@ -1,0 +1,100 @@
+"""Target profiles and the query plan, without a server."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fraudpipe.errors import ConfigError
+from fraudpipe.target_profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
+                                     profile_from_dict)
+from security_tests.budget import Need, make_plan, source_addresses
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_fraudpipe_profile_equals_the_one_built_from_the_schema():
+    shipped = load_profile(ROOT / "security_tests" / "profiles" / "fraudpipe.toml")
+    assert replace(shipped, source=FRAUDPIPE_SOURCE) == fraudpipe_profile("http://127.0.0.1:8000")
+
+
+def test_an_excluded_minimum_is_never_sent_and_is_tried_as_out_of_range():
+    amount = fraudpipe_profile().fields[0]
+    assert amount.exclusive_min and not amount.contains(0.0) and amount.clip(-5) > 0
+
+
+def test_draft_from_openapi_leaves_todo_so_it_cannot_be_loaded_unfilled(tmp_path):
+    document = {"info": {"title": "scorer"}, "paths": {"/score": {"post": {"requestBody": {"content": {
+        "application/json": {"schema": {"properties": {"x": {"type": "number", "exclusiveMinimum": 0, "maximum": 5},
+                                                       "n": {"type": "integer", "minimum": 1, "maximum": 9}}}}}}}}}}
+    draft = draft_from_openapi(document, "http://127.0.0.1:9")
+    assert 'predict_path = "/score"' in draft and "exclusive_min = true" in draft
+    (tmp_path / "p.toml").write_text(draft)
+    with pytest.raises(ConfigError, match="is required"):
+        load_profile(tmp_path / "p.toml")
+
+
+NEEDS = [Need("CRIT-1", 1, 1, keyless=12), Need("CRIT-2", 12, 12), Need("MED-1", 25, 25),
+         Need("HIGH-1", 0, 3, fresh=1, fresh_queries=39, keyless=3), Need("HIGH-4", 60, 100, fresh=1, fresh_queries=30),
+         Need("HIGH-3", 9, 60)]
+
+
+def _plan(keys: int, wait: bool = False):
+    return make_plan(NEEDS, keys, 30, 60, True, wait, 600, source_addresses("127.0.1.0/24", 40))
+
+
+def test_one_key_never_hands_a_spent_window_to_a_test_that_needs_a_whole_one():
+    plan = _plan(1)
+    assert "budget" in plan.allocations["HIGH-1"].reason and "budget" in plan.allocations["HIGH-4"].reason
+    used = sum(s.queries for a in plan.allocations.values() for s in a.slices)
+    assert used <= 30
+
+
+def test_many_keys_give_fresh_windows_their_own_key_and_every_slice_its_own_address():
+    plan = _plan(10)
+    assert all(a.assessed for a in plan.allocations.values())
+    fresh = {a.test: a.fresh[0].key_index for a in plan.allocations.values() if a.fresh}
+    shared_keys = {s.key_index for a in plan.allocations.values() for s in a.shared}
+    assert not set(fresh.values()) & shared_keys and len(set(fresh.values())) == 2
+    addresses = [s.address for a in plan.allocations.values() for s in a.slices]
+    assert len(addresses) == len(set(addresses))
+
+
+def test_a_serial_run_may_wait_for_later_windows_and_says_which():
+    plan = _plan(1, wait=True)
+    assert plan.allocations["HIGH-1"].fresh[0].window >= 1 and plan.windows_used > 1
+
+
+def test_plan_is_the_same_on_every_worker():
+    assert _plan(3).as_dict() == _plan(3).as_dict()
+
+
+def test_profile_needs_a_positive_label():
+    with pytest.raises(ConfigError, match="response.positive"):
+        profile_from_dict({"features": {"x": {"type": "bool"}}, "response": {"label": "y"},
+                           "examples": {"positive": {"x": 1}, "negative": {"x": 0}}})
+
+
+def test_a_serial_run_waits_for_the_keys_window_to_reset_before_a_later_window(monkeypatch):
+    import time
+
+    from security_tests.attacks.client import Answer
+    from security_tests.budget import Slice
+    from security_tests.target import BudgetedClient, BudgetSpent, LiveTarget
+
+    profile = replace(load_profile(ROOT / "tests" / "targets" / "loan_service.toml"), rate_window="second")
+    target = LiveTarget("http://127.0.0.1:9", profile, ["k"], True, can_wait=True, max_wait=10, network="127.0.1.0/24")
+    sent = []
+
+    class Fake:
+        def predict(self, payload, headers=None, **kwargs):
+            sent.append(time.monotonic())
+            return Answer(200, {"result": {"decision": "DENY"}}, {}, profile)
+
+    monkeypatch.setattr(target, "http", lambda key, address: Fake())
+    client = BudgetedClient(target, [Slice(0, "127.0.1.1", 2, 0), Slice(0, "127.0.1.2", 1, 1)])
+    for _ in range(3):
+        assert client.predict({}).positive
+    assert sent[2] - sent[1] >= profile.window_seconds + 0.9
+    with pytest.raises(BudgetSpent):
+        client.predict({})
