@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from fraudpipe.serving.server import single_worker_hooks
+from security_tests.attacks.client import HttpClient
 from security_tests.servers import free_port, serve, settings_env
 
 GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
@@ -45,8 +46,9 @@ def test_sigttin_cannot_add_a_worker_that_counts_alone(trained, assessor_key, tm
         assert (len(workers) == 1) is guarded, (workers, server.log.read_text()[-1500:])
         assert not any(tmp_path.rglob("*.ctl")), "a gunicorn control socket was opened"
         if guarded:
-            statuses = [requests.post(f"{server.url}/predict", json=GOOD, headers={"X-API-Key": assessor_key},
-                                      timeout=10).status_code for _ in range(12)]
+            # its own source address: the start-up health polls from 127.0.0.1 count against that address
+            client = HttpClient(server.url, api_key=assessor_key, source_address="127.0.0.9")
+            statuses = [client.predict(GOOD).status for _ in range(12)]
             assert statuses.count(200) == 5, statuses
             assert "refusing 2 workers" in server.log.read_text()
 
