@@ -125,7 +125,7 @@ def main() -> None:
     print(f"Redis per answered request: {trips['round_trips']:.2f} round trips {trips['client']} (MONITOR, 200 "
           f"requests), {trips['in_script']:.1f} commands inside the script; "
           f"{median_of(results['hardened'], 'redis_per_answer'):.2f} commands in all (INFO commandstats, wrk run)")
-    print(f"boundary burst at 10/second through gunicorn + Redis: {burst['summary']}")
+    print(f"boundary burst at 10/second through gunicorn + Redis: {burst.summary}")
 
 
 if __name__ == "__main__":

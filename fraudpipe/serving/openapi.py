@@ -35,7 +35,7 @@ def document(controls) -> dict:
     if "auth" in controls:
         predict["security"] = [{"apiKey": []}]
     doc = {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "fraudpipe inference API", "version": "1"},
         "paths": {
             "/health": {"get": {"summary": "Liveness and readiness", "operationId": "health", "responses": {

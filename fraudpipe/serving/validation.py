@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from fraudpipe.data import FEATURE_NAMES, FEATURES
 from fraudpipe.serving.errors import ApiError
@@ -25,6 +25,14 @@ from fraudpipe.serving.errors import ApiError
 MAX_DEPTH = 8  # a transaction is one object; anything deeper is refused before parsing
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
+
+
+def _whole_float_as_int(value):
+    """JSON Schema's ``integer`` includes 2.0; strict mode otherwise refuses it while booleans, strings
+    and fractions stay refused."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -36,8 +44,8 @@ def transaction_model() -> type[BaseModel]:
         if feature.kind == "float":
             annotation = Annotated[float, Field(allow_inf_nan=False, description=feature.description, **bound)]
         else:
-            annotation = Annotated[int, Field(description=feature.description,
-                                              **{k: int(v) for k, v in bound.items()})]
+            annotation = Annotated[int, Field(description=feature.description, **{k: int(v) for k, v in bound.items()}),
+                                   BeforeValidator(_whole_float_as_int)]
         fields[feature.name] = (annotation, ...)
     return create_model("Transaction", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
 
