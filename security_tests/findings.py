@@ -283,6 +283,8 @@ FINDINGS: tuple[Finding, ...] = (
         control="verify_artifacts", stage="Model training",
         attack="Load artifacts whose signed manifest records another scikit-learn version; audit the pins and "
                "the installed versions; write the SBOM.",
+        severity_note="The id keeps the write-up's Medium band; the vector (a malicious release runs with full "
+                      "impact, though it needs high complexity and a user to install it) scores High.",
         cwe=("CWE-1357",),
     ),
     Finding(
@@ -313,6 +315,8 @@ FINDINGS: tuple[Finding, ...] = (
         control=None, stage="Model artifact",
         attack="Inspect modes and paths; search every artifact and the audit log for PEM blocks, the raw "
                "private key bytes and the API key; the same search over a folder where the key was copied in.",
+        severity_note="The id keeps the write-up's Low band (it needs local access with high privileges); the "
+                      "vector's confidentiality impact (the model and the signing key) scores Medium.",
         cwe=("CWE-732",),
     ),
     Finding(

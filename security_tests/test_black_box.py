@@ -9,6 +9,7 @@ from security_tests.attacks.black_box_evasion import boundary_evasion
 from security_tests.attacks.black_box_limits import extraction, rate_limit
 from security_tests.black_box_needs import HOLDOUT, UNPROMISED_WINDOW
 from security_tests.contract import expect_attack
+from security_tests.residual import expect_residual
 
 pytestmark = pytest.mark.black_box
 
@@ -53,11 +54,11 @@ def test_one_window_of_labels_does_not_buy_a_faithful_copy(variant, live, eviden
     found = evidence.record(live.measure(lambda: extraction(
         attacker, budget.client(), live.profile, window, min(HOLDOUT[1], budget.shared_queries() - (
             0 if live.profile.rate_limit else window)))))
-    expect_attack(variant, found)
+    expect_residual(variant, found)
 
 
 @pytest.mark.finding("HIGH-3")
 def test_the_positive_example_cannot_be_moved_past_the_boundary(variant, live, evidence):
     budget = live.budget("HIGH-3")
     found = evidence.record(live.measure(lambda: boundary_evasion(budget.client(), live.profile)))
-    expect_attack(variant, found)
+    expect_residual(variant, found)

@@ -146,7 +146,7 @@ def test_audit_log_one_line_per_request_accepted_or_rejected(make, tmp_path):
 
 def test_openapi_documents_both_routes_and_errors(make):
     doc = make().get("/openapi.json").json
-    assert set(doc["paths"]) == {"/health", "/predict"}
+    assert set(doc["paths"]) == {"/health", "/predict", "/openapi.json"}
     codes = set(doc["paths"]["/predict"]["post"]["responses"])
     assert {"200", "400", "401", "413", "415", "422", "429", "503"} <= codes
     assert "fraud_probability" not in json.dumps(doc["components"]["schemas"]["Result"])

@@ -54,7 +54,7 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     """Build the service: the core routes, then each installed control in request order."""
     controls = resolve_controls(profile, controls_off)
     settings = settings or Settings.from_env()
-    app = Flask("fraudpipe")
+    app = Flask("fraudpipe", static_folder=None)  # no static route: every served path is documented
     app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=None)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)

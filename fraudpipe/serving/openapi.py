@@ -42,6 +42,8 @@ def document(controls) -> dict:
                 "200": {"description": "ready"},
                 "503": {"description": "not ready: a dependency (artifacts, API keys, audit log, rate-limit storage) is unusable"}}}},
             "/predict": {"post": predict},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                      "responses": {"200": {"description": "the OpenAPI 3 document"}}}},
         },
         "components": {"schemas": {
             "Transaction": transaction_model().model_json_schema(),

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from fraudpipe.target_profile import TargetProfile
 
 
+NOT_SENT = 0  # the status of a request the HTTP client refused to put on the wire
+
+
 class Answer(NamedTuple):
     """One response. With a ``profile`` (a live target) the label is read where the profile says; without
     one it is fraudpipe's in-process ``prediction`` (0/1)."""
@@ -52,6 +55,8 @@ class Client(Protocol):
 
     def get(self, path: str, headers: dict | None = None) -> Answer: ...
 
+    def request(self, method: str, path: str, headers: dict | list | None = None, body: bytes = b"") -> Answer: ...
+
 
 def _decode(data: bytes):
     try:
@@ -70,6 +75,11 @@ class _KeyedClient:
     _api_key: str | None = None
     profile: TargetProfile | None = None
 
+    @property
+    def api_key(self) -> str | None:
+        """The key this client sends; against a live target it is the target's, not the assessor's."""
+        return self._api_key
+
     def _headers(self, headers):
         if headers is not None:
             return headers
@@ -81,11 +91,14 @@ class _KeyedClient:
 class FlaskClient(_KeyedClient):
     """Drives an app in-process through Werkzeug's test client: the same WSGI stack, no socket."""
 
+    wire_strips_whitespace = False  # the WSGI environ carries a header value verbatim
+
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
         self.app = app
         self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
-        self._client = app.test_client()
+        self._client = app.test_client(use_cookies=False)  # a Cookie header an attack sets goes out as is
         self._api_key = api_key
+        self.remote_addr = remote_addr
         self._environ = {"REMOTE_ADDR": remote_addr}
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
@@ -98,9 +111,17 @@ class FlaskClient(_KeyedClient):
         response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
         return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
 
+    def request(self, method, path, headers=None, body=b""):
+        """Any method, any path, headers exactly as given (a list of pairs may repeat a name)."""
+        response = self._client.open(path, method=method, data=body, headers=headers or {},
+                                     environ_base=self._environ)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+
 
 class HttpClient(_KeyedClient):
     """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
+
+    wire_strips_whitespace = True  # RFC 9110: edge whitespace of a field value is not part of it
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
                  source_address: str | None = None, profile: TargetProfile | None = None) -> None:
@@ -130,6 +151,22 @@ class HttpClient(_KeyedClient):
 
     def get(self, path, headers=None):
         response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout)
+        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
+
+    def request(self, method, path, headers=None, body=b""):
+        """A repeated header name (a list of pairs) is sent as one comma-joined field, as proxies do."""
+        if isinstance(headers, list):
+            joined: dict[str, str] = {}
+            for name, value in headers:
+                joined[name] = f"{joined[name]}, {value}" if name in joined else value
+            headers = joined
+        import requests
+
+        try:
+            response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
+                                             timeout=self._timeout, allow_redirects=False)
+        except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
+            return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {}, self.profile)
         return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
 
 

@@ -59,6 +59,19 @@ def surrogate_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.nd
     return float(np.mean(surrogate.predict(holdout) == victim_labels))
 
 
+def fidelity_by_class(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> dict[str, float | None]:
+    """Agreement on the victim's fraud rows and legitimate rows separately: on a 95 %-legitimate set a
+    surrogate that always says LEGITIMATE agrees 95 % of the time, and these numbers show it (0 % on fraud)."""
+    if not answered:
+        return {"fraud": None, "legitimate": None}
+    X = _matrix([p for p, _, _ in answered])
+    y = np.array([label for _, label, _ in answered])
+    predicted = np.full(len(holdout), y[0]) if len(set(y)) < 2 else \
+        DecisionTreeClassifier(random_state=0).fit(X, y).predict(holdout)
+    return {name: (float(np.mean(predicted[victim_labels == label] == label)) if np.any(victim_labels == label) else None)
+            for name, label in (("fraud", 1), ("legitimate", 0))}
+
+
 def fidelity_curve(answered: list, holdout: np.ndarray, victim_labels: np.ndarray,
                    fidelity=surrogate_fidelity) -> dict[str, float | None]:
     """Fidelity of a surrogate trained on the first 10, 30, 100, ... answers (as many as were answered)."""
@@ -123,20 +136,29 @@ def extraction_curves(client: Client, holdout: np.ndarray, victim_labels: np.nda
     labels_curve = fidelity_curve(answered, holdout, victim_labels)
     proba_curve = fidelity_curve(answered, holdout, victim_labels, fidelity=_probability_fidelity)
     in_window = surrogate_fidelity(answered[:limit], holdout, victim_labels)
+    by_class = fidelity_by_class(answered[:limit], holdout, victim_labels)
+    worst_class = min((v for v in by_class.values() if v is not None), default=None)
+    window_labels = [label for _, label, _ in answered[:limit]]
     series = {"labels only": _series(labels_curve)}
     if all(v is not None for v in proba_curve.values()) and proba_curve:
         series["with probabilities"] = _series(proba_curve)
     window = min(len(answered), limit)
     return Evidence(
-        attack_succeeded=in_window is not None and in_window >= 0.9, queries=result["sent"],
+        attack_succeeded=worst_class is not None and worst_class >= 0.9, queries=result["sent"],
         summary=(f"{len(answered)} of {result['sent']} queries answered; fidelity inside one window of {limit}: "
-                 + (f"{in_window:.1%}" if in_window is not None else "n/a")
+                 + (f"{in_window:.1%} overall, {by_class['fraud']:.1%} on fraud rows, {by_class['legitimate']:.1%} "
+                    f"on legitimate rows" if worst_class is not None else "n/a")
                  + f"; labels-only curve {labels_curve}"),
         residual=(f"a label-only surrogate trained on the {window} queries one rate-limit window allows agrees "
-                  f"with the victim on {in_window:.1%} of held-out rows" if in_window is not None
-                  else "no answers inside the window"),
+                  f"with the victim on {by_class['fraud']:.1%} of its fraud rows and {by_class['legitimate']:.1%} "
+                  f"of its legitimate rows (held out)" if worst_class is not None else "no answers inside the window"),
         measurements={"answered": len(answered), "limit_per_window": limit, "answered_in_first_window": window,
-                      "fidelity_inside_one_window": in_window},
+                      "fidelity_inside_one_window": in_window,
+                      "fidelity_inside_one_window_fraud_rows": by_class["fraud"],
+                      "fidelity_inside_one_window_legitimate_rows": by_class["legitimate"],
+                      "window_answers_fraud": window_labels.count(1), "window_answers_legitimate": window_labels.count(0),
+                      "holdout_fraud_rows": int(np.sum(victim_labels == 1)),
+                      "holdout_legitimate_rows": int(np.sum(victim_labels == 0))},
         charts=[{"kind": "line", "title": "Surrogate fidelity against queries (labels vs probabilities)",
                  "xlabel": "queries (log)", "ylabel": "agreement with victim", "logx": True, "series": series}],
         details={"statuses": result["statuses"], "fidelity_labels_only": labels_curve,

@@ -21,7 +21,7 @@ import joblib
 
 from fraudpipe.artifacts import MODEL_FILE, SCALER_FILE
 from fraudpipe.data import FRAUD_EXAMPLE
-from security_tests.attacks.client import Client, exchange
+from security_tests.attacks.client import Answer, Client, exchange
 from security_tests.contract import Evidence
 
 
@@ -57,6 +57,13 @@ def _writable_copy(source: Path, target: Path) -> Path:
     return target
 
 
+def serve_tampered(start_service: Callable[[Path], Client], folder: Path) -> tuple[Answer, Answer, bool]:
+    """Start the service on a tampered folder: its /health, its answer to the fraud example, and whether it serves."""
+    client = start_service(folder)
+    health, prediction = client.get("/health"), client.predict(FRAUD_EXAMPLE)
+    return health, prediction, health.status == 200
+
+
 def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Callable[[Path], Client]) -> Evidence:
     """``mode`` is ``append``, ``trojan`` or ``scaler``; returns what the service did with the tampered folder."""
     folder = _writable_copy(source, workdir / f"tampered-{mode}")
@@ -71,10 +78,7 @@ def tamper_and_load(source: Path, workdir: Path, mode: str, start_service: Calla
         target.write_bytes(shifted_scaler(original))
     else:
         raise ValueError(f"unknown tampering {mode!r}")
-    client = start_service(folder)
-    health = client.get("/health")
-    prediction = client.predict(FRAUD_EXAMPLE)
-    loaded = health.status == 200
+    health, prediction, loaded = serve_tampered(start_service, folder)
     marker_written = marker.exists()
     return Evidence(
         attack_succeeded=loaded or marker_written, queries=2,
