@@ -130,9 +130,10 @@ def open_regular(folder_fd: int, name: str) -> tuple[int, os.stat_result]:
     except OSError as exc:
         raise ArtifactError(name, reasons.get(exc.errno, f"unreadable ({exc.strerror})")) from None
     info = os.fstat(fd)  # again on the descriptor: the entry may have been swapped since the lstat
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)
-        raise ArtifactError(name, "not a regular file")
+        raise ArtifactError(name, "not a regular file" if not stat.S_ISREG(info.st_mode) else
+                            f"has {info.st_nlink} hard links: a file outside the release could change it")
     return fd, info
 
 
@@ -402,7 +403,13 @@ def _attested(contents: dict[str, bytes], public_key, reattest: bool, announce: 
     manifest_bytes, signature = contents.get(MANIFEST_FILE), contents.get(SIGNATURE_FILE, b"")
     if manifest_bytes is not None and public_key is not None and signing.verify(public_key, signature,
                                                                                  manifest_bytes):
-        return parse_manifest(manifest_bytes)
+        verified = parse_manifest(manifest_bytes)
+        changed = _differs_from(verified, contents)
+        if not changed or reattest:
+            return verified
+        raise ArtifactError(changed[0], f"differs from the signed manifest ({', '.join(changed)} changed or "
+                                        "removed); the recorded provenance does not describe this model. Rebuild "
+                                        "with train, or vouch anew with --reattest-provenance")
     if not reattest:
         raise ArtifactError(MANIFEST_FILE, "missing, unsigned or not signed by the trusted key; sign re-signs "
                                            "only a verified release (--reattest-provenance to vouch anew)")
@@ -416,6 +423,14 @@ def _attested(contents: dict[str, bytes], public_key, reattest: bool, announce: 
     announce(f"warning: {path}: re-attesting UNVERIFIED provenance under a new signature: "
              + json.dumps(attested, sort_keys=True, separators=(",", ":")))
     return attested
+
+
+def _differs_from(manifest: dict, contents: dict[str, bytes]) -> list[str]:
+    """The model files (what the provenance describes) whose bytes are not what the verified manifest
+    signed; a re-rendered chart or report may change, a swapped model may not."""
+    signed = {name: entry.get("sha256") for name, entry in manifest.get("files", {}).items()}
+    return sorted(name for name in (SERVING_FILE, *PICKLES)
+                  if signed.get(name) != (sha256(contents[name]) if name in contents else None))
 
 
 def resign(path: Path, private_key, public_key=None, *, reattest_provenance: bool = False,

@@ -22,6 +22,7 @@ MIN_API_KEY_LENGTH = 16
 MIN_API_KEY_DISTINCT = 8
 RATE_GRANULARITIES = ("second", "minute", "hour", "day")
 STORAGE_SCHEMES = ("memory", "redis", "rediss")
+MAX_RATE_COUNT = 1_000_000_000
 _TRUE, _FALSE = {"1", "true", "yes"}, {"0", "false", "no"}
 
 
@@ -65,6 +66,11 @@ class Settings:
             raise ConfigError(f"{_var('monitor_block')} accepts true or false")
         if self.audit_log is not None:
             check_writable(self.audit_log)
+        check_trusted_key_outside(self.trusted_key, self.artifacts_dir)
+        if self.api_keys_file is not None and self.api_keys_file.exists():
+            from fraudpipe.serving.auth import read_keys_file
+
+            read_keys_file(self.api_keys_file)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -98,19 +104,20 @@ def check_rate_limit(rate: str) -> None:
     """Parsed the way flask-limiter will parse it, so a string it cannot use never means "no limit"."""
     from limits import parse_many
 
-    accepts = ("accepts a positive count per second, minute, hour or day, e.g. 100/minute "
-               "(several separated by ';')")
-    if not isinstance(rate, str):
-        raise ConfigError(f"{_var('rate_limit')} {accepts}")
+    accepts = (f"accepts one positive count up to {MAX_RATE_COUNT:,} per second, minute, hour or day, "
+               "e.g. 100/minute")
+    if not isinstance(rate, str) or any(separator in rate for separator in ";,|"):
+        raise ConfigError(f"{_var('rate_limit')} {accepts} (the limiter enforces exactly one rule); got {rate!r}")
     try:
         items = parse_many(rate)
     except ValueError:
         items = []
     for item in items:
-        if item.amount < 1 or item.multiples != 1 or item.GRANULARITY.name not in RATE_GRANULARITIES:
+        if not 1 <= item.amount <= MAX_RATE_COUNT or item.multiples != 1 \
+                or item.GRANULARITY.name not in RATE_GRANULARITIES:
             items = []
             break
-    if not items:
+    if len(items) != 1:
         raise ConfigError(f"{_var('rate_limit')} {accepts}; got {rate!r}")
 
 
@@ -124,7 +131,8 @@ def check_storage(uri: str) -> None:
         parts = port = None
     if parts is not None and parts.scheme == "memory" and uri == "memory://":
         return
-    if parts is None or parts.scheme not in STORAGE_SCHEMES[1:] or not parts.hostname or port is None:
+    scheme = uri.split("://", 1)[0] if isinstance(uri, str) else ""
+    if parts is None or scheme not in STORAGE_SCHEMES[1:] or not parts.hostname or port is None:
         raise ConfigError(f"{_var('rate_limit_storage')} {accepts}")
 
 
@@ -134,8 +142,13 @@ def check_writable(path: Path) -> None:
     Creates nothing: the nearest existing ancestor must be a writable folder and no part of the path a file.
     """
     path = Path(path)
+    if not path.name.strip():
+        raise ConfigError(f"{_var('audit_log')} accepts a file path (or empty: no log), got {str(path)!r}")
     if path.is_dir():
         raise ConfigError(f"{_var('audit_log')}: {path} is a folder; it accepts a file path (or empty: no log)")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{_var('audit_log')}: {path} is not a regular file (a device such as /dev/null would "
+                          "discard every record); it accepts a file path (or empty: no log)")
     if path.exists():
         if not os.access(path, os.W_OK):
             raise ConfigError(f"{_var('audit_log')}: {path} is not writable")
@@ -147,6 +160,14 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"{_var('audit_log')}: cannot create {path} ({folder} is not a writable folder)")
 
 
+def check_trusted_key_outside(trusted_key: Path, artifacts_dir: Path) -> None:
+    """A key that ships with the artifacts vouches for whatever an attacker writes beside it."""
+    key, folder = Path(os.path.realpath(trusted_key)), Path(os.path.realpath(artifacts_dir))
+    if key == folder or folder in key.parents:
+        raise ConfigError(f"{_var('trusted_key')} must not lie inside {_var('artifacts_dir')} ({folder}): "
+                          "whoever can write the artifacts could then choose the key that verifies them")
+
+
 def _check_int(name: str, value: int, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{_var(name)} accepts a whole number from {low} to {high:,}, got {value!r}")
@@ -156,7 +177,7 @@ def _parse(name: str, raw: str):
     if name in {"artifacts_dir", "signing_key", "trusted_key"}:
         return Path(raw).expanduser()
     if name in {"api_keys_file", "audit_log"}:
-        return Path(raw).expanduser() if raw.strip() else None
+        return Path(raw).expanduser() if raw else None
     if name == "api_keys":
         return tuple(key.strip() for key in raw.split(",") if key.strip())
     if name == "monitor_block":

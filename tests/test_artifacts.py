@@ -94,7 +94,8 @@ def test_fresh_artifacts_verify(trained, capsys, monkeypatch):
 def test_trojan_resigned_with_another_key_is_refused(folder, trained, other_key, tmp_path):
     marker = tmp_path / "marker"
     _trojan(folder, marker)
-    resign(folder, other_key, signing.load_public_key(trained.trusted_key))
+    resign(folder, other_key, signing.load_public_key(trained.trusted_key), reattest_provenance=True,
+           announce=lambda _: None)
     with pytest.raises(ArtifactError, match="signature does not verify"):
         load_artifacts(folder, trained.trusted_key)
     assert not marker.exists()
@@ -103,7 +104,8 @@ def test_trojan_resigned_with_another_key_is_refused(folder, trained, other_key,
 def test_trojan_signed_with_the_trusted_key_is_refused_by_the_allowlist(folder, trained, tmp_path, monkeypatch, capsys):
     marker = tmp_path / "marker"
     _trojan(folder, marker)
-    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key))
+    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key),
+           reattest_provenance=True, announce=lambda _: None)
     with pytest.raises(ArtifactError, match="refused global builtins.eval"):
         load_artifacts(folder, trained.trusted_key)
     monkeypatch.setenv("FRAUDPIPE_TRUSTED_KEY", str(trained.trusted_key))
@@ -124,7 +126,8 @@ def test_artifacts_built_with_other_library_versions_are_refused(folder, trained
 def test_truncated_artifact_resigned_is_refused_as_unreadable_not_crashed(folder, trained):
     data = (folder / MODEL_FILE).read_bytes()
     (folder / MODEL_FILE).write_bytes(data[: len(data) // 3])
-    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key))
+    resign(folder, signing.load_private_key(trained.signing_key), signing.load_public_key(trained.trusted_key),
+           reattest_provenance=True, announce=lambda _: None)
     with pytest.raises(ArtifactError, match="cannot be deserialised"):
         load_artifacts(folder, trained.trusted_key)
 

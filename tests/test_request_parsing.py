@@ -86,7 +86,22 @@ def test_chunked_bodies_through_gunicorn_are_capped_and_deep_nesting_is_400(trai
                             headers=headers, timeout=10)
         small = requests.post(f"{server.url}/predict", data=chunks(GOOD_TEXT.encode(), 8), headers=headers, timeout=10)
         deep = requests.post(f"{server.url}/predict", data=DEEP, headers=headers, timeout=10)
+        broken = _raw_post(server.url, assessor_key, b"zz\r\nabc\r\n0\r\n\r\n")
+    assert broken.startswith(b"HTTP/1.1 400"), broken[:200]
     assert "chunked" in big.request.headers.get("Transfer-Encoding", "")
     assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
     assert small.status_code == 200
     assert deep.status_code == 400 and deep.json()["error"] == "malformed_json"
+
+
+def _raw_post(url: str, key: str, chunked_body: bytes) -> bytes:
+    """A chunked request whose framing is broken (a chunk size that is not hex), over a raw socket."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    head = (f"POST /predict HTTP/1.1\r\nHost: {parsed.hostname}\r\nX-API-Key: {key}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as sock:
+        sock.sendall(head.encode() + chunked_body)
+        return sock.recv(4096)

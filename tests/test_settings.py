@@ -56,7 +56,7 @@ def test_code_built_and_overridden_settings_are_validated_too(tmp_path):
 
 
 def test_good_values_are_accepted(tmp_path):
-    settings = Settings.from_env({"FRAUDPIPE_RATE_LIMIT": "10/second;500/hour",
+    settings = Settings.from_env({"FRAUDPIPE_RATE_LIMIT": "10 per second",
                                   "FRAUDPIPE_RATE_LIMIT_STORAGE": "rediss://cache.internal:6380/0",
                                   "FRAUDPIPE_API_KEYS": GOOD_KEY, "FRAUDPIPE_MONITOR_BLOCK": "yes",
                                   "FRAUDPIPE_AUDIT_LOG": str(tmp_path / "new" / "audit.jsonl"),

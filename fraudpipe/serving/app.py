@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Iterable
 
 from flask import Flask, g, jsonify, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving import audit, auth, limits, monitor, openapi, output, validation
+from fraudpipe.serving.proxies import trust_proxies
 from fraudpipe.serving.errors import install_error_handlers
 from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.service import Service
@@ -57,7 +57,7 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     app = Flask("fraudpipe", static_folder=None)  # no static route: every served path is documented
     app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=None)
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
+        app.wsgi_app = trust_proxies(app.wsgi_app, settings.trusted_proxies)
     model = ModelService.load(settings, verify="verify_artifacts" in controls)
     service = Service(profile=profile, controls=controls, settings=settings, model=model)
     app.extensions["fraudpipe"] = service

@@ -25,10 +25,24 @@ class AuditLog:
         self._lock = threading.Lock()
         self._failure: str | None = None
 
+    def _reopen_if_moved(self) -> None:
+        """A log rotated or deleted under the service is reopened at its path, so no record goes to an inode
+        nobody will read; if the path cannot be opened the write fails and the request gets 503."""
+        try:
+            on_disk, ours = os.stat(self.path), os.fstat(self._fd)
+            if (on_disk.st_dev, on_disk.st_ino) == (ours.st_dev, ours.st_ino):
+                return
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(self._fd)
+        self._fd = fd
+
     def write(self, record: dict) -> None:
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:
             try:
+                self._reopen_if_moved()
                 os.write(self._fd, line)
             except OSError as exc:
                 self._failure = f"audit log: last write failed ({exc.strerror})"
@@ -36,17 +50,12 @@ class AuditLog:
             self._failure = None
 
     def unwritable(self) -> str | None:
-        """Why a record written now would be lost: the file was removed or replaced (rotated without a
-        reopen), it no longer accepts writes, or the last write failed (a full disk)."""
+        """Why a record written now would be lost: the last write failed (a full disk), or the file, or the
+        folder it would be reopened in after a rotation, does not accept writes."""
         if self._failure:
             return self._failure
-        try:
-            on_disk, ours = os.stat(self.path), os.fstat(self._fd)
-        except OSError as exc:
-            return f"audit log: {exc.strerror}"
-        if (on_disk.st_dev, on_disk.st_ino) != (ours.st_dev, ours.st_ino):
-            return "audit log: the file was removed or replaced since the service opened it"
-        if not os.access(self.path, os.W_OK):
+        target = self.path if self.path.exists() else self.path.parent
+        if not os.access(target, os.W_OK):
             return "audit log: not writable"
         return None
 

@@ -78,7 +78,10 @@ def read_json(request, max_body_bytes: int):
     length = request.content_length
     if length is not None and length > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
-    body = request.stream.read(max_body_bytes + 1)
+    try:
+        body = request.stream.read(max_body_bytes + 1)
+    except Exception as exc:  # the server's chunked decoder (gunicorn's InvalidChunkSize, NoMoreData, ...)
+        raise ApiError(400, "malformed_body", f"the request body could not be read: {type(exc).__name__}") from None
     if len(body) > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
     return loads_strict(body)
