@@ -2,6 +2,7 @@
 shows an absolute path; the reasons go to the log and to a caller holding a valid key."""
 
 import logging
+import os
 
 from pathlib import Path
 
@@ -63,17 +64,30 @@ def test_every_readiness_check_counts_and_a_raising_check_is_a_failure_not_a_500
     assert client.get("/health").status_code == 503
 
 
-def test_a_removed_audit_log_makes_the_service_not_ready(build, assessor_key, tmp_path):
+def test_a_rotated_audit_log_keeps_the_service_ready_and_is_reopened(build, assessor_key, tmp_path):
     _, _, client = build()
     assert client.get("/health").status_code == 200
     (tmp_path / "audit.jsonl").rename(tmp_path / "rotated.jsonl")
-    detail = client.get("/health", headers={"X-API-Key": assessor_key})
-    assert detail.status_code == 503 and "audit log" in detail.json["reasons"][0]
+    assert client.get("/health", headers={"X-API-Key": assessor_key}).status_code == 200
+    assert (tmp_path / "audit.jsonl").exists(), "the next record went to a new file at the configured path"
 
 
-def test_an_unrecordable_request_gets_503_and_health_says_why(trained, assessor_key):
-    """/dev/full accepts the open and refuses every write, as a full disk does: no answer leaves unrecorded."""
-    app = create_app("hardened", settings=trained.with_overrides(audit_log=Path("/dev/full")))
+def test_an_unrecordable_request_gets_503_and_health_says_why(trained, assessor_key, tmp_path, monkeypatch):
+    """A full disk accepts the open and refuses every write: no answer leaves unrecorded."""
+    import errno
+
+    import fraudpipe.serving.audit as audit
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    app = create_app("hardened", settings=trained.with_overrides(audit_log=tmp_path / "audit.jsonl"))
+    monkeypatch.setattr(audit, "os", FullDisk())
     client = app.test_client()
     predicted = client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
     assert predicted.status_code == 503 and predicted.json["error"] == "not_ready"
