@@ -18,7 +18,7 @@ from fraudpipe.settings import Settings
 TRANSACTION = FRAUD_EXAMPLE
 
 
-def trained_settings(api_key: str = "bench-key", rows: int = 10_000) -> Settings:
+def trained_settings(api_key: str = "bench-key-4f9Qz7LmXw", rows: int = 10_000) -> Settings:
     root = Path(tempfile.mkdtemp(prefix="fraudpipe-bench-"))
     settings = Settings(artifacts_dir=root / "model", signing_key=root / "keys" / "s.pem",
                         trusted_key=root / "keys" / "t.pub", api_keys=(api_key,),
