@@ -38,12 +38,18 @@ def send_malformed(client: Client) -> Evidence:
             "fields_named": sorted(named), "names_each_bad_field": all(f in named for f in bad_fields),
             "response": answer.body,
         })
-    not_refused = [r["case"] for r in results if not 400 <= r["status"] < 500]
+    return refusal_evidence(results, lambda r: 400 <= r["status"] < 500, "malformed inputs refused with 4xx",
+                            all_422_naming_fields=all(r["status"] == 422 and r["names_each_bad_field"]
+                                                      for r in results))
+
+
+def refusal_evidence(results: list[dict], refused, what: str, **details) -> Evidence:
+    """Cases that each had to be refused: the attack succeeds on any that was answered or crashed."""
+    not_refused = [r["case"] for r in results if not refused(r)]
     crashed = [r["case"] for r in results if r["status"] >= 500]
     return Evidence(
         attack_succeeded=bool(not_refused), queries=len(results),
-        summary=(f"{len(results) - len(not_refused)} of {len(results)} malformed inputs refused with 4xx; "
-                 f"accepted or crashed: {not_refused or 'none'}"),
+        summary=(f"{len(results) - len(not_refused)} of {len(results)} {what}; "
+                 f"accepted or crashed: {', '.join(not_refused) or 'none'}"),
         measurements={"refused_4xx": len(results) - len(not_refused), "crashed_5xx": len(crashed)},
-        details={"cases": results, "not_refused": not_refused, "crashed_5xx": crashed,
-                 "all_422_naming_fields": all(r["status"] == 422 and r["names_each_bad_field"] for r in results)})
+        details={"cases": results, "not_refused": not_refused, "crashed_5xx": crashed, **details})

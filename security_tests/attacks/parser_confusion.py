@@ -11,6 +11,7 @@ import json
 
 from fraudpipe.data import LEGITIMATE_EXAMPLE
 from security_tests.attacks.client import Client
+from security_tests.attacks.malformed import refusal_evidence
 from security_tests.contract import Evidence
 
 _TEXT = json.dumps(LEGITIMATE_EXAMPLE)
@@ -32,11 +33,5 @@ def send_ambiguous(client: Client) -> Evidence:
         answer = client.predict(raw_body=raw, content_type=content_type)
         results.append({"case": name, "status": answer.status, "json_error": isinstance(answer.body, dict),
                         "response": answer.body})
-    not_refused = [r["case"] for r in results if not (400 <= r["status"] < 500 and r["json_error"])]
-    crashed = [r["case"] for r in results if r["status"] >= 500]
-    return Evidence(
-        attack_succeeded=bool(not_refused), queries=len(results),
-        summary=(f"{len(results) - len(not_refused)} of {len(results)} ambiguous or parser-exhausting bodies "
-                 f"refused with a JSON 4xx; accepted or crashed: {', '.join(not_refused) or 'none'}"),
-        measurements={"refused": len(results) - len(not_refused), "crashed_5xx": len(crashed)},
-        details={"cases": results, "not_refused": not_refused, "crashed_5xx": crashed})
+    return refusal_evidence(results, lambda r: 400 <= r["status"] < 500 and r["json_error"],
+                            "ambiguous or parser-exhausting bodies refused with a JSON 4xx")
