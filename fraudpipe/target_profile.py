@@ -78,6 +78,7 @@ class TargetProfile:
     positive_example: dict
     negative_example: dict
     source: str = "built in"
+    openapi_path: str | None = None
     extra_headers: dict = field(default_factory=dict)
 
     @property
@@ -149,6 +150,7 @@ def profile_from_dict(data: dict, source: str = "built in", url_override: str | 
     return TargetProfile(
         name=data.get("name", "unnamed service"), url=url_override or data.get("url"),
         predict_path=data.get("predict_path", "/predict"), health_path=data.get("health_path"),
+        openapi_path=data.get("openapi_path"),
         auth_header=header, auth_scheme=scheme,
         label_path=tuple(str(need(response, "label", "response.")).split(".")),
         positive=need(response, "positive", "response."), rate_limit=requests, rate_window=per,
@@ -191,7 +193,7 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
                          **({} if f.low_inclusive else {"exclusive_min": True})} for f in FEATURES}
     return profile_from_dict({
         "name": "fraudpipe fraud-detection service", "url": url, "predict_path": "/predict",
-        "health_path": "/health", "auth": {"header": "X-API-Key", "scheme": ""},
+        "health_path": "/health", "openapi_path": "/openapi.json", "auth": {"header": "X-API-Key", "scheme": ""},
         "response": {"label": "label", "positive": "FRAUD"},
         "rate_limit": {"requests": rate_limit, "per": "minute"} if rate_limit else {},
         "features": features, "examples": {"positive": FRAUD_EXAMPLE, "negative": LEGITIMATE_EXAMPLE}},
@@ -253,6 +255,8 @@ def profile_to_toml(profile: TargetProfile) -> str:
         f"predict_path = {value(profile.predict_path)}"]
     if profile.health_path:
         lines.append(f"health_path = {value(profile.health_path)}")
+    if profile.openapi_path:
+        lines.append(f"openapi_path = {value(profile.openapi_path)}")
     lines += ["", "[auth]", f"header = {value(profile.auth_header)}", f"scheme = {value(profile.auth_scheme)}", "",
               "[response]", f"label = {value('.'.join(profile.label_path))}", f"positive = {value(profile.positive)}",
               "", "[rate_limit]"]

@@ -6,6 +6,7 @@ from fraudpipe.target_profile import TargetProfile
 from security_tests.attacks.black_box_access import SCORE_PROBE_SHIFTS, malformed_queries
 from security_tests.attacks.black_box_evasion import evasion_queries
 from security_tests.attacks.black_box_limits import BYPASS_PROBES, flood_extra
+from security_tests.attacks.openapi_fuzz import OPENAPI_EXAMPLES
 from security_tests.budget import Need
 
 HOLDOUT = (60, 100)
@@ -21,7 +22,8 @@ def need_for(finding_id: str, profile: TargetProfile) -> Need | None:
         probes = min(8, 2 * len(SCORE_PROBE_SHIFTS) * len(profile.fields))
         return Need("CRIT-2", 4 + probes, 4 + probes, why="both examples twice and varied inputs")
     if finding_id == "MED-1":
-        return Need("MED-1", malformed_queries(profile), malformed_queries(profile), why="one per malformed input")
+        queries = malformed_queries(profile) + (1 + OPENAPI_EXAMPLES if profile.openapi_path else 0)
+        return Need("MED-1", queries, queries, why="one per malformed input, and the OpenAPI fuzz when documented")
     if finding_id == "HIGH-1":
         if limit is None:
             return Need("HIGH-1")

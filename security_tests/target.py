@@ -96,6 +96,15 @@ class BudgetedClient:
             self._client = self.live.http(piece.key_index, piece.address)
         return self._client
 
+    def reserve(self, queries: int) -> HttpClient:
+        """The current slice's client for a tool that sends ``queries`` requests itself (schemathesis)."""
+        client = self._current()
+        if self.slices[self._index].queries - self._in_slice < queries:
+            raise BudgetSpent(f"not assessed (budget): {queries} queries do not fit the slice left")
+        self.spent, self._in_slice = self.spent + queries, self._in_slice + queries
+        self.live.used(self.slices[self._index].key_index)
+        return client
+
     def predict(self, payload=None, headers=None, **kwargs) -> Answer:
         client = self._current()
         answer = client.predict(payload, headers=headers, **kwargs)

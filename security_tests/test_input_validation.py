@@ -32,7 +32,8 @@ def test_every_edge_of_every_feature_range_is_answered_or_refused_as_documented(
 
 
 @pytest.mark.finding("MED-1")
-@pytest.mark.white_box("run schemathesis against the live URL's /openapi.json (see the README)")
+@pytest.mark.white_box("in-process only: against a live target the MED-1 black-box test drives the target's "
+                       "OpenAPI document when the profile names openapi_path")
 def test_the_service_own_openapi_document_survives_schemathesis(variant, start_service, assessor_key, evidence):
     client = start_service(variant, rate_limit="100000/minute")
     found = evidence.record(fuzz_openapi(wsgi_schema(client.app), {"X-API-Key": assessor_key}))

@@ -80,6 +80,10 @@ class _KeyedClient:
         """The key this client sends; against a live target it is the target's, not the assessor's."""
         return self._api_key
 
+    def credentials(self) -> dict[str, str]:
+        """The headers that carry this client's own key."""
+        return self._headers(None)
+
     def _headers(self, headers):
         if headers is not None:
             return headers
@@ -142,6 +146,11 @@ class HttpClient(_KeyedClient):
         self.profile = profile
         self.predict_path = profile.predict_path if profile is not None else "/predict"
         self.source_address = source_address
+
+    @property
+    def session(self):
+        """The HTTP session (bound to this client's source address), for tools that send their own requests."""
+        return self._session
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)

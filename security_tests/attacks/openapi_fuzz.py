@@ -7,13 +7,17 @@ schema, invalid requests refused with a 4xx and valid ones answered. A library b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
 from security_tests.contract import Evidence
 
+OPENAPI_EXAMPLES = 20
+"""Generated requests per operation against a live target: counted in its query budget."""
 _CHECKS = ("not_a_server_error", "status_code_conformance", "response_schema_conformance",
            "content_type_conformance", "negative_data_rejection", "positive_data_acceptance")
 
@@ -24,13 +28,15 @@ def _checks():
     return [getattr(checks, name) for name in _CHECKS if hasattr(checks, name)]
 
 
-def fuzz_openapi(schema, headers: dict, examples: int = 40, **call) -> Evidence:
+def fuzz_openapi(schema, headers: dict, examples: int = 40, only_path: str | None = None, shrink: bool = True,
+                 **call) -> Evidence:
     """Every operation in ``schema`` (``schemathesis.openapi.from_wsgi`` or ``from_url``), with valid and
     invalid requests alike; the first failure per operation is kept (hypothesis shrinks it)."""
     failures, sent = [], [0]
-    operations = [op.ok() for op in schema.get_all_operations()]
+    operations = [op.ok() for op in schema.get_all_operations() if only_path in (None, op.ok().path)]
+    phases = list(Phase) if shrink else [Phase.explicit, Phase.generate]  # live: no extra shrinking requests
     for operation in operations:
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+        @settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=phases,
                   suppress_health_check=list(HealthCheck))
         @given(case=st.one_of(*(operation.as_strategy(mode) for mode in schemathesis.GenerationMode)))
         def run(case) -> None:
@@ -60,3 +66,13 @@ def _describe(failure: BaseException) -> str:
 
 def wsgi_schema(app):
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
+
+
+def fuzz_live_openapi(budgeted, profile) -> Evidence:
+    """The target's own document, fetched once, then ``OPENAPI_EXAMPLES`` requests to its predict path,
+    over one budget slice's session (its key and source address)."""
+    client = budgeted.reserve(1 + OPENAPI_EXAMPLES)
+    schema = schemathesis.openapi.from_url(f"{client.target}{profile.openapi_path}", timeout=10)
+    found = fuzz_openapi(schema, client.credentials(), examples=OPENAPI_EXAMPLES, only_path=profile.predict_path,
+                         shrink=False, base_url=client.target, session=client.session)
+    return replace(found, queries=found.queries + 1)
