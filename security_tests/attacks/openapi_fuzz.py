@@ -28,7 +28,7 @@ def _checks():
     return [getattr(checks, name) for name in _CHECKS if hasattr(checks, name)]
 
 
-def fuzz_openapi(schema, headers: dict, examples: int = 40, only_path: str | None = None, shrink: bool = True,
+def fuzz_openapi(schema, headers: dict, examples: int = 150, only_path: str | None = None, shrink: bool = True,
                  **call) -> Evidence:
     """Every operation in ``schema`` (``schemathesis.openapi.from_wsgi`` or ``from_url``), with valid and
     invalid requests alike; the first failure per operation is kept (hypothesis shrinks it)."""
