@@ -62,7 +62,7 @@ class KeyStore:
 def install(app: Flask, service) -> None:
     """Every call to the model needs a key; health and the API document stay public (health's details
     only for a key holder). With no key configured nobody can call the model: not ready, and 503."""
-    keys = KeyStore.from_settings(service.settings.api_keys, service.settings.api_keys_file)
+    keys = service.keys
     service.identify = lambda req: keys.identify(req.headers.get(HEADER))
     service.readiness_checks.append(lambda: None if len(keys) else "auth: no API keys configured")
 

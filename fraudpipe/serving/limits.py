@@ -18,7 +18,7 @@ import math
 
 from flask import Flask, request
 
-from fraudpipe.serving.auth import HEADER, KeyStore
+from fraudpipe.serving.auth import HEADER
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.ratelimit_store import Rate, StoreUnavailable, open_store
 
@@ -50,7 +50,7 @@ def install(app: Flask, service) -> None:
     that both budgets go to storage in one call, before auth refuses anything."""
     settings = service.settings
     store = open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit))
-    keys = KeyStore.from_settings(settings.api_keys, settings.api_keys_file) if "auth" in service.controls else None
+    keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 
     def identities() -> list[str]:

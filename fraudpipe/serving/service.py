@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from flask import jsonify
@@ -49,6 +50,13 @@ class Service:
     readiness_checks: list[Callable[[], str | None]] = field(default_factory=list)
     identify: Callable[..., str | None] = lambda request: None
     _last_reasons: list[str] | None = field(default=None, init=False, repr=False)
+
+    @cached_property
+    def keys(self):
+        """The API keys, read once for the controls that need them (the limiter and auth)."""
+        from fraudpipe.serving.auth import KeyStore
+
+        return KeyStore.from_settings(self.settings.api_keys, self.settings.api_keys_file)
 
     def predict_row(self, request) -> np.ndarray:
         if not self.model.ready:
