@@ -50,13 +50,14 @@ def test_wrong_or_missing_keys_from_one_address_are_cut_off_at_the_limit(variant
 
 
 ROTATION_LIMIT = 20
+ROTATION_KEYS = tuple(f"rotation-key-{i}-x7Qp2mZk" for i in range(5))
 
 
 @pytest.mark.finding("HIGH-1")
 @pytest.mark.white_box("needs several valid keys and source addresses for one test")
 @pytest.mark.parametrize("rotate", ["keys from one address", "addresses with one key"])
 def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_service, rotate, evidence):
-    keys = [f"rotation-key-{i}-x7Qp2mZk" for i in range(4)]
+    keys = list(ROTATION_KEYS[:4])
     client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", api_keys=tuple(keys))
     if rotate == "keys from one address":
         clients = [(f"key {i}", FlaskClient(client.app, api_key=key)) for i, key in enumerate(keys)]
@@ -65,6 +66,21 @@ def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_
             pytest.skip("auth is broken: without keys the address is the only identity to count (CRIT-1)")
         clients = [(f"198.51.100.{i}", FlaskClient(client.app, api_key=keys[0], remote_addr=f"198.51.100.{i}"))
                    for i in range(4)]
+    found = evidence.record(rotate_identities(clients, FRAUD_EXAMPLE, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.measurements["answered"] == ROTATION_LIMIT
+
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.white_box("needs a trusted proxy in the service's settings")
+def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(variant, start_service, evidence):
+    """Behind a trusted proxy the address comes from X-Forwarded-For: a port, the IPv4-mapped form or a
+    value that is no address at all must not open a new budget."""
+    client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", trusted_proxies=1, api_keys=ROTATION_KEYS)
+    spellings = ["203.0.113.5", "203.0.113.5:1", "203.0.113.5:2", "::ffff:203.0.113.5", "junk"]
+    clients = [(name, FlaskClient(client.app, api_key=key, remote_addr="203.0.113.5", forwarded_for=name))
+               for name, key in zip(spellings, ROTATION_KEYS)]
     found = evidence.record(rotate_identities(clients, FRAUD_EXAMPLE, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:

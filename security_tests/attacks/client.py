@@ -97,13 +97,16 @@ class FlaskClient(_KeyedClient):
 
     wire_strips_whitespace = False  # the WSGI environ carries a header value verbatim
 
-    def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7") -> None:
+    def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7",
+                 forwarded_for: str | None = None) -> None:
         self.app = app
         self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
         self._client = app.test_client(use_cookies=False)  # a Cookie header an attack sets goes out as is
         self._api_key = api_key
         self.remote_addr = remote_addr
         self._environ = {"REMOTE_ADDR": remote_addr}
+        if forwarded_for is not None:  # what a proxy in front of the service would add
+            self._environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)
