@@ -43,3 +43,28 @@ def test_a_flagged_address_is_blocked_whatever_key_it_uses():
     _feed(monitor, _sweep(noise=10.0), [f"k{i}" for i in range(24)], ["198.51.100.1"])
     assert monitor.is_blocked("fresh-key", "addr:198.51.100.1")
     assert not monitor.is_blocked("fresh-key", "addr:198.51.100.2")
+
+
+def test_prada_statistic_is_scipy_shapiro_w_without_the_wrapper():
+    """The monitor calls the routine behind ``scipy.stats.shapiro`` directly (its wrapper costs ~130 µs a
+    call); a scipy upgrade that changes either must not change W."""
+    from scipy.stats import shapiro
+
+    from fraudpipe.serving.monitor import prada_statistic
+
+    rng = np.random.default_rng(3)
+    for size in (3, 20, 57, 200):
+        for sample in (rng.normal(size=size), rng.exponential(size=size), rng.integers(0, 4, size).astype(float)):
+            expected = 0.0 if np.ptp(sample) == 0 else float(shapiro(sample).statistic)
+            assert prada_statistic(sample) == expected
+    assert prada_statistic([2.0] * 30) == 0.0
+
+
+def test_monitor_memory_per_client_is_bounded():
+    """Distances used to grow with every query a client ever sent (a slow leak per long-lived key)."""
+    monitor = QueryMonitor()
+    rng = np.random.default_rng(4)
+    for _ in range(1000):
+        monitor.observe({"key_id": "k", "features": rng.uniform(1, 20, 4).tolist(), "status": 200})
+    state = monitor._clients["k"]
+    assert len(state.distances) <= 200 and state.queries.shape[0] <= 200

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 from flask import Flask, g, request
-from scipy.stats import shapiro
+from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
 from fraudpipe.serving.errors import ApiError
@@ -36,18 +35,45 @@ NOISE = np.array([10.0, 0.0, 0.0, 0.0])  # what "the other features did not move
 PRADA_MIN = 20
 PRADA_W = 0.40  # 1st percentile of W over benign clients (monitor_calibration.py recalibrates)
 PRADA_WINDOW = 200
-PRADA_EVERY = 4  # scipy's shapiro costs ~150 µs a call, nearly all argument handling: test every 4th query
+PRADA_EVERY = 4  # the W test every 4th query once PRADA_MIN distances are in
 
 
-@dataclass
 class _ClientState:
-    previous: np.ndarray | None = None
-    single_feature_run: int = 0
-    recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
-    queries: list = field(default_factory=list)
-    distances: list = field(default_factory=list)
-    count: int = 0
-    flagged: set = field(default_factory=set)
+    """One identity's recent history, kept in fixed arrays so a query costs a few array operations and
+    no list-to-array conversion (the monitor runs on every answered request)."""
+
+    __slots__ = ("count", "flagged", "previous", "single_feature_run", "rises", "falls", "recent",
+                 "recent_n", "queries", "queries_n", "distances", "distances_n")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.flagged: set[str] = set()
+        self.previous: list[float] | None = None
+        self.single_feature_run = 0
+        self.rises = [0] * len(FEATURE_NAMES)
+        self.falls = [0] * len(FEATURE_NAMES)
+        self.recent = np.empty((WINDOW, len(FEATURE_NAMES)))
+        self.recent_n = 0
+        self.queries = np.empty((PRADA_WINDOW, len(FEATURE_NAMES)))
+        self.queries_n = 0
+        self.distances: deque[float] = deque(maxlen=PRADA_WINDOW)
+        self.distances_n = 0
+
+    def follow(self, values: list[float]) -> None:
+        """Consecutive-query runs: single-feature changes, and strict rises and falls per feature."""
+        previous = self.previous
+        if previous is not None:
+            changed = 0
+            for j, (new, old) in enumerate(zip(values, previous)):
+                changed += new != old
+                self.rises[j] = self.rises[j] + 1 if new > old else 0
+                self.falls[j] = self.falls[j] + 1 if new < old else 0
+            self.single_feature_run = self.single_feature_run + 1 if changed == 1 else 0
+        self.previous = values
+
+    def remember(self, raw: np.ndarray) -> None:
+        self.recent[self.recent_n % WINDOW] = raw
+        self.recent_n += 1
 
 
 class QueryMonitor:
@@ -74,50 +100,49 @@ class QueryMonitor:
         return bool(self.block and any(state and state.flagged for state in states))
 
     def observe(self, record: dict) -> list[dict]:
-        """Feed one audit record; returns the alerts it raised (each detector alerts once per identity).
-        The probing detector watches the key and the address; the distribution detector, whose Shapiro-Wilk
-        test is the monitor's main cost, the primary identity only (the key, or the address without auth)."""
+        """Feed one audit record; returns the alerts it raised (each detector alerts once per identity,
+        and stops working for an identity once it has alerted). The probing detector watches the key and
+        the address; the distribution detector the primary identity only (the key, or the address)."""
         features = record.get("features")
         if not features or record.get("status") != 200:
             return []
-        raw = np.asarray(features, dtype=float)
+        values = [float(v) for v in features]
+        raw = np.array(values)
         with self._lock:
             return [alert for index, identity in enumerate(self.identities(record))
-                    for alert in self._observe(identity, raw, distribution=index == 0)]
+                    for alert in self._observe(identity, values, raw, distribution=index == 0)]
 
-    def _observe(self, identity: str, raw: np.ndarray, distribution: bool) -> list[dict]:
-        state = self._clients.setdefault(identity, _ClientState())
+    def _observe(self, identity: str, values: list[float], raw: np.ndarray, distribution: bool) -> list[dict]:
+        state = self._clients.get(identity)
+        if state is None:
+            state = self._clients[identity] = _ClientState()
         state.count += 1
-        x = raw / UNITS
         alerts = []
-        if state.previous is not None:
-            changed = int(np.sum(x != state.previous))
-            state.single_feature_run = state.single_feature_run + 1 if changed == 1 else 0
-        state.previous = x
-        probing = probing_evidence(state.single_feature_run, self.probe_run, state.recent, raw)
-        state.recent.append(raw)
-        if probing and "probing" not in state.flagged:
-            state.flagged.add("probing")
-            alerts.append(self._alert(identity, "probing", state.count, probing[1], rule=probing[0]))
-        if distribution:
-            alerts += self._distribution(identity, state, x)
+        if "probing" not in state.flagged:
+            state.follow(values)
+            probing = probing_evidence(state, self.probe_run, raw)
+            state.remember(raw)
+            if probing:
+                state.flagged.add("probing")
+                alerts.append(self._alert(identity, "probing", state.count, probing[1], rule=probing[0]))
+        if distribution and "distribution" not in state.flagged:
+            alerts += self._distribution(identity, state, raw / UNITS)
         return alerts
 
     def _distribution(self, identity: str, state: _ClientState, x: np.ndarray) -> list[dict]:
-        if state.queries:
-            state.distances.append(min_distance(state.queries, x))
-        state.queries.append(x)
-        if len(state.queries) > PRADA_WINDOW:
-            state.queries.pop(0)
-        if len(state.distances) < self.prada_min or "distribution" in state.flagged \
-                or (len(state.distances) - self.prada_min) % PRADA_EVERY:
+        if state.queries_n:
+            state.distances.append(min_distance(state.queries[:min(state.queries_n, PRADA_WINDOW)], x))
+            state.distances_n += 1
+        state.queries[state.queries_n % PRADA_WINDOW] = x
+        state.queries_n += 1
+        if state.distances_n < self.prada_min or (state.distances_n - self.prada_min) % PRADA_EVERY:
             return []
-        w = prada_statistic(state.distances[-PRADA_WINDOW:])
+        w = prada_statistic(state.distances)
         if w >= self.prada_w:
             return []
         state.flagged.add("distribution")
         return [self._alert(identity, "distribution", state.count,
-                            f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {len(state.distances)} distances",
+                            f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {state.distances_n} distances",
                             rule="prada")]
 
     @staticmethod
@@ -146,32 +171,35 @@ def install(app: Flask, service) -> None:
     service.sinks.append(observe)
 
 
-def probing_evidence(consecutive: int, probe_run: int, recent, raw: np.ndarray) -> tuple[str, str] | None:
-    """Which rule says the new query ``raw`` (raw feature units) completes a probing run, and why; or None."""
-    if consecutive >= probe_run:
-        return "consecutive-run", f"{consecutive} consecutive single-feature changes"
-    if len(recent) < ALIGNED_RUN:
+def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tuple[str, str] | None:
+    """Which rule says the new query ``raw`` (raw feature units) completes a probing run, and why; or None.
+    ``state`` holds the client's earlier queries (not yet ``raw``) and its consecutive-run counters."""
+    if state.single_feature_run >= probe_run:
+        return "consecutive-run", f"{state.single_feature_run} consecutive single-feature changes"
+    seen = min(state.recent_n, WINDOW)
+    if seen < ALIGNED_RUN:
         return None
-    window = np.array(recent)
+    window = state.recent[:seen]
     moved = np.abs(window - raw) > NOISE
-    along = moved & (moved.sum(axis=1) == 1)[:, None]
-    for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
-        values = set(window[along[:, j], j].tolist())
-        if len(values) >= ALIGNED_RUN:
-            return "aligned", (f"{len(values)} of the last {len(window)} queries differ from this one only in "
-                               f"{FEATURE_NAMES[j]} (others within noise)")
-    if len(recent) >= MONOTONIC_RUN - 1:
-        steps = np.diff(np.vstack([window[-(MONOTONIC_RUN - 1):], raw]), axis=0)
-        monotonic = (steps > 0).all(axis=0) | (steps < 0).all(axis=0)
-        if monotonic.any():
-            return "monotonic", (f"{FEATURE_NAMES[int(np.argmax(monotonic))]} strictly monotonic over "
-                                 f"{MONOTONIC_RUN} queries")
+    single = moved.sum(axis=1) == 1
+    along = moved[single]
+    if len(along) >= ALIGNED_RUN:
+        singles = window[single]
+        for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
+            values = set(singles[along[:, j], j].tolist())
+            if len(values) >= ALIGNED_RUN:
+                return "aligned", (f"{len(values)} of the last {seen} queries differ from this one only in "
+                                   f"{FEATURE_NAMES[j]} (others within noise)")
+    for j in range(len(FEATURE_NAMES)):
+        if max(state.rises[j], state.falls[j]) >= MONOTONIC_RUN - 1:
+            return "monotonic", f"{FEATURE_NAMES[j]} strictly monotonic over {MONOTONIC_RUN} queries"
     return None
 
 
 def min_distance(previous, x: np.ndarray) -> float:
     """Distance (in feature units) from a query to the nearest of the client's earlier queries."""
-    return float(np.min(np.linalg.norm(np.asarray(previous) - x, axis=1)))
+    difference = np.asarray(previous) - x
+    return float(np.sqrt(np.min(np.einsum("ij,ij->i", difference, difference))))
 
 
 def session_statistic(rows) -> float:
@@ -181,7 +209,12 @@ def session_statistic(rows) -> float:
 
 
 def prada_statistic(distances) -> float:
-    values = np.asarray(distances, dtype=float)
-    if np.ptp(values) == 0:
+    """Shapiro-Wilk W, computed by the routine ``scipy.stats.shapiro`` wraps: the wrapper's argument
+    handling costs ~130 µs a call, the test itself a few (tests/test_monitor.py checks they agree)."""
+    unsorted = np.asarray(distances, dtype=float)
+    values = np.sort(unsorted)
+    if values[0] == values[-1]:
         return 0.0
-    return float(shapiro(values).statistic)
+    values -= unsorted[len(values) // 2]
+    w, _, _ = swilk(values, np.zeros(len(values) // 2), 0)
+    return float(w)
