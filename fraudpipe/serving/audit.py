@@ -21,22 +21,27 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._lock = threading.Lock()
         self._failure: str | None = None
+        self._fd, self._inode = self._open()
+
+    def _open(self) -> tuple[int, tuple[int, int]]:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        ours = os.fstat(fd)
+        return fd, (ours.st_dev, ours.st_ino)
 
     def _reopen_if_moved(self) -> None:
         """A log rotated or deleted under the service is reopened at its path, so no record goes to an inode
         nobody will read; if the path cannot be opened the write fails and the request gets 503."""
         try:
-            on_disk, ours = os.stat(self.path), os.fstat(self._fd)
-            if (on_disk.st_dev, on_disk.st_ino) == (ours.st_dev, ours.st_ino):
+            on_disk = os.stat(self.path)
+            if (on_disk.st_dev, on_disk.st_ino) == self._inode:
                 return
         except FileNotFoundError:
             pass
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd, inode = self._open()
         os.close(self._fd)
-        self._fd = fd
+        self._fd, self._inode = fd, inode
 
     def write(self, record: dict) -> None:
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
@@ -80,19 +85,21 @@ def install(app: Flask, service) -> None:
 
 def request_record(response) -> dict:
     """What a SIEM needs to reconstruct a probing campaign: who, when, what was asked and answered."""
+    context, asked = g._get_current_object().__dict__, request._get_current_object()
+    started = context.get("started")
     return {
         "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-        "request_id": getattr(g, "request_id", None),
-        "client": request.remote_addr,
-        "key_id": getattr(g, "key_id", None),
-        "method": request.method,
-        "path": request.path,
+        "request_id": context.get("request_id"),
+        "client": asked.remote_addr,
+        "key_id": context.get("key_id"),
+        "method": asked.method,
+        "path": asked.path,
         "status": response.status_code,
-        "features": getattr(g, "features", None),
-        "prediction": getattr(g, "prediction", None),
-        "probability": getattr(g, "probability", None),
-        "reason": getattr(g, "reason", None),
-        "latency_ms": round((time.perf_counter() - g.started) * 1000, 3) if "started" in g else None,
+        "features": context.get("features"),
+        "prediction": context.get("prediction"),
+        "probability": context.get("probability"),
+        "reason": context.get("reason"),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3) if started is not None else None,
     }
 
 

@@ -156,11 +156,13 @@ def install(app: Flask, service) -> None:
     Alerts leave the service as audit records and log lines, the outputs an operator already reads."""
     monitor = QueryMonitor(block=service.settings.monitor_block)
 
-    @app.before_request
     def refuse_flagged() -> None:
         if request.endpoint == "predict" and monitor.is_blocked(
                 *QueryMonitor.identities({"key_id": g.key_id, "client": request.remote_addr})):
             raise ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
+
+    if monitor.block:
+        app.before_request(refuse_flagged)
 
     def observe(records: list[dict]) -> list[dict]:
         alerts = monitor.observe(records[0])

@@ -89,7 +89,7 @@ def read_json(request, max_body_bytes: int):
 
 def loads_strict(body: bytes):
     """JSON that every parser reads the same way, or a 400 ``malformed_json`` that says what is wrong."""
-    depth = nesting_depth(body)
+    depth = nesting_depth(body) if body.count(b"{") + body.count(b"[") > MAX_DEPTH else 0
     if depth > MAX_DEPTH:
         raise _malformed(f"nesting depth {depth} exceeds {MAX_DEPTH}")
     try:
@@ -105,7 +105,8 @@ def loads_strict(body: bytes):
     except ValueError as exc:
         raise _malformed(f"body is not valid JSON: {exc}") from None
     try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        if b"\\u" in body:  # a lone surrogate can only come from an escape: UTF-8 decoding refused the rest
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise _malformed("a string holds a lone surrogate escape (\\ud800-\\udfff); it is not Unicode text") from None
     return data
