@@ -4,7 +4,8 @@ one per API key for requests that carry a valid key.
 The address budget runs first so that a caller without a valid key is limited too: otherwise a key can
 be guessed at full speed and every 401 grows the audit log without bound. Counting both budgets means
 neither rotating keys from one address nor sharing one key across many addresses escapes the limit. Both
-are checked in one storage call (``ratelimit_store``), so a request costs one Redis round trip.
+are checked in one storage call (``ratelimit_store``): at most one Redis round trip per request, and for a
+client sending fast, one per batch of leased slots.
 
 The client address is the socket peer unless a trusted proxy count is configured (werkzeug's ProxyFix
 then reads that many ``X-Forwarded-For`` hops), so a client cannot reset its budget by inventing a header.
