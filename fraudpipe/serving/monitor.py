@@ -59,9 +59,10 @@ class _ClientState:
         self.distances: deque[float] = deque(maxlen=PRADA_WINDOW)
         self.distances_n = 0
 
-    def follow(self, values: list[float]) -> None:
-        """Consecutive-query runs: single-feature changes, and strict rises and falls per feature."""
-        previous = self.previous
+    def follow(self, values: list[float]) -> int | None:
+        """Consecutive-query runs: single-feature changes, and strict rises and falls per feature.
+        Returns how many features changed since the previous query (None for the first)."""
+        previous, changed = self.previous, None
         if previous is not None:
             changed = 0
             for j, (new, old) in enumerate(zip(values, previous)):
@@ -70,6 +71,7 @@ class _ClientState:
                 self.falls[j] = self.falls[j] + 1 if new < old else 0
             self.single_feature_run = self.single_feature_run + 1 if changed == 1 else 0
         self.previous = values
+        return changed
 
     def remember(self, raw: np.ndarray) -> None:
         self.recent[self.recent_n % WINDOW] = raw
@@ -119,8 +121,10 @@ class QueryMonitor:
         state.count += 1
         alerts = []
         if "probing" not in state.flagged:
-            state.follow(values)
-            probing = probing_evidence(state, self.probe_run, raw)
+            # A repeat of the previous query cannot complete a run: it resets the consecutive rules, and
+            # against the aligned rule it matches no more rows than the same query did one step before.
+            repeat = state.follow(values) == 0
+            probing = None if repeat else probing_evidence(state, self.probe_run, raw)
             state.remember(raw)
             if probing:
                 state.flagged.add("probing")
@@ -183,10 +187,9 @@ def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tu
         return None
     window = state.recent[:seen]
     moved = np.abs(window - raw) > NOISE
-    single = moved.sum(axis=1) == 1
-    along = moved[single]
-    if len(along) >= ALIGNED_RUN:
-        singles = window[single]
+    single = np.count_nonzero(moved, axis=1) == 1
+    if np.count_nonzero(single) >= ALIGNED_RUN:
+        along, singles = moved[single], window[single]
         for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
             values = set(singles[along[:, j], j].tolist())
             if len(values) >= ALIGNED_RUN:
