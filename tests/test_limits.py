@@ -125,6 +125,37 @@ def test_a_busy_client_is_served_from_leases_without_exceeding_the_limit(redis_u
 
 
 @needs_redis
+def test_leased_slots_are_stamped_at_the_end_of_their_lease(redis_url):
+    """The stamp is what keeps a late-used slot inside the window it is counted in: a grant stamped at
+    its own time would let a slot used ``lease`` later fall out of the count ``lease`` too early."""
+    prefix = f"e{time.monotonic_ns()}:"
+    log = RedisLog(Rate.parse("1000/minute"), redis_url, prefix=prefix)
+    redis_time = lambda: (lambda s, us: s * 1_000_000 + us)(*log.client.time())  # noqa: E731
+    before = redis_time()
+    answered = sum(log.acquire(["addr:a"]) == 0.0 for _ in range(30))
+    after = redis_time()
+    stamps = [int(stamp) for stamp in log.client.lrange(prefix + "addr:a", 0, -1)]
+    lease = round(log.lease * 1_000_000)
+    assert answered == 30 and 30 <= len(stamps) < 60
+    assert all(before + lease <= stamp <= after + lease for stamp in stamps), (before, after, stamps[:3])
+
+
+@needs_redis
+def test_a_lease_is_not_used_after_its_period(redis_url, monkeypatch):
+    log = RedisLog(Rate.parse("1000/minute"), redis_url, prefix=f"v{time.monotonic_ns()}:")
+    trips = []
+    real_trip = log._round_trip
+    monkeypatch.setattr(log, "_round_trip", lambda *args: trips.append(args[2]) or real_trip(*args))
+    for _ in range(10):
+        log.acquire(["addr:a"])
+    assert len(trips) < 10 and log._local.leases[("addr:a",)].remaining > 0
+    later = time.monotonic() + log.lease * 1.01
+    monkeypatch.setattr("fraudpipe.serving.ratelimit_store.time.monotonic", lambda: later)
+    held = len(trips)
+    assert log.acquire(["addr:a"]) == 0.0 and len(trips) == held + 1
+
+
+@needs_redis
 def test_a_slow_client_goes_to_redis_every_time(redis_url):
     """A client below one request per lease period holds no slots it might not use."""
     log = RedisLog(Rate.parse("1000/minute"), redis_url, prefix=f"s{time.monotonic_ns()}:")
