@@ -3,15 +3,41 @@ import pytest
 from security_tests.attacks.client import FlaskClient
 from security_tests.attacks.extraction import flood_and_extract
 from fraudpipe.data import FRAUD_EXAMPLE
-from security_tests.attacks.flooding import boundary_burst, guess_keys, rotate_identities
+from security_tests.attacks.flooding import boundary_burst, guess_keys, pause_then_burst, rotate_identities
 from security_tests.contract import expect_attack
+from security_tests.servers import redis_available, redis_server
 
 LIMIT = 100
+STORAGES = ["memory", "redis"]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    if not redis_available():
+        pytest.skip("redis-server not installed (.ci/run installs it)")
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def storage_settings(request, storage):
+    """The limiter's storage as deployed with several workers (Redis, leased slots) or one (memory), each
+    starting with empty counts."""
+    if storage == "memory":
+        return {}
+    if request.getfixturevalue("variant").live:
+        pytest.skip("a live target's storage is its own")
+    import redis
+
+    url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushall()
+    return {"rate_limit_storage": url}
 
 
 @pytest.mark.finding("HIGH-1")
-def test_automated_queries_are_cut_off_at_the_limit(variant, start_service, holdout, evidence):
-    client = start_service(variant, rate_limit=f"{LIMIT}/minute")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_automated_queries_are_cut_off_at_the_limit(variant, start_service, holdout, evidence, storage_settings):
+    client = start_service(variant, rate_limit=f"{LIMIT}/minute", **storage_settings)
     X, victim_labels = holdout
     found = evidence.record(flood_and_extract(client, 500, X, victim_labels, allowed=LIMIT))
     expect_attack(variant, found)
@@ -28,8 +54,9 @@ BURST_LIMIT, BURST_WINDOW = 10, 1.0
 
 @pytest.mark.finding("HIGH-1")
 @pytest.mark.white_box("needs a short window (10/second) in the service's settings")
-def test_no_window_boundary_lets_a_burst_through(variant, start_service, evidence):
-    client = start_service(variant, rate_limit=f"{BURST_LIMIT}/second")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_no_window_boundary_lets_a_burst_through(variant, start_service, evidence, storage_settings):
+    client = start_service(variant, rate_limit=f"{BURST_LIMIT}/second", **storage_settings)
     found = evidence.record(boundary_burst(client, FRAUD_EXAMPLE, BURST_LIMIT, BURST_WINDOW))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
@@ -39,8 +66,21 @@ def test_no_window_boundary_lets_a_burst_through(variant, start_service, evidenc
 
 
 @pytest.mark.finding("HIGH-1")
-def test_wrong_or_missing_keys_from_one_address_are_cut_off_at_the_limit(variant, start_service, evidence):
-    client = start_service(variant, rate_limit=f"{LIMIT}/minute")
+@pytest.mark.white_box("needs a short window (10/second) in the service's settings")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_slots_granted_before_a_pause_are_not_spent_after_it(variant, start_service, evidence, storage_settings):
+    client = start_service(variant, rate_limit=f"{BURST_LIMIT}/second", **storage_settings)
+    found = evidence.record(pause_then_burst(client, FRAUD_EXAMPLE, BURST_LIMIT, BURST_WINDOW))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.measurements["most_answers_in_one_window"] == BURST_LIMIT
+
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_wrong_or_missing_keys_from_one_address_are_cut_off_at_the_limit(variant, start_service, evidence,
+                                                                         storage_settings):
+    client = start_service(variant, rate_limit=f"{LIMIT}/minute", **storage_settings)
     found = evidence.record(guess_keys(client, FRAUD_EXAMPLE, allowed=LIMIT, guesses=LIMIT + 50))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:

@@ -57,6 +57,35 @@ def boundary_burst(client: Client, payload: dict, limit: int, window: float, max
         details={"statuses": _status_counts(statuses), "first_refusal": refused})
 
 
+def pause_then_burst(client: Client, payload: dict, limit: int, window: float, warm_up: int = 4) -> Evidence:
+    """A few quick requests, a pause longer than one window, then as many as the service answers. A
+    limiter that hands a busy client slots in advance must not let slots granted before the pause be
+    spent after it, on top of a whole new window."""
+    brackets, statuses = [], []
+
+    def send() -> None:
+        sent = time.monotonic()
+        answer = client.predict(payload)
+        statuses.append(answer.status)
+        if answer.ok:
+            brackets.append((sent, time.monotonic()))
+
+    for _ in range(warm_up):
+        send()
+    time.sleep(window * 1.2)
+    resumed = time.monotonic()
+    while time.monotonic() < resumed + 0.8 * window and len(statuses) < warm_up + 4 * limit:
+        send()
+    most = most_answers_in_one_window(brackets, window)
+    return Evidence(
+        attack_succeeded=most > limit, queries=len(statuses),
+        summary=f"{most} answers inside one {window:g} s window after a pause (limit {limit}); "
+                f"{len(brackets)} of {len(statuses)} requests answered",
+        measurements={"limit": limit, "window_seconds": window, "answered": len(brackets),
+                      "most_answers_in_one_window": most},
+        details={"statuses": _status_counts(statuses)})
+
+
 def guess_keys(client: Client, payload: dict, allowed: int, guesses: int) -> Evidence:
     """Wrong and missing keys from one address: every answer that is not 429 is one guess the service
     checked (and one audit record); a limit before authentication stops that after ``allowed``."""
