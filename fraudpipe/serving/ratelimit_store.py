@@ -134,11 +134,12 @@ class RedisLog:
     """The same sliding logs in Redis, shared by every worker: one EVALSHA per round trip.
 
     A client that sends many requests to one worker gets its slots in batches (a lease): the worker asks
-    for as many as the client used in the last lease period (at most ``MAX_LEASE``), answers from them
-    locally for at most ``lease`` seconds (so far this period or in the last, whichever is more), and the grant is stamped at the lease's end. The cost: a slot
-    leased and not used still counts until it leaves the window, and every stamp sits ``lease`` later,
-    so a refused client waits up to ``lease`` longer (at most 1 % of the window, 50 ms). Near the limit
-    the script grants one slot at a time, so the first refusal comes where it would without leases.
+    for as many as the client sent it in this lease period or the last, whichever is more (at most
+    ``MAX_LEASE``), and answers from them for at most ``lease`` seconds; the grant is stamped at the
+    lease's end. The cost: a slot leased and not used still counts until it leaves the window, every stamp
+    sits ``lease`` later, so a refused client waits up to ``lease`` longer (1 % of the window, at most
+    50 ms), and a worker answers from a lease it holds for at most that long after Redis goes down. Near
+    the limit grants shrink to one slot, so the first refusal comes where it would without leases.
 
     Each thread (and each forked worker) keeps its own connection and its own leases and sends EVALSHA
     on it directly: redis-py's pool and command wrappers cost more than the round trip itself. Short
