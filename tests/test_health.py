@@ -3,7 +3,6 @@ shows an absolute path; the reasons go to the log and to a caller holding a vali
 
 import logging
 import os
-from pathlib import Path
 
 import pytest
 
