@@ -85,7 +85,8 @@ class MemoryLog:
 # keeps every interval of one window's length at or under the limit, however late a slot is used.
 # Grants ``wanted`` slots, halved until twice the grant is free: near the limit grants shrink to one
 # slot, so few slots sit unused in one worker while another worker refuses the same client.
-# Returns the slots granted (> 0) or minus the microseconds until one is free.
+# ARGV[5], ARGV[6]: slots of an expired lease the worker did not use, and their stamp: given back first.
+# Returns {slots granted (> 0) or minus the microseconds until one is free, their stamp}.
 ACQUIRE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -95,7 +96,10 @@ local function free_for(key, slots)
   local stamp = redis.call('LINDEX', key, limit - slots)
   return (not stamp) or tonumber(stamp) <= now - window
 end
-local slots = tonumber(ARGV[4])
+local slots, returned = tonumber(ARGV[4]), tonumber(ARGV[5])
+if returned > 0 then
+  for _, key in ipairs(KEYS) do redis.call('LREM', key, returned, ARGV[6]) end
+end
 for _, key in ipairs(KEYS) do
   while slots > 1 and not free_for(key, 2 * slots) do slots = math.floor(slots / 2) end
 end
@@ -108,7 +112,7 @@ if slots == 1 then
     end
   end
 end
-if wait > 0 then return -wait end
+if wait > 0 then return {-wait, 0} end
 local stamps = {}
 for i = 1, slots do stamps[i] = string.format('%d', now + lease) end
 local ttl = math.ceil((window + lease) / 1000)
@@ -116,7 +120,7 @@ for _, key in ipairs(KEYS) do
   if redis.call('LPUSH', key, unpack(stamps)) > limit then redis.call('LTRIM', key, 0, limit - 1) end
   redis.call('PEXPIRE', key, ttl)
 end
-return slots
+return {slots, stamps[1]}
 """
 
 
@@ -124,6 +128,7 @@ return slots
 class _Lease:
     """Slots one worker holds for one client, and how busy that client was in the last lease period."""
     remaining: int = 0
+    stamp: bytes = b"0"
     valid_until: float = -math.inf
     period_start: float = -math.inf
     period_hits: int = 0
@@ -136,7 +141,8 @@ class RedisLog:
     A client that sends many requests to one worker gets its slots in batches (a lease): the worker asks
     for as many as the client sent it in this lease period or the last, whichever is more (at most
     ``MAX_LEASE``), and answers from them for at most ``lease`` seconds; the grant is stamped at the
-    lease's end. The cost: a slot leased and not used still counts until it leaves the window, every stamp
+    lease's end. Slots a lease did not use go back with the worker's next call for that client; until
+    then (or if the client never comes back to that worker) they count. Every stamp
     sits ``lease`` later, so a refused client waits up to ``lease`` longer (1 % of the window, at most
     50 ms), and a worker answers from a lease it holds for at most that long after Redis goes down. Near
     the limit grants shrink to one slot, so the first refusal comes where it would without leases.
@@ -165,7 +171,7 @@ class RedisLog:
         self._sha = self.client.register_script(ACQUIRE_LUA).sha
         self.lease = min(0.05, rate.window_us / MICROS / 100)
         self._args = (rate.limit, rate.window_us, round(self.lease * MICROS))
-        self._tail = b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in (b"%d" % value for value in self._args))
+        self._args_bytes = [b"%d" % value for value in self._args]
         self._local = threading.local()
         self._failed_at = -math.inf
 
@@ -177,14 +183,12 @@ class RedisLog:
             local.pid = os.getpid()
         return local
 
-    def _packed(self, identities: Sequence[str], wanted: int) -> bytes:
+    def _packed(self, identities: Sequence[str], wanted: int, unused: int, stamp: bytes) -> bytes:
         """EVALSHA in the protocol's own framing: redis-py's generic packer costs more than the write."""
         keys = [(self._prefix + name).encode() for name in identities]
-        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (len(keys) + 7, self._sha.encode())
-        count, slots = b"%d" % len(keys), b"%d" % wanted
-        return b"".join([head, b"$%d\r\n%s\r\n" % (len(count), count),
-                         *(b"$%d\r\n%s\r\n" % (len(key), key) for key in keys), self._tail,
-                         b"$%d\r\n%s\r\n" % (len(slots), slots)])
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (len(keys) + 9, self._sha.encode())
+        args = [b"%d" % len(keys), *keys, *self._args_bytes, b"%d" % wanted, b"%d" % unused, stamp]
+        return head + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
     def acquire(self, identities: Sequence[str]) -> float:
         local = self._local_state()
@@ -203,24 +207,27 @@ class RedisLog:
             lease.remaining -= 1
             return 0.0
         wanted = min(self.MAX_LEASE, max(lease.period_hits, lease.last_period_hits))
-        granted = self._round_trip(local.connection, identities, wanted)
+        unused, lease.remaining = lease.remaining, 0  # expired: given back, never to be used here
+        granted, stamp = self._round_trip(local.connection, identities, wanted, unused, lease.stamp)
         if granted < 0:
-            lease.remaining = 0
             return -granted / MICROS
-        lease.remaining, lease.valid_until = granted - 1, now + self.lease
+        lease.remaining, lease.stamp, lease.valid_until = granted - 1, stamp, now + self.lease
         return 0.0
 
-    def _round_trip(self, connection, identities: Sequence[str], wanted: int) -> int:
+    def _round_trip(self, connection, identities: Sequence[str], wanted: int, unused: int,
+                    stamp: bytes) -> tuple[int, bytes]:
         if time.monotonic() - self._failed_at < self.pause:
             raise StoreUnavailable("rate-limit storage unreachable (failed moments ago)")
         try:
-            connection.send_packed_command([self._packed(identities, wanted)], check_health=False)
+            connection.send_packed_command([self._packed(identities, wanted, unused, stamp)], check_health=False)
             try:
-                return int(connection.read_response())
+                granted, stamp = connection.read_response()
             except self._no_script:
                 connection.send_command("EVAL", ACQUIRE_LUA, len(identities),
-                                        *(self._prefix + name for name in identities), *self._args, wanted)
-                return int(connection.read_response())
+                                        *(self._prefix + name for name in identities), *self._args, wanted,
+                                        unused, stamp)
+                granted, stamp = connection.read_response()
+            return int(granted), bytes(stamp) if isinstance(stamp, bytes) else str(stamp).encode()
         except self._errors as exc:
             connection.disconnect()
             self._failed_at = time.monotonic()
