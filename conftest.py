@@ -9,6 +9,7 @@ import pytest
 from fraudpipe.data import Recipe
 from fraudpipe.pipeline import train
 from fraudpipe.settings import Settings
+from security_tests.servers import redis_available, redis_server
 
 pytest_plugins = ["security_tests.target", "security_tests.report.plugin"]
 
@@ -27,3 +28,12 @@ def trained(tmp_path_factory, assessor_key) -> Settings:
                         audit_log=None, rate_limit="100/minute")
     train(settings, recipe=Recipe(), progress=lambda _: None)
     return settings
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A throw-away redis-server per test module (fresh counts), or a skip where none is installed."""
+    if not redis_available():
+        pytest.skip("redis-server not installed (.ci/run installs it)")
+    with redis_server() as url:
+        yield url

@@ -5,18 +5,9 @@ from security_tests.attacks.extraction import flood_and_extract
 from fraudpipe.data import FRAUD_EXAMPLE
 from security_tests.attacks.flooding import boundary_burst, guess_keys, pause_then_burst, rotate_identities
 from security_tests.contract import expect_attack
-from security_tests.servers import redis_available, redis_server
 
 LIMIT = 100
 STORAGES = ["memory", "redis"]
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if not redis_available():
-        pytest.skip("redis-server not installed (.ci/run installs it)")
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from fraudpipe import create_app
 from fraudpipe.serving.audit import read_records
 from fraudpipe.serving.ratelimit_store import MemoryLog, Rate, RedisLog, StoreUnavailable
-from security_tests.servers import free_port, redis_available, redis_monitor, redis_server
+from security_tests.servers import free_port, redis_available, redis_monitor
 
 GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
 needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
@@ -23,14 +23,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if not redis_available():
-        pytest.skip("redis-server not installed")
-    with redis_server() as url:
-        yield url
 
 
 def most_in_one_window(times: list[float], window: float) -> int:

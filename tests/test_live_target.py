@@ -49,12 +49,6 @@ def assess(url: str, keys, out: Path, network: str, profile: Path | None = None,
 
 
 @pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def deployed(trained, redis_url, tmp_path_factory):
     """``python -m fraudpipe serve --profile hardened --workers 2`` with limits in Redis."""
     root = tmp_path_factory.mktemp("deployed")
