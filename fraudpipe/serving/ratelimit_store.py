@@ -106,21 +106,19 @@ end
 local wait = 0
 if slots == 1 then
   for _, key in ipairs(KEYS) do
-    if not free_for(key, 1) then
-      local free_at = tonumber(redis.call('LINDEX', key, limit - 1)) + window
-      if free_at - now > wait then wait = free_at - now end
-    end
+    local oldest = redis.call('LINDEX', key, limit - 1)
+    if oldest and tonumber(oldest) + window - now > wait then wait = tonumber(oldest) + window - now end
   end
 end
 if wait > 0 then return {-wait, 0} end
-local stamps = {}
-for i = 1, slots do stamps[i] = string.format('%d', now + lease) end
+local stamp, stamps = string.format('%d', now + lease), {}
+for i = 1, slots do stamps[i] = stamp end
 local ttl = math.ceil((window + lease) / 1000)
 for _, key in ipairs(KEYS) do
   if redis.call('LPUSH', key, unpack(stamps)) > limit then redis.call('LTRIM', key, 0, limit - 1) end
   redis.call('PEXPIRE', key, ttl)
 end
-return {slots, stamps[1]}
+return {slots, stamp}
 """
 
 
