@@ -26,64 +26,65 @@ def most_answers_in_one_window(brackets: list[tuple[float, float]], window: floa
     return best
 
 
+class _TimedSends:
+    """Requests sent one at a time, each answered one bracketed by its send and receipt times: a count
+    that fits between the first send and the last receipt is certainly inside one window."""
+
+    def __init__(self, client: Client, payload: dict) -> None:
+        self.client, self.payload = client, payload
+        self.brackets: list[tuple[float, float]] = []
+        self.statuses: list[int] = []
+
+    def send(self):
+        sent = time.monotonic()
+        answer = self.client.predict(self.payload)
+        self.statuses.append(answer.status)
+        if answer.ok:
+            self.brackets.append((sent, time.monotonic()))
+        return answer
+
+    def evidence(self, limit: int, window: float, after: str, **extra) -> Evidence:
+        most = most_answers_in_one_window(self.brackets, window)
+        return Evidence(
+            attack_succeeded=most > limit, queries=len(self.statuses),
+            summary=f"{most} answers inside one {window:g} s window (limit {limit}); "
+                    f"{len(self.brackets)} of {len(self.statuses)} requests answered {after}",
+            measurements={"limit": limit, "window_seconds": window, "answered": len(self.brackets),
+                          "most_answers_in_one_window": most},
+            details={"statuses": _status_counts(self.statuses)}, **extra)
+
+
 def boundary_burst(client: Client, payload: dict, limit: int, window: float, max_requests: int = 3000) -> Evidence:
     """One request opens a window; just before it ends, send steadily until well past the next boundary.
     A fixed window answers the rest of its budget and then a whole new one within moments."""
-    brackets, statuses, refused = [], [], None
+    sends, refused = _TimedSends(client, payload), None
     started = time.monotonic()
-    answer = client.predict(payload)
-    statuses.append(answer.status)
-    if answer.ok:
-        brackets.append((started, time.monotonic()))
+    sends.send()
     time.sleep(max(0.0, started + 0.9 * window - time.monotonic()))
-    while time.monotonic() < started + 2.1 * window and len(statuses) < max_requests:
-        sent = time.monotonic()
-        answer = client.predict(payload)
-        statuses.append(answer.status)
-        if answer.ok:
-            brackets.append((sent, time.monotonic()))
-        elif refused is None:
+    while time.monotonic() < started + 2.1 * window and len(sends.statuses) < max_requests:
+        answer = sends.send()
+        if not answer.ok and refused is None:
             refused = {"retry_after": answer.headers.get("Retry-After"),
                        "sample": exchange("the first refused request", payload, answer)}
         time.sleep(0.002)
-    most = most_answers_in_one_window(brackets, window)
-    return Evidence(
-        attack_succeeded=most > limit, queries=len(statuses),
-        summary=f"{most} answers inside one {window:g} s window (limit {limit}); "
-                f"{len(brackets)} of {len(statuses)} requests answered across a window boundary",
-        samples=[refused["sample"]] if refused else [],
-        measurements={"limit": limit, "window_seconds": window, "answered": len(brackets),
-                      "most_answers_in_one_window": most},
-        details={"statuses": _status_counts(statuses), "first_refusal": refused})
+    found = sends.evidence(limit, window, "across a window boundary",
+                           samples=[refused["sample"]] if refused else [])
+    found.details["first_refusal"] = refused
+    return found
 
 
 def pause_then_burst(client: Client, payload: dict, limit: int, window: float, warm_up: int = 4) -> Evidence:
     """A few quick requests, a pause longer than one window, then as many as the service answers. A
     limiter that hands a busy client slots in advance must not let slots granted before the pause be
     spent after it, on top of a whole new window."""
-    brackets, statuses = [], []
-
-    def send() -> None:
-        sent = time.monotonic()
-        answer = client.predict(payload)
-        statuses.append(answer.status)
-        if answer.ok:
-            brackets.append((sent, time.monotonic()))
-
+    sends = _TimedSends(client, payload)
     for _ in range(warm_up):
-        send()
+        sends.send()
     time.sleep(window * 1.2)
     resumed = time.monotonic()
-    while time.monotonic() < resumed + 0.8 * window and len(statuses) < warm_up + 4 * limit:
-        send()
-    most = most_answers_in_one_window(brackets, window)
-    return Evidence(
-        attack_succeeded=most > limit, queries=len(statuses),
-        summary=f"{most} answers inside one {window:g} s window after a pause (limit {limit}); "
-                f"{len(brackets)} of {len(statuses)} requests answered",
-        measurements={"limit": limit, "window_seconds": window, "answered": len(brackets),
-                      "most_answers_in_one_window": most},
-        details={"statuses": _status_counts(statuses)})
+    while time.monotonic() < resumed + 0.8 * window and len(sends.statuses) < warm_up + 4 * limit:
+        sends.send()
+    return sends.evidence(limit, window, "after a pause")
 
 
 def guess_keys(client: Client, payload: dict, allowed: int, guesses: int) -> Evidence:
