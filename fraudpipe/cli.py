@@ -93,42 +93,6 @@ def _cmd_monitor(args, settings: Settings) -> int:
     return 0
 
 
-def _cmd_profile(args, settings: Settings) -> int:
-    """A draft target profile from a running service's OpenAPI document (loopback unless allowed)."""
-    from urllib.parse import urlparse
-
-    import requests
-
-    from fraudpipe.serving.server import is_loopback
-    from fraudpipe.target_profile import draft_from_openapi
-
-    parsed = urlparse(args.from_openapi)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(f"--from-openapi must be an http(s) URL, got {args.from_openapi!r}")
-    if not is_loopback(parsed.hostname) and not args.allow_remote_target:
-        raise ConfigError(f"{args.from_openapi} is not a loopback address; pass --allow-remote-target only for "
-                          "a service you are authorised to assess")
-    try:
-        response = requests.get(args.from_openapi, timeout=args.timeout)
-        response.raise_for_status()
-        document = response.json()
-    except requests.RequestException as exc:
-        raise ConfigError(f"cannot fetch {args.from_openapi}: {type(exc).__name__}: {str(exc)[:200]}") from None
-    except ValueError:
-        raise ConfigError(f"{args.from_openapi} did not return a JSON document") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{args.from_openapi} did not return an OpenAPI object")
-    draft = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")
-    if args.out is None:
-        print(draft, end="")
-        return 0
-    if args.out.exists():
-        raise ConfigError(f"{args.out} exists; choose another --out (a draft never overwrites a file)")
-    args.out.write_text(draft)
-    print(f"wrote a draft profile to {args.out}; fill in every TODO before using it", file=sys.stderr)
-    return 0
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -173,14 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("log", nargs="?", help="audit log (default FRAUDPIPE_AUDIT_LOG)")
     monitor.add_argument("--follow", action="store_true", help="keep reading new records, like tail -f")
     monitor.set_defaults(handler=_cmd_monitor)
-
-    profile = commands.add_parser("profile", help="write a draft target profile for the live assessment")
-    profile.add_argument("--from-openapi", required=True, metavar="URL",
-                         help="the target's OpenAPI document, e.g. http://127.0.0.1:8000/openapi.json")
-    profile.add_argument("--out", type=Path, help="write the draft here (default: print it)")
-    profile.add_argument("--allow-remote-target", action="store_true", help="permit a non-loopback URL")
-    profile.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the document (default 10)")
-    profile.set_defaults(handler=_cmd_profile)
 
     keys = commands.add_parser("keys", help="manage API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fraudpipe.target_profile import TargetProfile
+from security_tests.targets.profile import TargetProfile
 from security_tests.attacks.black_box_access import SCORE_PROBE_SHIFTS, malformed_queries
 from security_tests.attacks.black_box_evasion import evasion_queries
 from security_tests.attacks.black_box_limits import BYPASS_PROBES, flood_extra

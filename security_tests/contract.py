@@ -217,5 +217,20 @@ class Status(_Ranked):
 
 class NotAssessed(Exception):
     """Raised when a precondition of a measurement fails (the target did not answer, the positive example
-    is not answered positive, the query budget ran out): the finding is reported *not assessed* with
-    this reason, never open or fixed on nothing measured."""
+    is not answered positive): the finding is reported *not assessed* with this reason, never open or
+    fixed on nothing measured. ``kind`` says why, for the report; raise it anywhere in a test."""
+
+    kind = "precondition"
+
+
+class BudgetSpent(NotAssessed):
+    """The test asked for more queries than the plan gave it, or the plan could not give it any."""
+
+    kind = "budget"
+
+
+class Inconclusive(NotAssessed):
+    """The attack ran but what it measured cannot tell an open risk from a held one (every answer one label):
+    *not assessed (inconclusive)* with what was tried, never "not reproduced"."""
+
+    kind = "inconclusive"

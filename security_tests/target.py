@@ -19,16 +19,12 @@ import pytest
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving.server import is_loopback
-from fraudpipe.target_profile import TargetProfile, fraudpipe_profile, load_profile
+from security_tests.targets.profile import TargetProfile, fraudpipe_target, load_profile
 from security_tests.attacks.client import Answer, HttpClient
 from security_tests.budget import Allocation, BudgetPlan, Slice, make_plan, source_addresses
-from security_tests.contract import NotAssessed
+from security_tests.contract import BudgetSpent, NotAssessed
 
 TARGET_KEY = pytest.StashKey["LiveTarget"]()
-
-
-class BudgetSpent(NotAssessed):
-    """The test asked for more queries than the plan gave it."""
 
 
 @dataclass
@@ -139,7 +135,7 @@ def _profile(config: pytest.Config) -> TargetProfile | None:
     if not path and not url:
         return None
     try:
-        profile = load_profile(path, url_override=url) if path else fraudpipe_profile(url)
+        profile = load_profile(path, url_override=url) if path else fraudpipe_target(url)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     limit = config.getoption("expected_rate_limit")

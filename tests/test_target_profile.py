@@ -6,15 +6,16 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ConfigError
-from fraudpipe.target_profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
+from security_tests.targets.profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
                                      profile_from_dict)
 from security_tests.budget import Need, make_plan, source_addresses
+from security_tests.targets.__main__ import main as draft_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_fraudpipe_profile_equals_the_one_built_from_the_schema():
-    shipped = load_profile(ROOT / "security_tests" / "profiles" / "fraudpipe.toml")
+    shipped = load_profile(ROOT / "security_tests" / "targets" / "fraudpipe.toml")
     assert replace(shipped, source=FRAUDPIPE_SOURCE) == fraudpipe_profile("http://127.0.0.1:8000")
 
 
@@ -80,7 +81,8 @@ def test_a_serial_run_waits_for_the_keys_window_to_reset_before_a_later_window(m
 
     from security_tests.attacks.client import Answer
     from security_tests.budget import Slice
-    from security_tests.target import BudgetedClient, BudgetSpent, LiveTarget
+    from security_tests.contract import BudgetSpent
+    from security_tests.target import BudgetedClient, LiveTarget
 
     profile = replace(load_profile(ROOT / "tests" / "targets" / "loan_service.toml"), rate_window="second")
     target = LiveTarget("http://127.0.0.1:9", profile, ["k"], True, can_wait=True, max_wait=10, network="127.0.1.0/24")
@@ -98,3 +100,57 @@ def test_a_serial_run_waits_for_the_keys_window_to_reset_before_a_later_window(m
     assert sent[2] - sent[1] >= profile.window_seconds + 0.9
     with pytest.raises(BudgetSpent):
         client.predict({})
+
+
+@pytest.fixture
+def openapi_url():
+    """fraudpipe's own OpenAPI document served on a free loopback port by a stdlib server."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fraudpipe.serving.app import create_app
+
+    document = create_app("inherited").test_client().get("/openapi.json").get_data()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = document if self.path == "/openapi.json" else json.dumps([]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_profile_draft_from_openapi_names_every_field_and_leaves_the_unknowns_todo(tmp_path, openapi_url, capsys):
+    from fraudpipe.data import FEATURE_NAMES
+
+    out = tmp_path / "draft.toml"
+    assert draft_main(["draft", "--from-openapi", f"{openapi_url}/openapi.json", "--out", str(out)]) == 0
+    draft = out.read_text()
+    assert all(f"[features.{name}]" in draft for name in FEATURE_NAMES) and 'label = "TODO"' in draft
+    assert draft_main(["draft", "--from-openapi", f"{openapi_url}/openapi.json", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url, message", [("http://192.0.2.1/openapi.json", "not a loopback address"),
+                                          ("ftp://127.0.0.1/x", "must be an http(s) URL")])
+def test_profile_draft_refuses_remote_and_odd_urls_in_one_line(tmp_path, url, message, capsys):
+    assert draft_main(["draft", "--from-openapi", url]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_profile_draft_refuses_a_document_that_is_not_openapi(tmp_path, openapi_url, capsys):
+    assert draft_main(["draft", "--from-openapi", f"{openapi_url}/other"]) == 2
+    assert "OpenAPI" in capsys.readouterr().err

@@ -8,7 +8,7 @@ fails it raises ``NotAssessed``, so a finding is never called open or fixed on n
 
 from __future__ import annotations
 
-from fraudpipe.target_profile import TargetProfile
+from security_tests.targets.profile import TargetProfile
 from security_tests.attacks.client import Answer, exchange
 from security_tests.attacks.schema_inputs import malformed_cases
 from security_tests.contract import Evidence, NotAssessed

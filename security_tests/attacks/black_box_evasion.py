@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 
-from fraudpipe.target_profile import FieldSpec, TargetProfile
+from security_tests.targets.profile import FieldSpec, TargetProfile
 from security_tests.attacks.black_box_access import require_answer
 from security_tests.contract import Evidence, NotAssessed
-from security_tests.target import BudgetSpent
+from security_tests.contract import BudgetSpent
 
 
 class _Asker:

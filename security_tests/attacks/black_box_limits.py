@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from fraudpipe.target_profile import TargetProfile
+from security_tests.targets.profile import TargetProfile
 from security_tests.attacks.black_box_access import require_answer
 from security_tests.attacks.client import exchange
 from security_tests.attacks.schema_inputs import random_rows

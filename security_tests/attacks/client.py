@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from fraudpipe.target_profile import TargetProfile
+    from security_tests.targets.profile import TargetProfile
 
 
 NOT_SENT = 0  # the status of a request the HTTP client refused to put on the wire

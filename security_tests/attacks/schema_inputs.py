@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from fraudpipe.target_profile import FieldSpec, TargetProfile
+from security_tests.targets.profile import FieldSpec, TargetProfile
 
 OVERSIZED_BYTES = 1_048_577
 

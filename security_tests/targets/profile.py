@@ -31,6 +31,13 @@ class FieldSpec:
     max: float
     exclusive_min: bool = False
     exclusive_max: bool = False
+    typical: tuple[float, float] | None = None
+    """The range real inputs span, where an attacker who knows the domain draws from (default: the whole range)."""
+    unit: float | None = None
+    """The size of one meaningful step (evasion moves and probing distances count in units)."""
+    decimals: int | None = None
+    """Decimal places a float is sent with (amounts in cents: 2); None sends it as computed."""
+    description: str = ""
 
     def contains(self, value: float) -> bool:
         above = value > self.min if self.exclusive_min else value >= self.min
@@ -40,21 +47,34 @@ class FieldSpec:
     @property
     def lowest(self) -> float:
         """The smallest value the service accepts: ``min``, or one step above it when ``min`` is excluded."""
-        return self.min + self.step if self.exclusive_min else self.min
+        return self.min + self.resolution if self.exclusive_min else self.min
 
     @property
     def highest(self) -> float:
-        return self.max - self.step if self.exclusive_max else self.max
+        return self.max - self.resolution if self.exclusive_max else self.max
+
+    @property
+    def resolution(self) -> float:
+        """The smallest difference the service can be sent: a cent for a float sent with 2 decimals."""
+        return 10.0 ** -self.decimals if self.decimals is not None else self.step
 
     def cast(self, value: float) -> float | int | bool:
         if self.type == "float":
-            return float(value)
+            return float(value) if self.decimals is None else round(float(value), self.decimals)
         if self.type == "bool":
             return bool(round(value))
         return int(round(value))
 
     def clip(self, value: float) -> float | int | bool:
         return self.cast(min(max(value, self.lowest), self.highest))
+
+    @property
+    def typical_range(self) -> tuple[float, float]:
+        return self.typical if self.typical is not None else (self.lowest, self.highest)
+
+    @property
+    def meaningful_step(self) -> float:
+        return self.unit if self.unit is not None else self.step
 
     @property
     def step(self) -> float:
@@ -80,6 +100,9 @@ class TargetProfile:
     source: str = "built in"
     openapi_path: str | None = None
     extra_headers: dict = field(default_factory=dict)
+    own_service: bool = False
+    """The target is fraudpipe itself (set only by ``fraudpipe_target``, never from a file): the report may
+    then use fraudpipe's own specifics (its artifact files, its monitor, its training data)."""
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -173,7 +196,25 @@ def _field(name: str, spec: dict, source: str) -> FieldSpec:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: features.{name}.{flag} must be true or false, got {value!r}")
         exclusive[flag] = value
-    return FieldSpec(name, kind, float(low), float(high), **exclusive)
+    typical = spec.get("typical")
+    if typical is not None:
+        if (not isinstance(typical, list) or len(typical) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in typical)
+                or not low <= typical[0] < typical[1] <= high):
+            raise ConfigError(f"{source}: features.{name}.typical must be [low, high] inside [min, max], got {typical!r}")
+        typical = (float(typical[0]), float(typical[1]))
+    unit = spec.get("unit")
+    if unit is not None and (not isinstance(unit, (int, float)) or isinstance(unit, bool) or not 0 < unit <= high - low):
+        raise ConfigError(f"{source}: features.{name}.unit must be a positive number within the range, got {unit!r}")
+    decimals = spec.get("decimals")
+    if decimals is not None and (kind != "float" or not isinstance(decimals, int) or isinstance(decimals, bool)
+                                 or not 0 <= decimals <= 12):
+        raise ConfigError(f"{source}: features.{name}.decimals must be a whole number 0-12 on a float, got {decimals!r}")
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{source}: features.{name}.description must be text")
+    return FieldSpec(name, kind, float(low), float(high), **exclusive, typical=typical,
+                     unit=None if unit is None else float(unit), decimals=decimals, description=description)
 
 
 def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: str) -> dict:
@@ -183,6 +224,14 @@ def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: st
 
 
 FRAUDPIPE_SOURCE = "fraudpipe's own schema (fraudpipe.data.FEATURES)"
+FRAUDPIPE_PROFILE = Path(__file__).with_name("fraudpipe.toml")
+
+
+def fraudpipe_target(url: str | None = None) -> TargetProfile:
+    """fraudpipe as the assessment sees every target: its shipped profile (kept equal to its schema by a test)."""
+    from dataclasses import replace
+
+    return replace(load_profile(FRAUDPIPE_PROFILE, url_override=url), own_service=True)
 
 
 def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> TargetProfile:
@@ -190,7 +239,9 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
     from fraudpipe.data import FEATURES, FRAUD_EXAMPLE, LEGITIMATE_EXAMPLE
 
     features = {f.name: {"type": f.kind, "min": f.low, "max": f.high,
-                         **({} if f.low_inclusive else {"exclusive_min": True})} for f in FEATURES}
+                         **({} if f.low_inclusive else {"exclusive_min": True}),
+                         "typical": list(f.typical), "unit": f.unit, **({"decimals": 2} if f.kind == "float" else {}),
+                         "description": f.description} for f in FEATURES}
     return profile_from_dict({
         "name": "fraudpipe fraud-detection service", "url": url, "predict_path": "/predict",
         "health_path": "/health", "openapi_path": "/openapi.json", "auth": {"header": "X-API-Key", "scheme": ""},
@@ -237,39 +288,6 @@ def _bounds(spec: dict) -> list[str]:
         if numeric or exclusive is True:
             lines.append(f"exclusive_{side} = true")
     return lines
-
-
-def profile_to_toml(profile: TargetProfile) -> str:
-    """The TOML a profile is loaded from (``load_profile`` reads it back to an equal profile)."""
-    def value(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return f'"{v}"'
-        return repr(v)
-
-    def inline(example: dict) -> str:
-        return "{ " + ", ".join(f"{k} = {value(v)}" for k, v in example.items()) + " }"
-
-    lines = [f"name = {value(profile.name)}"] + ([f"url = {value(profile.url)}"] if profile.url else []) + [
-        f"predict_path = {value(profile.predict_path)}"]
-    if profile.health_path:
-        lines.append(f"health_path = {value(profile.health_path)}")
-    if profile.openapi_path:
-        lines.append(f"openapi_path = {value(profile.openapi_path)}")
-    lines += ["", "[auth]", f"header = {value(profile.auth_header)}", f"scheme = {value(profile.auth_scheme)}", "",
-              "[response]", f"label = {value('.'.join(profile.label_path))}", f"positive = {value(profile.positive)}",
-              "", "[rate_limit]"]
-    lines += ([f"requests = {profile.rate_limit}"] if profile.rate_limit else []) + [f"per = {value(profile.rate_window)}"]
-    for spec in profile.fields:
-        lines += ["", f"[features.{spec.name}]", f"type = {value(spec.type)}"]
-        if spec.type != "bool":
-            bounds = (int(spec.min), int(spec.max)) if spec.type == "int" else (spec.min, spec.max)
-            lines += [f"min = {bounds[0]!r}", f"max = {bounds[1]!r}"]
-        lines += [f"{flag} = true" for flag in ("exclusive_min", "exclusive_max") if getattr(spec, flag)]
-    lines += ["", "[examples]", f"positive = {inline(profile.positive_example)}",
-              f"negative = {inline(profile.negative_example)}"]
-    return "\n".join(lines) + "\n"
 
 
 def _first_json_post(document: dict) -> tuple[str, dict]:

@@ -1,0 +1,72 @@
+"""``python -m security_tests.targets draft --from-openapi URL``: a first target profile from a service's
+OpenAPI document. It lives with the assessment, not in the service under test: describing a target is the
+assessor's job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from fraudpipe.errors import ConfigError
+from fraudpipe.serving.server import is_loopback
+from security_tests.targets.profile import draft_from_openapi
+
+
+def draft(args: argparse.Namespace) -> int:
+    """Loopback only unless allowed; a draft never overwrites a file."""
+    import requests
+
+    parsed = urlparse(args.from_openapi)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"--from-openapi must be an http(s) URL, got {args.from_openapi!r}")
+    if not is_loopback(parsed.hostname) and not args.allow_remote_target:
+        raise ConfigError(f"{args.from_openapi} is not a loopback address; pass --allow-remote-target only for "
+                          "a service you are authorised to assess")
+    try:
+        response = requests.get(args.from_openapi, timeout=args.timeout, allow_redirects=False)
+        response.raise_for_status()
+        document = response.json()
+    except requests.RequestException as exc:
+        raise ConfigError(f"cannot fetch {args.from_openapi}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    except ValueError:
+        raise ConfigError(f"{args.from_openapi} did not return a JSON document") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{args.from_openapi} did not return an OpenAPI object")
+    text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")
+    if args.out is None:
+        print(text, end="")
+        return 0
+    if args.out.exists():
+        raise ConfigError(f"{args.out} exists; choose another --out (a draft never overwrites a file)")
+    args.out.write_text(text)
+    print(f"wrote a draft profile to {args.out}; fill in every TODO before using it", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m security_tests.targets",
+                                     description="Target profiles for the live assessment.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sub = commands.add_parser("draft", help="write a draft target profile from the target's OpenAPI document")
+    sub.add_argument("--from-openapi", required=True, metavar="URL",
+                     help="the target's OpenAPI document, e.g. http://127.0.0.1:8000/openapi.json")
+    sub.add_argument("--out", type=Path, help="write the draft here (default: print it)")
+    sub.add_argument("--allow-remote-target", action="store_true", help="permit a non-loopback URL")
+    sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the document (default 10)")
+    sub.set_defaults(handler=draft)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
