@@ -11,13 +11,10 @@ from security_tests.budget import Need
 
 HOLDOUT = (60, 100)
 UNPROMISED_WINDOW = 100
-KEYLESS_ATTEMPTS = 12
 
 
 def need_for(finding_id: str, profile: TargetProfile) -> Need | None:
     limit = profile.rate_limit
-    if finding_id == "CRIT-1":
-        return Need("CRIT-1", 1, 1, keyless=KEYLESS_ATTEMPTS, why="one request with the key, the rest without")
     if finding_id == "CRIT-2":
         probes = min(8, 2 * len(SCORE_PROBE_SHIFTS) * len(profile.fields))
         return Need("CRIT-2", 4 + probes, 4 + probes, why="both examples twice and varied inputs")

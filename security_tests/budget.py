@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 UNLIMITED = 10**9
@@ -25,13 +26,26 @@ class Need:
     on each, refusals included); then between ``shared_min`` and ``shared_want`` queries with a valid key
     from any window with room; ``keyless`` requests without a valid key (they spend an address budget)."""
 
-    test: str
+    test: str = ""
     shared_min: int = 0
     shared_want: int = 0
     fresh: int = 0
     fresh_queries: int = 0
     keyless: int = 0
     why: str = ""
+
+
+def spends(need: Callable) -> Callable:
+    """Declare, next to an attack, what it sends against a live target: ``need(profile)`` is a ``Need``
+    (queries with the key, without it, on an untouched window; ``test`` left empty). A test that runs the
+    attack marks itself ``@runs(fn)`` (``security_tests/reach.py``); the query plan reads the need from there before the
+    first request."""
+
+    def mark(attack: Callable) -> Callable:
+        attack.spends = need
+        return attack
+
+    return mark
 
 
 @dataclass(frozen=True)
@@ -47,8 +61,13 @@ class Slice:
 class Allocation:
     test: str
     slices: list[Slice] = field(default_factory=list)
-    keyless_address: str | None = None
+    keyless_addresses: list[str] = field(default_factory=list)
+    """Loopback source addresses for the requests without a key, one per window's worth of them."""
     reason: str = ""
+
+    @property
+    def keyless_address(self) -> str | None:
+        return self.keyless_addresses[0] if self.keyless_addresses else None
 
     @property
     def assessed(self) -> bool:
@@ -63,7 +82,7 @@ class Allocation:
         return [s for s in self.slices if not s.fresh]
 
     def as_dict(self) -> dict:
-        return {"test": self.test, "reason": self.reason, "keyless_address": self.keyless_address,
+        return {"test": self.test, "reason": self.reason, "keyless_addresses": self.keyless_addresses,
                 "slices": [asdict(s) for s in self.slices]}
 
 
@@ -149,7 +168,9 @@ def make_plan(needs: list[Need], keys: int, limit: int | None, window_seconds: i
         else:
             allocation.slices = [Slice(s.key_index, next(pool, None) if loopback else None, s.queries, s.window,
                                        s.fresh) for s in allocation.slices]
-            allocation.keyless_address = next(pool, None) if loopback and need.keyless else None
+            per_address = limit or UNLIMITED
+            allocation.keyless_addresses = [address for _ in range(-(-need.keyless // per_address))
+                                            if (address := next(pool, None))] if loopback else []
         plan.allocations[need.test] = allocation
     return plan
 

@@ -1,5 +1,7 @@
-"""Fixtures of the assessment: services built per variant (see ``security_tests/contract.py``), held-out
-rows, the audit log path. Test modules import from the contract and the attacks, never from here."""
+"""Fixtures of the assessment: the ``target`` each run of a finding reaches (``security_tests/reach.py``:
+in-process per variant, or live from the query plan), services built per variant for the tests that need
+the inside, held-out rows, the audit log path. Test modules import from the contract, the reach and the
+attacks, never from here."""
 
 from __future__ import annotations
 
@@ -9,13 +11,13 @@ import pytest
 
 from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
-from security_tests.contract import Variant, variants
-from security_tests.findings import FINDINGS, finding
+from security_tests.contract import NotAssessed, Variant, variants
+from security_tests.findings import finding
 from security_tests.live import Live
+from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name, runs_live
 from security_tests.residual import ResidualRiskOpen
-from security_tests.target import live_target
-
-BLACK_BOX_FINDINGS = tuple(f.id for f in FINDINGS if f.black_box_attack)
+from security_tests.target import live_target, planned
+from security_tests.targets.profile import fraudpipe_target
 
 
 def _params(finding_id: str, config: pytest.Config) -> list:
@@ -37,6 +39,20 @@ def start_app(variant: Variant, settings, api_key: str) -> FlaskClient:
                        api_key=api_key)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "attack(*fns): the attacks a finding's test runs; those that declare what "
+                                       "they spend (budget.spends) make the test run against a live target too")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A failed precondition anywhere in a test (``NotAssessed``) is *not assessed*, never a verdict."""
+    try:
+        return (yield)
+    except NotAssessed as exc:
+        pytest.skip(str(exc))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``)."""
     marker = metafunc.definition.get_closest_marker("finding")
@@ -45,13 +61,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _runs_here(item, live: bool) -> bool:
-    """Live: the black-box tests replace the in-process tests of the same findings; in-process, the
-    black-box tests (which need a running target) are left out."""
+    """Live: the tests whose attacks declare what they spend (``@spends``), and the old black-box tests;
+    in-process: everything but the black-box tests, which need a running target."""
     if item.get_closest_marker("black_box") is not None:
         return live
-    marker = item.get_closest_marker("finding")
-    white_box = item.get_closest_marker("white_box") is not None
-    return not (live and marker is not None and marker.args[0] in BLACK_BOX_FINDINGS and not white_box)
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -63,13 +77,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if not live:
         return
     for item in items:
-        if item.get_closest_marker("assessment_context") or item.get_closest_marker("black_box"):
+        if item.get_closest_marker("assessment_context") or item.get_closest_marker("black_box") or runs_live(item):
             continue
         white_box = item.get_closest_marker("white_box")
         if white_box is not None:
             item.add_marker(pytest.mark.skip(reason=f"not assessed (needs the inside), check by hand: "
                                                     f"{white_box.args[0]}"))
-        elif item.get_closest_marker("finding") is None:
+        elif item.get_closest_marker("finding") is not None:
+            item.add_marker(pytest.mark.skip(reason="not assessed: this attack runs in-process only"))
+        else:
             item.add_marker(pytest.mark.skip(reason="switches controls off in-process; not run against a live target"))
 
 
@@ -99,6 +115,22 @@ def start_service(request, trained, assessor_key, audit_path):
         return start_app(variant, trained.with_overrides(audit_log=audit_path, **settings_overrides), assessor_key)
 
     return start
+
+
+@pytest.fixture
+def target(request, variant, trained, assessor_key, audit_path):
+    """What this run of a finding reaches: ``target(**settings)`` builds it; in-process the settings change the
+    service built for the variant (a live target is as it is: its budget replaces e.g. a raised limit)."""
+    live = live_target(request.config)
+
+    def reach(**in_process_settings) -> Reach:
+        if live is not None:
+            planned(live, request.session.items, lambda item: need_of(item, live.profile))
+            return LiveReach(variant, live, plan_name(request.node))
+        settings = trained.with_overrides(audit_log=audit_path, **in_process_settings)
+        return InProcessReach(variant, settings, assessor_key, fraudpipe_target())
+
+    return reach
 
 
 @pytest.fixture(scope="session")

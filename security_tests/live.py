@@ -41,11 +41,10 @@ class Budget:
 
 class Live:
     def __init__(self, target: LiveTarget, items: list) -> None:
-        from security_tests.black_box_needs import need_for
+        from security_tests.reach import need_of
 
         self.target, self.profile = target, target.profile
-        planned(target, items, lambda item: need_for(item.get_closest_marker("finding").args[0], target.profile)
-                if item.get_closest_marker("black_box") else None)
+        planned(target, items, lambda item: need_of(item, target.profile))
 
     def budget(self, finding_id: str) -> Budget:
         try:

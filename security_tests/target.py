@@ -72,6 +72,8 @@ class BudgetedClient:
     """A client over the slices a test was given: each slice has its own key and source address; asking
     past the last slice raises ``BudgetSpent``."""
 
+    wire_strips_whitespace = True
+
     def __init__(self, target: LiveTarget, slices: list[Slice]) -> None:
         self.live, self.slices = target, list(slices)
         self.target, self.profile = target.url, target.profile
@@ -108,8 +110,23 @@ class BudgetedClient:
         self.live.used(self.slices[self._index].key_index)
         return answer
 
-    def get(self, path: str) -> Answer:
-        return self.live.http(None, self.slices[0].address if self.slices else None).get(path)
+    def request(self, method: str, path: str, headers=None, body: bytes = b"") -> Answer:
+        """Any method and path with this slice's key and address; counted like a prediction."""
+        client = self._current()
+        answer = client.request(method, path, headers=headers, body=body)
+        self.spent, self._in_slice = self.spent + 1, self._in_slice + 1
+        self.live.used(self.slices[self._index].key_index)
+        return answer
+
+    @property
+    def api_key(self) -> str | None:
+        return self.live.key(self.slices[0].key_index) if self.slices else None
+
+    def credentials(self) -> dict[str, str]:
+        return self.profile.auth_headers(self.api_key)
+
+    def get(self, path: str, headers=None) -> Answer:
+        return self.live.http(None, self.slices[0].address if self.slices else None).get(path, headers)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -177,10 +194,14 @@ def live_target(config: pytest.Config) -> LiveTarget | None:
 
 
 def planned(target: LiveTarget, items: list, needs_of) -> BudgetPlan:
-    """The plan over the black-box tests in collection order (the same on every xdist worker)."""
+    """The plan over the tests that run live, in collection order within three groups: fixed needs on shared
+    windows, then the ones that need a whole untouched window, then the ones that take whatever room is left
+    (up to ``shared_want``); the same on every xdist worker."""
     if target.plan is None:
         needs = [need for item in items if (need := needs_of(item)) is not None]
-        addresses = source_addresses(target.network, 2 * len(needs) + 40) if target.loopback else None
+        needs.sort(key=lambda need: 1 if need.fresh else 2 if need.shared_want > need.shared_min else 0)
+        keyless = sum(-(-need.keyless // (target.limit or 10**9)) for need in needs)
+        addresses = source_addresses(target.network, 2 * len(needs) + keyless + 40) if target.loopback else None
         target.plan = make_plan(needs, len(target.api_keys), target.limit, target.profile.window_seconds,
                                 target.loopback, target.can_wait, target.max_wait, addresses)
     return target.plan

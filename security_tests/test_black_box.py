@@ -4,7 +4,7 @@ query plan allocates in: cheap checks first, then the tests that need a whole un
 
 import pytest
 
-from security_tests.attacks.black_box_access import score_exposure, send_malformed, unauthenticated_access
+from security_tests.attacks.black_box_access import score_exposure, send_malformed
 from security_tests.attacks.black_box_evasion import boundary_evasion
 from security_tests.attacks.black_box_limits import extraction, rate_limit
 from security_tests.black_box_needs import HOLDOUT, UNPROMISED_WINDOW
@@ -13,14 +13,6 @@ from security_tests.contract import Evidence, expect_attack
 from security_tests.residual import expect_residual
 
 pytestmark = pytest.mark.black_box
-
-
-@pytest.mark.finding("CRIT-1")
-def test_requests_without_a_valid_key_get_no_answer(variant, live, evidence):
-    budget = live.budget("CRIT-1")
-    found = evidence.record(live.measure(lambda: unauthenticated_access(
-        budget.client(), budget.keyless(), live.profile, live.first_key(budget))))
-    expect_attack(variant, found)
 
 
 @pytest.mark.finding("CRIT-2")

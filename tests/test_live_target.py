@@ -33,9 +33,10 @@ BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
 
 def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
-           extra: tuple[str, ...] = ()) -> dict:
-    """The live suite in a subprocess, as a user runs it; returns findings.json by finding id."""
-    args = [sys.executable, "-m", "pytest", "security_tests", "--target-url", url, "-q", "-p", "no:cacheprovider",
+           extra: tuple[str, ...] = (), suite: str = "security_tests") -> dict:
+    """The live suite (or one finding's file of it) in a subprocess, as a user runs it; returns findings.json
+    by finding id."""
+    args = [sys.executable, "-m", "pytest", suite, "--target-url", url, "-q", "-p", "no:cacheprovider",
             f"--assessment-dir={out}", "--max-wait", "0", "--source-addresses", network, "-o", "addopts=", *extra]
     args += ["--target-profile", str(profile)] if profile else []
     args += [] if pdf else ["--no-assessment-pdf"]
@@ -87,16 +88,34 @@ def test_one_key_against_hardened_fraudpipe_reports_nothing_falsely(deployed, tm
 LOAN_KEYS = tuple(f"loan-key-{i:02d}" for i in range(12))
 
 
-@pytest.fixture(scope="module", params=["weak", "strong"])
-def loan_service(request, tmp_path_factory):
+@contextlib.contextmanager
+def _loan_service(build: str, log: Path):
     """The test-only loan scorer (not fraudpipe) under gunicorn on loopback, limit 30 per minute."""
-    port, log = free_port(), tmp_path_factory.mktemp("loan") / "server.log"
+    port = free_port()
     env = {**os.environ, "LOAN_API_KEYS": ",".join(LOAN_KEYS), "LOAN_RATE_LIMIT": "30",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-               f"tests.targets.loan_service:create_app({request.param!r})"]
+               f"tests.targets.loan_service:create_app({build!r})"]
     with serve(command, env, port, log) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["weak", "strong"])
+def loan_service(request, tmp_path_factory):
+    with _loan_service(request.param, tmp_path_factory.mktemp("loan") / "server.log") as server:
         yield request.param, server
+
+
+def test_a_key_smuggled_in_the_query_string_is_found_over_http(tmp_path):
+    """A service that also takes its token as ``?token=`` was once reported CRIT-1 fixed: only the in-process
+    CRIT-1 smuggled the key. Live, the whole family runs."""
+    with _loan_service("strong-query-token", tmp_path / "server.log") as server:
+        found = assess(server.url, LOAN_KEYS[:4], tmp_path / "out", "127.0.8.0/24", LOAN_PROFILE,
+                       suite="security_tests/test_crit1_authentication.py")
+    crit1 = found["CRIT-1"]
+    assert crit1["status_code"] == "open", crit1["tests"]
+    smuggled = [t for t in crit1["tests"] if t["outcome"] == "failed"]
+    assert any("smuggled: query ?token=" in t["evidence"]["details"]["answered_without_the_key"] for t in smuggled)
 
 
 def test_black_box_findings_are_called_right_on_another_service(loan_service, tmp_path):

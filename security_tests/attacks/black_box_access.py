@@ -9,58 +9,12 @@ fails it raises ``NotAssessed``, so a finding is never called open or fixed on n
 from __future__ import annotations
 
 from security_tests.targets.profile import TargetProfile
-from security_tests.attacks.client import Answer, exchange
+from security_tests.attacks.client import Answer, exchange, require_answer
 from security_tests.attacks.schema_inputs import malformed_cases
 from security_tests.contract import Evidence, NotAssessed
 
 TIME_HEADERS = {"date", "expires", "last-modified", "age", "content-length", "retry-after", "set-cookie",
                 "keep-alive", "connection"}
-
-
-def require_answer(answer: Answer, what: str) -> Answer:
-    if not answer.ok:
-        raise NotAssessed(f"not assessed: the target did not answer {what} with a label "
-                          f"(status {answer.status}: {str(answer.body)[:120]})")
-    return answer
-
-
-def _near_keys(key: str) -> list[tuple[str, str]]:
-    flipped = key[:-1] + ("A" if key[-1] != "A" else "B")
-    near = [("last character changed", flipped), ("one character short", key[:-1]), ("one character extra", key + "x")]
-    near += [(name, k) for name, k in (("upper case", key.upper()), ("lower case", key.lower())) if k != key]
-    return near
-
-
-def unauthenticated_access(client, keyless, profile: TargetProfile, valid_key: str | None) -> Evidence:
-    """No credential, an empty one, a wrong one, one in the query string, and keys one edit from the
-    valid key, each with the profile's header and scheme. ``client`` holds the valid key (precondition)."""
-    if valid_key:
-        require_answer(client.predict(profile.negative_example), "the negative example with the key given")
-    attempts = [("no credential", None, ""), ("empty credential", {profile.auth_header: ""}, ""),
-                ("wrong key", profile.auth_headers("not-a-real-key-0000"), ""),
-                ("wrong key in the query string", {}, "?api_key=not-a-real-key-0000")]
-    if profile.auth_scheme:
-        attempts.append(("the scheme alone", {profile.auth_header: profile.auth_scheme}, ""))
-    attempts += [(name, profile.auth_headers(k), "") for name, k in _near_keys(valid_key or "")] if valid_key else []
-    rows, sample = [], None
-    for name, headers, query in attempts:
-        answer = keyless.predict(profile.positive_example, headers=headers or {}, query=query)
-        rows.append({"attempt": name, "status": answer.status, "answered": answer.ok})
-        if sample is None or answer.ok:
-            sample = exchange("A request without a valid key and its response", profile.positive_example, answer,
-                              headers or {})
-    measured = [r for r in rows if r["answered"] or r["status"] in (400, 401, 403, 404)]
-    if not measured:
-        raise NotAssessed(f"not assessed: no attempt without a valid key got an answer or a refusal: {rows}")
-    answered = [r["attempt"] for r in rows if r["answered"]]
-    return Evidence(
-        attack_succeeded=bool(answered), queries=len(rows) + bool(valid_key), samples=[sample],
-        summary=(f"{len(answered)} of {len(rows)} requests without a valid key were answered"
-                 + (f" ({', '.join(answered)})" if answered else "")
-                 + f"; statuses {sorted({r['status'] for r in rows})}"),
-        measurements={"answered_with_prediction": len(answered), "attempts": len(rows)},
-        details={"attempts": rows, "auth_header": profile.auth_header, "auth_scheme": profile.auth_scheme,
-                 "near_keys_tried": bool(valid_key)})
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:

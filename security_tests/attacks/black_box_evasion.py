@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 from security_tests.targets.profile import FieldSpec, TargetProfile
-from security_tests.attacks.black_box_access import require_answer
+from security_tests.attacks.client import require_answer
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.contract import BudgetSpent
 

@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from security_tests.targets.profile import TargetProfile
-from security_tests.attacks.black_box_access import require_answer
+from security_tests.attacks.client import require_answer
 from security_tests.attacks.client import exchange
 from security_tests.attacks.schema_inputs import random_rows
 from security_tests.contract import Evidence, NotAssessed

@@ -98,8 +98,9 @@ class FlaskClient(_KeyedClient):
     wire_strips_whitespace = False  # the WSGI environ carries a header value verbatim
 
     def __init__(self, app, api_key: str | None = None, remote_addr: str = "198.51.100.7",
-                 forwarded_for: str | None = None) -> None:
+                 forwarded_for: str | None = None, profile: TargetProfile | None = None) -> None:
         self.app = app
+        self.profile = profile
         self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
         self._client = app.test_client(use_cookies=False)  # a Cookie header an attack sets goes out as is
         self._api_key = api_key
@@ -112,17 +113,17 @@ class FlaskClient(_KeyedClient):
         sent = self._headers(headers)
         response = self._client.post(f"/predict{query}", data=_body(payload, raw_body), headers=sent,
                                      content_type=content_type, environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), None, sent)
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
         response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """Any method, any path, headers exactly as given (a list of pairs may repeat a name)."""
         response = self._client.open(path, method=method, data=body, headers=headers or {},
                                      environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers))
+        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile)
 
 
 class HttpClient(_KeyedClient):
@@ -180,6 +181,16 @@ class HttpClient(_KeyedClient):
         except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
             return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {}, self.profile)
         return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
+
+
+def require_answer(answer: Answer, what: str) -> Answer:
+    """The precondition of every black-box measurement: the target answers a valid request with a label."""
+    if not answer.ok:
+        from security_tests.contract import NotAssessed
+
+        raise NotAssessed(f"not assessed: the target did not answer {what} with a label "
+                          f"(status {answer.status}: {str(answer.body)[:120]})")
+    return answer
 
 
 SECRET_HEADERS = ("x-api-key", "authorization")

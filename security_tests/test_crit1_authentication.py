@@ -1,0 +1,67 @@
+"""CRIT-1 — the inference API has no authentication: every way a caller without the key might still get
+an answer (no key, near keys, smuggled keys, other routes and spellings, no key configured). The same
+tests run in-process (inherited, hardened, hardened without ``auth``) and against a live target."""
+
+import pytest
+
+from fraudpipe.serving.app import create_app
+from fraudpipe.serving.auth import add_key, read_keys_file
+from security_tests.attacks.authentication import (bypass_family, no_key_configured, routes_of,
+                                                   unauthenticated_access, undocumented)
+from security_tests.contract import NotAssessed, expect_attack
+from security_tests.reach import runs
+
+
+def _key(reach) -> str:
+    if not reach.key:
+        raise NotAssessed("not assessed: no valid key to derive near keys from; give --api-key")
+    return reach.key
+
+
+@pytest.mark.finding("CRIT-1")
+@runs(unauthenticated_access)
+def test_requests_without_a_valid_key_get_no_answer(variant, target, evidence):
+    reach = target()
+    found = evidence.record(unauthenticated_access(reach.keyless(), reach.client(), reach.profile, reach.key))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed and not reach.live:
+        assert found.details["statuses"] == [401], "fraudpipe refuses with 401 and nothing else"
+
+
+@pytest.mark.finding("CRIT-1")
+@runs(bypass_family)
+def test_only_the_exact_key_in_the_auth_header_gets_an_answer(variant, target, tmp_path, evidence):
+    keys_file = tmp_path / "api-keys"
+    add_key(keys_file, "second-client")
+    reach = target(api_keys_file=keys_file, rate_limit="1000/minute")
+    stored = [] if reach.live else [digest.hex() for digest in read_keys_file(keys_file).values()]
+    key, client = _key(reach), reach.client()
+    found = evidence.record(bypass_family(reach.keyless(), client, reach.profile, key,
+                                          routes_of(client, reach.profile), stored))
+    assert set(found.details["valid_key_statuses"].values()) == {200}, "the valid key must be answered, in any header case"
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed and not reach.live:
+        assert found.details["predict_attempts_not_refused_401"] == [], "authentication must refuse before anything else"
+
+
+@pytest.mark.white_box("needs the service started with no API key configured")
+@pytest.mark.finding("CRIT-1")
+def test_no_key_configured_refuses_everyone(variant, target, evidence):
+    reach = target(api_keys=(), api_keys_file=None)
+    found = evidence.record(no_key_configured(reach.keyless(), reach.profile, reach.key))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert set(found.details["statuses"].values()) <= {401, 503}, "refused as unauthenticated or not ready"
+
+
+@pytest.mark.white_box("compares the app's own route map with its OpenAPI document")
+@pytest.mark.parametrize("profile", ["inherited", "hardened"])
+def test_every_served_route_and_method_is_documented(profile, trained):
+    settings = trained.with_overrides(audit_log=None)
+    app = create_app(profile, settings=settings)
+    found = undocumented(app, app.test_client().get("/openapi.json").get_json())
+    assert found["undocumented"] == [] and found["documented_but_not_served"] == [], found
+    planted_app = create_app(profile, settings=settings)
+    planted_app.add_url_rule("/debug/predict", "debug", lambda: "", methods=["GET", "POST"])
+    planted = undocumented(planted_app, planted_app.test_client().get("/openapi.json").get_json())
+    assert planted["undocumented"] == ["GET /debug/predict", "POST /debug/predict"], "the check must see a new route"
