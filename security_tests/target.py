@@ -130,7 +130,7 @@ class BudgetedClient:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fraudpipe target")
+    group = parser.getgroup("fraudpipe live target (--target-profile / --target-url)")
     group.addoption("--target-profile", default=None, metavar="FILE",
                     help="assess a running service described by a TOML target profile")
     group.addoption("--target-url", default=None,
@@ -143,8 +143,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long a serial run may wait in all for rate-limit windows to reset (default 300)")
     group.addoption("--source-addresses", default="127.0.1.0/24", metavar="CIDR",
                     help="loopback network the per-test source addresses come from (default 127.0.1.0/24)")
-    group.addoption("--break-control", default=None, metavar="CONTROL",
-                    help="switch CONTROL off in the 'hardened' variant, to show that exactly its finding fails")
+    in_process = parser.getgroup("fraudpipe in-process (the default: fraudpipe built per variant)")
+    in_process.addoption("--break-control", default=None, metavar="CONTROL",
+                         help="switch CONTROL off in the 'hardened' variant, to show that exactly its finding fails")
 
 
 def _profile(config: pytest.Config) -> TargetProfile | None:
@@ -167,6 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = _profile(config)
     if profile is None:
         return
+    if config.getoption("break_control"):
+        raise pytest.UsageError("--break-control switches a control off in-process; a live target runs as it is")
     if not profile.url:
         raise pytest.UsageError(f"{profile.source} has no url; pass --target-url")
     parsed = urlparse(profile.url)
