@@ -1,3 +1,7 @@
+"""MED-4 — dependencies and artifacts not tied to exact versions: a release whose signed manifest records
+another scikit-learn must be refused at load, and every requirement must be pinned, installed as pinned and
+listed in the environment's SBOM. Reads the environment and the artifact folder, so it runs in-process only."""
+
 from pathlib import Path
 
 import pytest
