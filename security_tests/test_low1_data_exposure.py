@@ -1,3 +1,7 @@
+"""LOW-1 — training data exposure: the training data must hold no personal data, and the model's answers
+must not tell which rows trained it (membership inference at chance). Needs the training data and the
+model's scores, so it runs in-process only."""
+
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
@@ -5,7 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from fraudpipe.artifacts import load_artifacts
 from fraudpipe.data import generate_transactions
 from fraudpipe.model import split
-from security_tests.attacks.exposure import membership_exposure, membership_inference, pii_exposure
+from security_tests.attacks.data_exposure import membership_exposure, membership_inference, pii_exposure
 
 
 @pytest.mark.white_box("needs the training data and the model's probabilities")
