@@ -7,6 +7,7 @@ import pytest
 
 from security_tests.attacks.artifact_integrity import LOAD_TIME_PAYLOADS, SAME_SIZE, tamper_and_serve
 from security_tests.contract import expect_attack
+from security_tests.reach import runs
 
 BY_HAND = "tampering needs write access to the model folder; run python -m fraudpipe verify on the deployed folder"
 
@@ -20,6 +21,7 @@ def _tamper(mode, trained, target, tmp_path):
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("HIGH-2")
 @pytest.mark.parametrize("mode", list(LOAD_TIME_PAYLOADS))
+@runs(tamper_and_serve)
 def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, target, tmp_path, evidence):
     found = evidence.record(_tamper(mode, trained, target, tmp_path))
     expect_attack(variant, found)
@@ -34,6 +36,7 @@ def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, tar
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("HIGH-2")
 @pytest.mark.parametrize("mode", list(SAME_SIZE))
+@runs(tamper_and_serve)
 def test_any_change_to_the_signed_release_is_refused(variant, mode, trained, target, tmp_path, evidence):
     found = evidence.record(_tamper(mode, trained, target, tmp_path))
     assert found.details["resized_files"] == [], "the tampering must keep every file's size"

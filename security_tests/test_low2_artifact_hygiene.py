@@ -7,11 +7,13 @@ import pytest
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.artifact_hygiene import key_hygiene
 from security_tests.contract import HARDENED
+from security_tests.reach import runs
 from security_tests.targets.profile import fraudpipe_target
 
 
 @pytest.mark.white_box("inspect the deployed artifact folder, key paths and modes, and the audit log")
 @pytest.mark.finding("LOW-2")
+@runs(key_hygiene)
 def test_no_key_material_in_artifacts_or_logs_and_artifacts_are_read_only(
         trained, start_service, audit_path, assessor_key, tmp_path, evidence):
     client = start_service(HARDENED)

@@ -9,11 +9,13 @@ from fraudpipe.artifacts import load_artifacts
 from fraudpipe.data import feature_matrix, generate_transactions
 from security_tests.attacks.output_integrity import float32_graph_labels, serve_boundary_rows, stress_rows
 from security_tests.contract import INHERITED
+from security_tests.reach import runs
 from security_tests.targets.profile import fraudpipe_target
 
 
 @pytest.mark.white_box("needs the model's split thresholds; compare the deployed service with scikit-learn by hand")
 @pytest.mark.finding("LOW-3")
+@runs(serve_boundary_rows)
 def test_served_answers_equal_the_model_at_every_split_threshold(trained, start_service, evidence):
     profile = fraudpipe_target()
     loaded = load_artifacts(trained.artifacts_dir, trained.trusted_key)

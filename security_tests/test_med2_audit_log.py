@@ -7,6 +7,7 @@ import pytest
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log
 from security_tests.contract import expect_attack
+from security_tests.reach import runs
 
 LIMIT = 13  # above the document and the 11 requests of distinct statuses: the limiter counts every path
 EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]
@@ -20,6 +21,7 @@ def _reader(audit_path):
 
 @pytest.mark.white_box("read the service's audit log: one record per request, key id not key")
 @pytest.mark.finding("MED-2")
+@runs(probe_then_read_log)
 def test_every_query_leaves_a_forensic_record(variant, target, audit_path, evidence):
     reach = target()
     found = evidence.record(probe_then_read_log(reach.client(), _reader(audit_path), reach.profile, reach.key, n=500))
@@ -31,6 +33,7 @@ def test_every_query_leaves_a_forensic_record(variant, target, audit_path, evide
 
 @pytest.mark.white_box("read the service's audit log: one faithful record per request, the peer as client")
 @pytest.mark.finding("MED-2")
+@runs(audit_every_status)
 def test_every_request_of_every_status_leaves_one_faithful_record(variant, target, audit_path, evidence):
     reach = target(rate_limit=f"{LIMIT}/minute")
     client, profile = reach.client(), reach.profile

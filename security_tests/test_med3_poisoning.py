@@ -8,12 +8,14 @@ import pytest
 from security_tests.attacks.poisoning import (CASES, dataset_provenance, gate_case, poison_training,
                                               train_on_swapped_labels)
 from security_tests.contract import expect_attack
+from security_tests.reach import runs
 
 BY_HAND = "training-time control: train runs the data gate"
 
 
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("MED-3")
+@runs(poison_training)
 def test_poisoned_training_data_is_refused_by_the_data_gate(variant, evidence):
     found = evidence.record(poison_training(gate_on=variant.control_on("data_gate")))
     assert found.details["clean_data_passes_gate"], "the gate must not refuse clean data"
@@ -23,6 +25,7 @@ def test_poisoned_training_data_is_refused_by_the_data_gate(variant, evidence):
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("MED-3")
 @pytest.mark.parametrize("case", list(CASES))
+@runs(gate_case)
 def test_each_gate_check_refuses_what_only_it_can_see(variant, case, evidence):
     found = evidence.record(gate_case(case, gate_on=variant.control_on("data_gate")))
     assert found.details["clean_passes"], f"the gate must accept clean data: {found.details['clean_problems']}"
@@ -33,6 +36,7 @@ def test_each_gate_check_refuses_what_only_it_can_see(variant, case, evidence):
 
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("MED-3")
+@runs(train_on_swapped_labels)
 def test_train_refuses_poisoned_rows_by_default(variant, trained, tmp_path, evidence):
     """Through ``train`` itself, with its default arguments where the gate is on."""
     from fraudpipe.errors import DataValidationError
@@ -50,6 +54,7 @@ def test_train_refuses_poisoned_rows_by_default(variant, trained, tmp_path, evid
 
 @pytest.mark.white_box(BY_HAND)
 @pytest.mark.finding("MED-3")
+@runs(dataset_provenance)
 def test_signed_dataset_hash_matches_the_data_that_trained_the_model(trained, evidence):
     from fraudpipe.artifacts import load_artifacts
 
