@@ -9,7 +9,8 @@ from security_tests.attacks.artifact_integrity import LOAD_TIME_PAYLOADS, SAME_S
 from security_tests.contract import expect_attack
 from security_tests.reach import runs
 
-BY_HAND = "tampering needs write access to the model folder; run python -m fraudpipe verify on the deployed folder"
+BY_HAND = ("tampering needs write access to the artifact folder: check that the service refuses, before unpickling "
+           "anything, a release whose files or signature differ from what was signed")
 
 
 def _tamper(mode, trained, target, tmp_path):

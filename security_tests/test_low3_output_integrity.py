@@ -13,7 +13,8 @@ from security_tests.reach import runs
 from security_tests.targets.profile import fraudpipe_target
 
 
-@pytest.mark.white_box("needs the model's split thresholds; compare the deployed service with scikit-learn by hand")
+@pytest.mark.white_box("needs the model's split thresholds: compare the deployed service's answers with the model's "
+                       "on every threshold and its neighbours")
 @pytest.mark.finding("LOW-3")
 @runs(serve_boundary_rows)
 def test_served_answers_equal_the_model_at_every_split_threshold(trained, start_service, evidence):

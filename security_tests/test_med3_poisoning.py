@@ -10,7 +10,8 @@ from security_tests.attacks.poisoning import (CASES, dataset_provenance, gate_ca
 from security_tests.contract import expect_attack
 from security_tests.reach import runs
 
-BY_HAND = "training-time control: train runs the data gate"
+BY_HAND = ("training time: check that training refuses data that fails schema, range, drift or label-consistency "
+           "checks, with its default arguments")
 
 
 @pytest.mark.white_box(BY_HAND)
