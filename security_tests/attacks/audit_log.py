@@ -51,7 +51,7 @@ def requests_for_every_status(profile: TargetProfile, key: str, max_body_bytes: 
     credential = _credential(profile, key)
     keyed, ctype, predict = [credential, *SPOOFED], ("Content-Type", "application/json"), profile.predict_path
     good = (profile.negative_example, profile.positive_example, *in_range_queries(profile, 1, seed=3))
-    first = profile.fields[0]
+    first = next((f for f in profile.fields if f.type != "bool"), profile.fields[0])
     out_of_range = {**good[0], first.name: first.cast(first.min - max(first.meaningful_step, 1.0))}
     sent = [("200", "POST", predict, [ctype, *keyed], _json(row)) for row in good]
     sent += [

@@ -26,6 +26,9 @@ from fraudpipe.model import fit_arrays, split
 from security_tests.contract import Evidence
 
 RATES = (0.01, 0.05, 0.10)
+ROWS = 4_000
+CHECKS = {"schema": ("schema", "range", "non-integer", "missing", "label: values"), "drift": ("drifted",),
+          "label consistency": ("label consistency",)}
 
 
 def label_flip(train: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:
@@ -116,11 +119,6 @@ def dataset_provenance(provenance: dict) -> Evidence:
                  f"the regenerated data; another seed gives {other[:16]}…"),
         details={"signed_dataset_sha256": signed, "regenerated_sha256": regenerated, "other_seed_sha256": other,
                  "data_gate": provenance["data_gate"]})
-
-
-ROWS = 4_000
-CHECKS = {"schema": ("schema", "range", "non-integer", "missing", "label: values"), "drift": ("drifted",),
-          "label consistency": ("label consistency",)}
 
 
 def _legit(frame: pd.DataFrame) -> np.ndarray:
