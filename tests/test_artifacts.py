@@ -17,7 +17,7 @@ from fraudpipe.artifacts import (MANIFEST_FILE, MODEL_FILE, SCALER_FILE, SERVING
                                  load_artifacts, resign, write_signed)
 from fraudpipe.cli import main
 from fraudpipe.errors import ArtifactError
-from security_tests.attacks.tampering import trojan_pickle
+from security_tests.attacks.artifact_integrity import trojan_pickle
 
 
 @pytest.fixture

@@ -1,3 +1,7 @@
+"""MED-4 — dependencies and artifacts not tied to exact versions: a release whose signed manifest records
+another scikit-learn must be refused at load, and every requirement must be pinned, installed as pinned and
+listed in the environment's SBOM. Reads the environment and the artifact folder, so it runs in-process only."""
+
 from pathlib import Path
 
 import pytest
@@ -6,12 +10,14 @@ from fraudpipe.artifacts import load_artifacts, load_unverified
 from security_tests.attacks.supply_chain import (audit_pins, foreign_version_artifacts, load_foreign_build,
                                                  pinned_environment)
 from security_tests.contract import expect_attack
+from security_tests.reach import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.white_box("check the deployed environment: pip freeze against requirements.txt, and the SBOM")
 @pytest.mark.finding("MED-4")
+@runs(load_foreign_build)
 def test_model_built_with_another_library_version_is_refused(variant, trained, tmp_path, evidence):
     folder = foreign_version_artifacts(trained.artifacts_dir, tmp_path, trained.signing_key)
     if variant.control_on("verify_artifacts"):
@@ -23,6 +29,7 @@ def test_model_built_with_another_library_version_is_refused(variant, trained, t
 
 @pytest.mark.white_box("check the deployed environment: pip freeze against requirements.txt, and the SBOM")
 @pytest.mark.finding("MED-4")
+@runs(pinned_environment)
 def test_every_requirement_is_pinned_installed_as_pinned_and_listed_in_the_sbom(request, tmp_path, evidence):
     loose = tmp_path / "loose.txt"
     loose.write_text("numpy>=1.0\nflask\nscikit-learn==1.*\n")

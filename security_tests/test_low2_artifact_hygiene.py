@@ -1,18 +1,24 @@
+"""LOW-2 — model artifact and key hygiene: no key material in the artifacts or the audit log, artifacts
+read-only, the signing key 0600 and outside the artifact folder. Inspects files, so it runs in-process
+only."""
+
 import pytest
 
-from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.exposure import key_hygiene
+from security_tests.attacks.artifact_hygiene import key_hygiene
 from security_tests.contract import HARDENED
+from security_tests.reach import runs
+from security_tests.targets.profile import fraudpipe_target
 
 
 @pytest.mark.white_box("inspect the deployed artifact folder, key paths and modes, and the audit log")
 @pytest.mark.finding("LOW-2")
+@runs(key_hygiene)
 def test_no_key_material_in_artifacts_or_logs_and_artifacts_are_read_only(
         trained, start_service, audit_path, assessor_key, tmp_path, evidence):
     client = start_service(HARDENED)
     for _ in range(5):
-        client.predict(FRAUD_EXAMPLE)
+        client.predict(fraudpipe_target().positive_example)
     assert len(read_records(audit_path)) == 5
     secrets = [assessor_key.encode(), trained.signing_key.read_bytes().strip().splitlines()[1]]
     found = evidence.record(key_hygiene(trained.artifacts_dir, trained.signing_key, [audit_path], secrets, tmp_path))

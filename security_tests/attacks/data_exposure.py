@@ -1,10 +1,14 @@
-"""LOW-1 and LOW-2: does data or key material leak, and does the model reveal its training rows?"""
+"""LOW-1: does the training data hold personal data, and do the model's answers reveal which rows trained it?
+
+Both attacks take data and callables, not the service: a frame to scan, and ``predict_proba`` over rows for
+the membership attack, so the same measurement runs on any model whose scores and training split are at hand.
+Each carries its own proof of sensitivity: the PII scan over a copy with planted card numbers and emails,
+and the membership attack on a reference model that memorised random labels.
+"""
 
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,19 +58,6 @@ def membership_inference(predict_proba, X_members, y_members, X_others, y_others
     return membership_advantage(score(X_members, y_members), score(X_others, y_others))
 
 
-KEY_PATTERNS = (b"-----BEGIN", b"PRIVATE KEY")
-
-
-def scan_secrets(paths: list[Path], secrets: list[bytes]) -> dict:
-    hits = []
-    for path in paths:
-        data = path.read_bytes()
-        for needle in (*KEY_PATTERNS, *secrets):
-            if needle and needle in data:
-                hits.append({"file": path.name, "pattern": needle[:10].decode("ascii", "replace") + "…"})
-    return {"files_scanned": len(paths), "hits": hits, "secrets_found": bool(hits)}
-
-
 def pii_exposure(frame: pd.DataFrame) -> Evidence:
     """Scan the training data; the same scan over a copy with planted card numbers and emails shows it can find them."""
     result = scan_pii(frame)
@@ -91,27 +82,3 @@ def membership_exposure(victim: dict, overfit: dict, members: int = 400) -> Evid
         measurements={"victim_accuracy": victim["attack_accuracy"], "victim_advantage": victim["advantage"],
                       "overfit_accuracy": overfit["attack_accuracy"], "overfit_advantage": overfit["advantage"]},
         details={"members": members, "non_members": members})
-
-
-def key_hygiene(artifacts_dir: Path, signing_key: Path, logs: list[Path], secrets: list[bytes],
-                workdir: Path) -> Evidence:
-    """Key material in artifacts or logs, writable artifacts, a loose or misplaced signing key; the scan also
-    runs over a copy of the artifacts with the key dropped in, where it must find it."""
-    result = scan_secrets(sorted(artifacts_dir.iterdir()) + logs, secrets)
-    leaky = workdir / "leaky"
-    shutil.copytree(artifacts_dir, leaky)
-    shutil.copy(signing_key, leaky / "signing-key.pem")
-    detector = scan_secrets(sorted(leaky.iterdir()), secrets)
-    writable = [p.name for p in artifacts_dir.iterdir() if p.stat().st_mode & 0o222]
-    key_mode = oct(signing_key.stat().st_mode & 0o777)
-    key_outside = artifacts_dir not in signing_key.parents
-    return Evidence(
-        attack_succeeded=result["secrets_found"] or bool(writable) or key_mode != "0o600" or not key_outside,
-        queries=0,
-        summary=(f"{result['files_scanned']} files scanned, {len(result['hits'])} key-material hits; "
-                 f"writable artifacts {writable}; signing key mode {key_mode}, outside artifacts "
-                 f"{key_outside}; the scan finds {len(detector['hits'])} hits in a copy with the key"),
-        measurements={"files_scanned": result["files_scanned"], "hits": len(result["hits"]),
-                      "detector_hits_on_leaky_copy": len(detector["hits"])},
-        details={"hits": result["hits"], "writable_artifacts": writable, "signing_key_mode": key_mode,
-                 "signing_key_outside_artifacts": key_outside})

@@ -1,3 +1,7 @@
+"""LOW-1 — training data exposure: the training data must hold no personal data, and the model's answers
+must not tell which rows trained it (membership inference at chance). Needs the training data and the
+model's scores, so it runs in-process only."""
+
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
@@ -5,11 +9,13 @@ from sklearn.ensemble import RandomForestClassifier
 from fraudpipe.artifacts import load_artifacts
 from fraudpipe.data import generate_transactions
 from fraudpipe.model import split
-from security_tests.attacks.exposure import membership_exposure, membership_inference, pii_exposure
+from security_tests.attacks.data_exposure import membership_exposure, membership_inference, pii_exposure
+from security_tests.reach import runs
 
 
 @pytest.mark.white_box("needs the training data and the model's probabilities")
 @pytest.mark.finding("LOW-1")
+@runs(pii_exposure)
 def test_training_data_holds_no_personal_data(evidence):
     found = evidence.record(pii_exposure(generate_transactions()))
     detector = found.details["detector_on_leaky_copy"]
@@ -19,6 +25,7 @@ def test_training_data_holds_no_personal_data(evidence):
 
 @pytest.mark.white_box("needs the training data and the model's probabilities")
 @pytest.mark.finding("LOW-1")
+@runs(membership_exposure)
 def test_answers_do_not_reveal_training_membership(trained, evidence):
     """Measured with the probability (the inherited answer, the attacker's best case); the same attack on a
     reference model that memorised random labels shows it would notice memorisation."""

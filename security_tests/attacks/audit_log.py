@@ -1,0 +1,189 @@
+"""MED-2, the whole family: is every request in the audit trail, and is each record what really happened?
+
+A trail with holes (refusals not logged), a forged source (the client address taken from a header the
+caller writes), records that cannot be joined to the answer (a request id the caller never saw) or that
+leak the key is worse than none: an investigator trusts it. Two attacks: a probing campaign of in-range
+queries, after which the trail must hold one complete record each; and one request of each status the
+service can give (sent with spoofed ``X-Forwarded-For`` and ``X-Real-IP``), each record checked field by
+field against what was sent and answered.
+
+The log is read through ``read_log() -> (records, raw text)``; requests, fields and examples come from the
+target profile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from security_tests.attacks.client import Answer, Client
+from security_tests.contract import Evidence
+from security_tests.targets.profile import TargetProfile
+
+ReadLog = Callable[[], tuple[list[dict], str]]
+SPOOFED = [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "203.0.113.10")]
+REQUIRED = ("ts", "request_id", "client", "key_id", "features", "prediction", "status")
+MAX_FLOOD = 12
+
+Sent = tuple[str, str, str, list, bytes]  # expected status, method, path, headers, body
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def in_range_queries(profile: TargetProfile, n: int, seed: int = 11) -> list[dict]:
+    """Uniform over each field's typical range: what a prober who knows the domain sends."""
+    rng = np.random.default_rng(seed)
+    columns = [rng.uniform(*f.typical_range, n) if f.type == "float"
+               else rng.integers(int(f.typical_range[0]), int(f.typical_range[1]) + 1, n) for f in profile.fields]
+    return [profile.row(values) for values in zip(*columns)]
+
+
+def _credential(profile: TargetProfile, key: str) -> tuple[str, str]:
+    return next(iter(profile.auth_headers(key).items()))
+
+
+def requests_for_every_status(profile: TargetProfile, key: str, max_body_bytes: int) -> list[Sent]:
+    """One request per status the service can give, in an order that leaves the limiter's 429 for last."""
+    credential = _credential(profile, key)
+    keyed, ctype, predict = [credential, *SPOOFED], ("Content-Type", "application/json"), profile.predict_path
+    good = (profile.negative_example, profile.positive_example, *in_range_queries(profile, 1, seed=3))
+    first = next((f for f in profile.fields if f.type != "bool"), profile.fields[0])
+    out_of_range = {**good[0], first.name: first.cast(first.min - max(first.meaningful_step, 1.0))}
+    sent = [("200", "POST", predict, [ctype, *keyed], _json(row)) for row in good]
+    sent += [
+        ("400", "POST", predict, [ctype, *keyed], f'{{"{first.name}": '.encode()),
+        ("401", "POST", predict, [ctype, *SPOOFED], _json(good[0])),
+        ("401", "POST", predict, [ctype, (credential[0], credential[1] + "x"), *SPOOFED], _json(good[0])),
+        ("404", "GET", "/no-such-route", keyed, b""),
+        ("405", "GET", predict, keyed, b""),
+        ("413", "POST", predict, [ctype, *keyed], _json({**good[0], "pad": "x" * max_body_bytes})),
+        ("415", "POST", predict, [("Content-Type", "text/plain"), *keyed], _json(good[0])),
+        ("422", "POST", predict, [ctype, *keyed], _json(out_of_range)),
+    ]
+    return sent
+
+
+def _row(body: bytes, profile: TargetProfile) -> dict | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and all(name in data for name in profile.field_names) else None
+
+
+def _same_label(recorded, answer: Answer) -> bool:
+    """The record may hold the answer's label itself, or 1/0 for the positive/negative class."""
+    if recorded == answer.label:
+        return True
+    return isinstance(recorded, int) and not isinstance(recorded, bool) and recorded == int(bool(answer.positive))
+
+
+def _check_record(record: dict | None, sent: Sent, answer: Answer, peer: str | None, key: str, auth_on: bool,
+                  profile: TargetProfile) -> list[str]:
+    """``auth_on``: the service refused a wrong key, so a call it authenticated must carry a key id (a 429 may
+    be decided before authentication, as the limiter is)."""
+    _, method, path, headers, body = sent
+    row = _row(body, profile)
+    if record is None:
+        return ["no record"]
+    problems = []
+    expect = {"method": method, "path": path, "status": answer.status}
+    problems += [f"{name} {record.get(name)!r} != {value!r}" for name, value in expect.items() if record.get(name) != value]
+    if peer is not None and record.get("client") != peer:
+        problems.append(f"client {record.get('client')!r} is not the peer address {peer!r}")
+    if not str(record.get("ts", "")).endswith("+00:00"):
+        problems.append(f"ts {record.get('ts')!r} is not UTC")
+    if answer.status >= 400 and not record.get("reason"):
+        problems.append("a refusal without its reason")
+    if not isinstance(record.get("latency_ms"), (int, float)) or record["latency_ms"] < 0:
+        problems.append(f"latency_ms {record.get('latency_ms')!r}")
+    keyed = _credential(profile, key) in headers
+    if auth_on and keyed and answer.status not in (401, 404, 405, 429) and not record.get("key_id"):
+        problems.append("no key_id for an authenticated call")
+    if record.get("key_id") == key:
+        problems.append("key_id is the raw key")
+    if answer.ok and row is not None:
+        if record.get("features") != [float(row[name]) for name in profile.field_names]:
+            problems.append(f"features {record.get('features')!r} differ from what was sent")
+        if not _same_label(record.get("prediction"), answer):
+            problems.append(f"prediction {record.get('prediction')!r} differs from the answer {answer.label}")
+        probability = record.get("probability")
+        if not isinstance(probability, (int, float)) or not 0 <= probability <= 1 or \
+                (probability != 0.5 and (probability > 0.5) != bool(answer.positive)):
+            problems.append(f"probability {probability!r} does not fit the answer {answer.label}")
+    return problems
+
+
+def _new_records(read_log: ReadLog, before: int) -> tuple[list[dict], str]:
+    records, text = read_log()
+    return [r for r in records[before:] if r.get("type") != "alert"], text
+
+
+def probe_then_read_log(client: Client, read_log: ReadLog, profile: TargetProfile, api_key: str,
+                        n: int = 500) -> Evidence:
+    """A probing campaign of ``n`` in-range queries; the trail must hold one complete record per query,
+    features and prediction for every answer, and never the raw key."""
+    before, _ = read_log()
+    statuses = [client.predict(payload).status for payload in in_range_queries(profile, n)]
+    new, text = _new_records(read_log, len(before))
+    answered = sum(status == 200 for status in statuses)
+    complete = [r for r in new if all(field in r for field in REQUIRED)]
+    with_features = [r for r in new if r.get("status") == 200 and r.get("features") and r.get("prediction") is not None]
+    leaked = bool(api_key) and api_key in text
+    trail = len(new) == n and len(complete) == n and len(with_features) == answered and not leaked
+    record = (with_features or new or [None])[-1]
+    return Evidence(
+        attack_succeeded=not trail, queries=n,
+        summary=(f"{len(new)} audit records for {n} requests ({answered} answered); "
+                 f"{len(complete)} complete; raw API key in log: {leaked}"),
+        samples=[{"label": "An audit log line", "request": None, "response": record}] if record else [],
+        measurements={"answered": answered, "log_records": len(new), "complete_records": len(complete),
+                      "answered_records_with_features_and_prediction": len(with_features)},
+        details={"raw_key_in_log": leaked, "last_record": record})
+
+
+def audit_every_status(client: Client, read_log: ReadLog, profile: TargetProfile, key: str,
+                       max_body_bytes: int) -> Evidence:
+    """Send one request of each status (and flood to the limiter's 429), then check the log record by record."""
+    before, _ = read_log()
+    sent = requests_for_every_status(profile, key, max_body_bytes)
+    flood = ("200 or 429", "POST", profile.predict_path,
+             [("Content-Type", "application/json"), _credential(profile, key), *SPOOFED], _json(profile.negative_example))
+    sent += [flood] * MAX_FLOOD
+    answers = []
+    for item in sent:
+        answers.append(client.request(item[1], item[2], item[3], item[4]))
+        if answers[-1].status == 429:
+            break
+    sent = sent[:len(answers)]
+    new, text = _new_records(read_log, len(before))
+    by_id: dict[str, list[dict]] = {}
+    for record in new:
+        by_id.setdefault(str(record.get("request_id")), []).append(record)
+    peer = getattr(client, "remote_addr", None)
+    auth_on = any(a.status == 401 for a in answers)
+    problems: dict[str, list[str]] = {}
+    for index, (item, answer) in enumerate(zip(sent, answers)):
+        matches = by_id.get(str(answer.headers.get("X-Request-ID")), [])
+        found = _check_record(matches[0] if matches else None, item, answer, peer, key, auth_on, profile)
+        if len(matches) > 1:
+            found.append(f"{len(matches)} records for one request")
+        if found:
+            problems[f"#{index} {item[1]} {item[2]} -> {answer.status}"] = found
+    if len(new) != len(sent):
+        problems["record count"] = [f"{len(new)} records for {len(sent)} requests"]
+    if key in text:
+        problems["raw key"] = ["the raw API key appears in the log"]
+    statuses = sorted({a.status for a in answers})
+    first = next(iter(problems), None)
+    return Evidence(
+        attack_succeeded=bool(problems), queries=len(sent),
+        summary=(f"{len(new)} audit records for {len(sent)} requests (statuses {statuses}); "
+                 + (f"{len(problems)} with problems, first: {first}: {problems[first][0]}" if problems else
+                    "every record matches what was sent and answered, client is the peer address")),
+        measurements={"requests": len(sent), "log_records": len(new), "requests_with_problems": len(problems)},
+        details={"statuses_sent": statuses, "problems": problems, "sample_record": new[0] if new else None})

@@ -1,0 +1,46 @@
+"""MED-2 — no inference query logging: every request, whatever its status, must leave one faithful audit
+record (the peer address as client, the key's id and never the key, what was sent and answered). Reads the
+service's log, so it runs in-process only (inherited, hardened, hardened without ``audit_log``)."""
+
+import pytest
+
+from fraudpipe.serving.audit import read_records
+from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log
+from security_tests.contract import expect_attack
+from security_tests.reach import runs
+
+LIMIT = 13  # above the document and the 11 requests of distinct statuses: the limiter counts every path
+EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]
+
+
+def _reader(audit_path):
+    def read_log():
+        return read_records(audit_path), audit_path.read_text() if audit_path.exists() else ""
+    return read_log
+
+
+@pytest.mark.white_box("read the service's audit log: one record per request, key id not key")
+@pytest.mark.finding("MED-2")
+@runs(probe_then_read_log)
+def test_every_query_leaves_a_forensic_record(variant, target, audit_path, evidence):
+    reach = target()
+    found = evidence.record(probe_then_read_log(reach.client(), _reader(audit_path), reach.profile, reach.key, n=500))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        record = found.details["last_record"]
+        assert record["client"] and record["ts"].endswith("+00:00") and record["features"]
+
+
+@pytest.mark.white_box("read the service's audit log: one faithful record per request, the peer as client")
+@pytest.mark.finding("MED-2")
+@runs(audit_every_status)
+def test_every_request_of_every_status_leaves_one_faithful_record(variant, target, audit_path, evidence):
+    reach = target(rate_limit=f"{LIMIT}/minute")
+    client, profile = reach.client(), reach.profile
+    document = client.get(profile.openapi_path).body
+    found = evidence.record(audit_every_status(client, _reader(audit_path), profile, reach.key, max_body_bytes=4096))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        declared = {int(code) for code in document["paths"][profile.predict_path]["post"]["responses"]}
+        expected = set(EVERY_STATUS) & (declared | {404, 405})
+        assert expected <= set(found.details["statuses_sent"]), "the campaign must reach every status the service declares"
