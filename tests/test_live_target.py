@@ -21,7 +21,7 @@ from pypdf import PdfReader
 from fraudpipe.data import FRAUD_EXAMPLE
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.client import HttpClient
-from security_tests.attacks.flooding import boundary_burst
+from security_tests.attacks.rate_limit import boundary_burst
 from security_tests.load import run_load
 from security_tests.servers import (ROOT, fraudpipe_serve, free_port, gunicorn_direct, redis_available,
                                     redis_server, serve)
