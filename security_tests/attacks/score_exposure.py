@@ -164,7 +164,7 @@ def _charts(features: dict, profile: TargetProfile, score_name: str | None) -> l
 
 
 def _probing_need(profile: TargetProfile) -> Need:
-    per_feature = [len(sweep_values(f)) + 4 + math.ceil(math.log2(max(f.highest - f.lowest, 1) / tolerance(f))) + 1
+    per_feature = [len(sweep_values(f)) + 4 + math.ceil(math.log2(max(f.highest - f.lowest, 1) / tolerance(f)))
                    for f in profile.fields]
     return Need("", sum(per_feature), sum(per_feature),
                 why="a sweep of each feature and a label-only bisection of where its label flips")
