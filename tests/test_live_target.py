@@ -84,7 +84,7 @@ def test_one_key_against_hardened_fraudpipe_reports_nothing_falsely(deployed, tm
     assert flood["outcome"] == "skipped" and "budget" in flood["message"], flood
 
 
-LOAN_KEYS = tuple(f"loan-key-{i:02d}" for i in range(12))
+LOAN_KEYS = tuple(f"loan-key-{i:02d}" for i in range(16))
 
 
 @contextlib.contextmanager
@@ -137,14 +137,14 @@ def test_black_box_findings_are_called_right_on_another_service(loan_service, tm
     key, which may assess less but must never call open what the many-key run found fixed."""
     build, server = loan_service
     xdist = ("-n", "2", "--expected-rate-limit", "30") if build == "strong" else ()
-    many = assess(server.url, LOAN_KEYS[:10], tmp_path / "many", f"127.0.{4 if build == 'weak' else 5}.0/24",
+    many = assess(server.url, LOAN_KEYS[:14], tmp_path / "many", f"127.0.{4 if build == 'weak' else 5}.0/24",
                   LOAN_PROFILE, extra=xdist)
     expected = {"open"} if build == "weak" else {"fixed", "control_verified_residual_remains"}
     assert all(many[fid]["status_code"] in expected for fid in BLACK_BOX), many["_stdout"][-2000:]
     for finding_id in ("HIGH-3", "HIGH-4"):
         assert many[finding_id]["status"] not in ("Not run", "Error", "Not assessed"), many[finding_id]["tests"]
     assert many["_assessment"]["context"]["target_name"] == "loan-default scorer (test target)"
-    one = assess(server.url, LOAN_KEYS[10:11], tmp_path / "one", f"127.0.{6 if build == 'weak' else 7}.0/24",
+    one = assess(server.url, LOAN_KEYS[14:15], tmp_path / "one", f"127.0.{6 if build == 'weak' else 7}.0/24",
                  LOAN_PROFILE)
     for finding_id, finding in many.items():
         if finding_id.startswith("_"):

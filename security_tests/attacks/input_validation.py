@@ -2,11 +2,12 @@
 never a 5xx, and input it allows must be answered.
 
 A hand-written list misses what an honest refactor breaks, so the inputs come from the target profile in
-four sweeps: values outside each field's range or of the wrong type (each refusal should name the field);
-every edge of every range (the bounds and one step inside are answered, one step outside and every
-non-number is refused, so an off-by-one or a dropped bound shows); bodies two JSON parsers read
-differently or that exhaust a recursive parser under the size cap; and the target's own OpenAPI document
-driven by schemathesis. Hypothesis strategies over the same schema feed the property tests.
+four sweeps: every edge of every field (the bounds and one step inside are answered; one step outside,
+NaN, Infinity, a string, a boolean, null and a fraction are refused, each refusal naming the field, so an
+off-by-one, a dropped bound or a cast instead of a refusal shows); bodies that are not one valid object
+(an extra or a missing field, an array, truncated JSON, another media type, an oversized body); bodies two
+JSON parsers read differently or that exhaust a recursive parser under the size cap; and the target's own
+OpenAPI document driven by schemathesis. Hypothesis strategies over the same schema feed the property tests.
 """
 
 from __future__ import annotations
@@ -34,36 +35,15 @@ def _raw(valid: dict, name: str, token: str) -> bytes:
     return json.dumps({**valid, name: "<v>"}).replace('"<v>"', token).encode()
 
 
-def _field_cases(valid: dict, spec: FieldSpec) -> list[tuple[str, dict | None, bytes | None, str]]:
-    name, cases = spec.name, []
-    if spec.type != "bool":
-        gap = 1 if spec.type == "int" else max(spec.step, 1.0)
-        below = spec.min if spec.exclusive_min else spec.min - gap
-        above = spec.max if spec.exclusive_max else spec.max + gap
-        cases += [(f"{name} below its range ({below})", {**valid, name: spec.cast(below)}, None, name),
-                  (f"{name} above its range ({above})", {**valid, name: spec.cast(above)}, None, name),
-                  (f"{name} as a boolean", {**valid, name: True}, None, name)]
-    else:
-        cases.append((f"{name} as the number 2", {**valid, name: 2}, None, name))
-    if spec.type == "int":
-        cases.append((f"{name} not a whole number", {**valid, name: spec.min + 0.5}, None, name))
-    cases.append((f"{name} as a string", {**valid, name: str(valid[name])}, None, name))
-    return cases
-
-
 def malformed_cases(profile: TargetProfile) -> list[tuple[str, object, bytes | None, str, str | None]]:
-    """``(name, payload, raw body, content type, the field a refusal should name)``: each must get a 4xx.
-    Field cases come first; ``None`` marks a body-level case (missing, array, truncated, media type, size)."""
+    """``(name, payload, raw body, content type, the field a refusal should name)``: bodies that are not one
+    valid object, each to be refused with a 4xx (a bad value in a field is a range edge, ``edge_cases``)."""
     valid = dict(profile.negative_example)
-    first, last = profile.fields[0].name, profile.fields[-1].name
-    cases = [c for spec in profile.fields for c in _field_cases(valid, spec)]
-    cases += [(f"{first} NaN", None, _raw(valid, first, "NaN"), first),
-              (f"{first} Infinity", None, _raw(valid, first, "Infinity"), first),
-              (f"{first} null", {**valid, first: None}, None, first),
-              ("an unexpected extra field", {**valid, "unexpected_field": 1}, None, "unexpected_field"),
-              (f"{last} missing", {k: v for k, v in valid.items() if k != last}, None, None),
-              ("a JSON array instead of an object", [valid], None, None),
-              ("truncated JSON", None, json.dumps(valid).encode()[:-3], None)]
+    last = profile.fields[-1].name
+    cases = [("an unexpected extra field", {**valid, "unexpected_field": 1}, None, "unexpected_field"),
+             (f"{last} missing", {k: v for k, v in valid.items() if k != last}, None, last),
+             ("a JSON array instead of an object", [valid], None, None),
+             ("truncated JSON", None, json.dumps(valid).encode()[:-3], None)]
     typed = [(name, payload, raw, "application/json", field) for name, payload, raw, field in cases]
     padding = json.dumps({**valid, "padding": "x" * OVERSIZED_BYTES}).encode()
     return typed + [("valid JSON sent as text/plain", None, json.dumps(valid).encode(), "text/plain", None),
@@ -93,13 +73,14 @@ def _short(body) -> object:
 
 def _malformed_need(profile: TargetProfile) -> Need:
     queries = len(malformed_cases(profile)) + 1
-    return Need("", queries, queries, why="one per malformed input and a valid one first")
+    return Need("", queries, queries, why="one per malformed body and a valid one first")
 
 
 @spends(_malformed_need)
 def send_malformed(client: Client, profile: TargetProfile) -> Evidence:
-    """Values outside the schema and bodies that are not one; ``names_each_bad_field`` reads the refusal's
-    ``fields`` (fraudpipe's shape: another service may name the field elsewhere)."""
+    """An extra field, a missing one, an array, truncated JSON, another media type, an oversized body;
+    ``names_the_bad_field`` reads the refusal's ``fields`` (fraudpipe's shape: another service may name the
+    field elsewhere)."""
     require_answer(client.predict(profile.negative_example), "the negative example")
     results = []
     for name, payload, raw, content_type, field in malformed_cases(profile):
@@ -109,7 +90,7 @@ def send_malformed(client: Client, profile: TargetProfile) -> Evidence:
                         "fields_named": sorted(named) if isinstance(named, dict) else [],
                         "names_the_bad_field": field is not None and field in named,
                         "response": _short(answer.body)})
-    found = refusal_evidence(results, lambda r: 400 <= r["status"] < 500, "malformed inputs refused with 4xx",
+    found = refusal_evidence(results, lambda r: 400 <= r["status"] < 500, "malformed bodies refused with 4xx",
                              all_422_naming_fields=all(r["status"] == 422 and r["names_the_bad_field"]
                                                        for r in results if r["bad_field"] is not None))
     return replace(found, queries=found.queries + 1)
@@ -152,13 +133,17 @@ def _edges_need(profile: TargetProfile) -> Need:
 def probe_range_edges(client: Client, profile: TargetProfile) -> Evidence:
     """Every edge of every field from the negative example: an off-by-one, a comparison the wrong way, a
     dropped bound or a cast instead of a refusal shows as an inside value refused or an outside one answered."""
-    wrong, cases, limited = [], 0, 0
+    wrong, refusals, cases, limited = [], [], 0, 0
     for spec in profile.fields:
         for case, value, must_answer in edge_cases(spec):
             answer = client.predict(raw_body=_edge_body(profile.negative_example, spec, value))
             cases += 1
             limited += answer.status == 429
             answered, refused = answer.ok, 400 <= answer.status < 500 and isinstance(answer.body, dict)
+            if not must_answer:
+                named = answer.body.get("fields", {}) if isinstance(answer.body, dict) else {}
+                refusals.append({"feature": spec.name, "case": case, "status": answer.status,
+                                 "names_the_field": isinstance(named, dict) and spec.name in named})
             if (must_answer and not answered) or (not must_answer and not refused):
                 wrong.append({"feature": spec.name, "case": case, "value": str(value).replace(_TOKEN, ""),
                               "status": answer.status, "expected": "answered" if must_answer else "4xx"})
@@ -170,7 +155,8 @@ def probe_range_edges(client: Client, profile: TargetProfile) -> Evidence:
                  + (f"; wrong: {', '.join(w['feature'] + ' ' + w['case'] for w in wrong[:6])}"
                     + (" ..." if len(wrong) > 6 else "") if wrong else "")),
         measurements={"cases": cases, "handled_wrong": len(wrong)},
-        details={"wrong": wrong})
+        details={"wrong": wrong, "refusals": refusals,
+                 "all_422_naming_fields": all(r["status"] == 422 and r["names_the_field"] for r in refusals)})
 
 
 def ambiguous_bodies(profile: TargetProfile) -> list[tuple[str, bytes, str]]:

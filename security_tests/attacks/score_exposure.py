@@ -23,7 +23,7 @@ from security_tests.contract import Evidence
 from security_tests.targets.profile import FieldSpec, TargetProfile
 
 PER_LABEL = 6
-SWEEP_POINTS = 10
+SWEEP_POINTS = 8
 WHOLE_SWEEP = 24
 """An integer feature with at most this many values in its typical range is swept value by value (hours)."""
 TIME_HEADERS = frozenset({"date", "expires", "last-modified", "age", "keep-alive", "connection"})
@@ -199,7 +199,10 @@ def probe_boundaries(client: Client, profile: TargetProfile) -> Evidence:
                                  for name, f in flips.items()}})
 
 
-def spread_in_feature_space(profile: TargetProfile, n: int = 4 * PER_LABEL, seed: int = 31) -> list[dict]:
+LIVE_ROWS = 3 * PER_LABEL
+
+
+def spread_in_feature_space(profile: TargetProfile, n: int = LIVE_ROWS, seed: int = 31) -> list[dict]:
     """Without the model (a live target): the two examples and random in-range rows, far apart; the
     service's own labels group them."""
     return [profile.positive_example, profile.negative_example, *random_rows(profile, n - 2, seed)]
@@ -209,7 +212,8 @@ def _with_health(answer: Answer, health: Answer | None) -> Answer:
     """The answer plus what the status page said right after it: it must not echo the last score."""
     if health is None:
         return answer
-    headers = {**answer.headers, **{f"health-{k}": v for k, v in health.headers.items() if k.lower() != "x-request-id"}}
+    headers = {**answer.headers, **{f"health-{k}": v for k, v in health.headers.items()
+                                    if k.lower() != "x-request-id" and k.lower() not in TIME_HEADERS}}
     return answer._replace(headers={**headers, "health-body": json.dumps(health.body, sort_keys=True)})
 
 
@@ -220,7 +224,7 @@ def _varying(answers: list[Answer]) -> set[str]:
 
 
 def _leak_need(profile: TargetProfile) -> Need:
-    rows = 4 * PER_LABEL
+    rows = LIVE_ROWS
     return Need("", rows + 4, rows + 4, keyless=rows if profile.health_path else 0,
                 why="both examples twice, then inputs far apart, each followed by the status page")
 
