@@ -6,17 +6,16 @@ documented default in force. In-process each runs inherited, hardened and harden
 
 import pytest
 
-from fraudpipe.data import FRAUD_EXAMPLE
 from security_tests.attacks.client import FlaskClient
-from security_tests.attacks.rate_limit import (boundary_burst, flood, flood_extra, guess_keys, pause_then_burst,
-                                               rotate_identities)
-from security_tests.attacks.schema_inputs import random_rows
-from security_tests.contract import Evidence, expect_attack
+from security_tests.attacks.rate_limit import (boundary_burst, default_limit, flood, flood_extra, guess_keys,
+                                               pause_then_burst, rotate_identities)
+from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
 from security_tests.reach import runs
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 
+PROFILE = fraudpipe_target()
 LIMIT = 100
 STORAGES = ["memory", "redis"]
 
@@ -64,7 +63,7 @@ BURST_LIMIT, BURST_WINDOW = 10, 1.0
 @runs(boundary_burst)
 def test_no_window_boundary_lets_a_burst_through(variant, start_service, evidence, storage_settings):
     client = start_service(variant, rate_limit=f"{BURST_LIMIT}/second", **storage_settings)
-    found = evidence.record(boundary_burst(client, FRAUD_EXAMPLE, BURST_LIMIT, BURST_WINDOW))
+    found = evidence.record(boundary_burst(client, PROFILE.positive_example, BURST_LIMIT, BURST_WINDOW))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert found.measurements["most_answers_in_one_window"] == BURST_LIMIT
@@ -77,7 +76,7 @@ def test_no_window_boundary_lets_a_burst_through(variant, start_service, evidenc
 @runs(pause_then_burst)
 def test_slots_granted_before_a_pause_are_not_spent_after_it(variant, start_service, evidence, storage_settings):
     client = start_service(variant, rate_limit=f"{BURST_LIMIT}/second", **storage_settings)
-    found = evidence.record(pause_then_burst(client, FRAUD_EXAMPLE, BURST_LIMIT, BURST_WINDOW))
+    found = evidence.record(pause_then_burst(client, PROFILE.positive_example, BURST_LIMIT, BURST_WINDOW))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert found.measurements["most_answers_in_one_window"] == BURST_LIMIT
@@ -116,7 +115,7 @@ def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_
             pytest.skip("auth is broken: without keys the address is the only identity to count (CRIT-1)")
         clients = [(f"198.51.100.{i}", FlaskClient(client.app, api_key=keys[0], remote_addr=f"198.51.100.{i}"))
                    for i in range(4)]
-    found = evidence.record(rotate_identities(clients, FRAUD_EXAMPLE, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
+    found = evidence.record(rotate_identities(clients, PROFILE.positive_example, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert found.measurements["answered"] == ROTATION_LIMIT
@@ -132,7 +131,7 @@ def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(varia
     spellings = ["203.0.113.5", "203.0.113.5:1", "203.0.113.5:2", "::ffff:203.0.113.5", "junk"]
     clients = [(name, FlaskClient(client.app, api_key=key, remote_addr="203.0.113.5", forwarded_for=name))
                for name, key in zip(spellings, ROTATION_KEYS)]
-    found = evidence.record(rotate_identities(clients, FRAUD_EXAMPLE, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
+    found = evidence.record(rotate_identities(clients, PROFILE.positive_example, ROTATION_LIMIT, per_identity=ROTATION_LIMIT))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert found.measurements["answered"] == ROTATION_LIMIT
@@ -140,16 +139,12 @@ def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(varia
 
 @pytest.mark.white_box("builds the service in-process with the rate limit left at its default")
 @pytest.mark.finding("HIGH-1")
+@runs(default_limit)
 def test_the_documented_default_limit_is_in_force_when_nothing_is_set(variant, trained, service_app, evidence):
     limit = per_window(documented_defaults()["rate_limit"])
     client = service_app(variant, left_unset(trained, "rate_limit"))
-    statuses = [client.predict(payload).status for payload in random_rows(fraudpipe_target(), limit + 10, seed=3)]
-    answered = statuses.count(200)
-    found = evidence.record(Evidence(
-        attack_succeeded=answered > limit, queries=len(statuses),
-        summary=f"rate limit left unset: {answered} of {len(statuses)} answered; the README documents {limit} per window",
-        measurements={"documented_limit": limit, "answered": answered},
-        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}}))
+    found = evidence.record(default_limit(client, PROFILE, limit))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
-        assert answered == limit and statuses[limit:] == [429] * 10
+        statuses = found.details["in_order"]
+        assert found.measurements["answered"] == limit and statuses[limit:] == [429] * 10

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from security_tests.attacks.input_validation import (CONTENT_TYPES, HEADER_TEXT, JSON_VALUES, QUICK,
+from security_tests.attacks.input_validation import (CONTENT_TYPES, HEADER_TEXT, JSON_VALUES, QUICK, body_over_cap,
                                                      confusing_bodies, fuzz_openapi_document, near_rows,
                                                      probe_range_edges, send_ambiguous, send_malformed, valid_rows)
-from security_tests.contract import HARDENED, Evidence, expect_attack, hardened_without
+from security_tests.contract import HARDENED, expect_attack, hardened_without
 from security_tests.documented import documented_defaults, left_unset
 from security_tests.reach import runs
 from security_tests.targets.profile import fraudpipe_target
@@ -127,17 +127,10 @@ def test_every_in_range_transaction_is_answered(start_service, row):
 
 @pytest.mark.white_box("builds the service in-process with the body cap left at its default")
 @pytest.mark.finding("MED-1")
+@runs(body_over_cap)
 def test_the_documented_body_cap_is_in_force_when_nothing_is_set(variant, trained, service_app, evidence):
     cap = int(documented_defaults()["max_body_bytes"])
     client = service_app(variant, left_unset(trained, "max_body_bytes"))
-    valid = PROFILE.negative_example
-    padding = cap + 1 - len(json.dumps({**valid, "pad": ""}).encode())
-    over = json.dumps({**valid, "pad": "x" * padding}).encode()
-    answer = client.predict(raw_body=over)
-    assert len(over) == cap + 1
-    found = evidence.record(Evidence(
-        attack_succeeded=answer.status != 413, queries=1,
-        summary=f"body cap left unset: a {len(over)}-byte body got {answer.status}; the README documents {cap} bytes "
-                "(413 above)",
-        measurements={"documented_cap": cap, "body_bytes": len(over), "status": answer.status}))
+    found = evidence.record(body_over_cap(client, PROFILE, cap))
+    assert found.measurements["body_bytes"] == cap + 1
     expect_attack(variant, found)

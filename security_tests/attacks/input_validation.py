@@ -96,6 +96,19 @@ def send_malformed(client: Client, profile: TargetProfile) -> Evidence:
     return replace(found, queries=found.queries + 1)
 
 
+def body_over_cap(client: Client, profile: TargetProfile, cap: int) -> Evidence:
+    """One byte over the documented body cap (a valid object padded by an extra field) must get 413."""
+    valid = profile.negative_example
+    padding = cap + 1 - len(json.dumps({**valid, "pad": ""}).encode())
+    over = json.dumps({**valid, "pad": "x" * padding}).encode()
+    answer = client.predict(raw_body=over)
+    return Evidence(
+        attack_succeeded=answer.status != 413, queries=1,
+        summary=f"body cap left unset: a {len(over)}-byte body got {answer.status}; the documented cap is {cap} "
+                "bytes (413 above)",
+        measurements={"documented_cap": cap, "body_bytes": len(over), "status": answer.status})
+
+
 def _step(spec: FieldSpec) -> float:
     return 1.0 if spec.type in ("int", "bool") else spec.resolution
 

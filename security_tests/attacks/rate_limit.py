@@ -126,6 +126,18 @@ def guess_keys(keyless: Client, profile: TargetProfile, allowed: int | None = No
         details={"statuses": _status_counts(statuses), "first_refusal": refused})
 
 
+def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10) -> Evidence:
+    """The documented default in force when nothing sets the limit: ``documented`` answers, then refusals."""
+    statuses = [client.predict(row).status for row in random_rows(profile, documented + extra, seed=3)]
+    answered = statuses.count(200)
+    return Evidence(
+        attack_succeeded=answered > documented, queries=len(statuses),
+        summary=f"rate limit left unset: {answered} of {len(statuses)} answered; the documented default is "
+                f"{documented} per window",
+        measurements={"documented_limit": documented, "answered": answered},
+        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}, "in_order": statuses})
+
+
 def most_answers_in_one_window(brackets: list[tuple[float, float]], window: float) -> int:
     """Answers that certainly fell inside one window: from the first one's send to the last one's receipt
     is shorter than the window, so the service's own decision times were closer still."""
