@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import TRANSACTION, trained_settings
 from security_tests.attacks.client import HttpClient
-from security_tests.attacks.flooding import boundary_burst
+from security_tests.attacks.rate_limit import boundary_burst
 from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct, redis_monitor, redis_server
 
 LUA = """wrk.method = "POST"

@@ -39,6 +39,14 @@ def mismatches(documented: dict[str, str], settings_cls) -> dict[str, str]:
     return found
 
 
+def left_unset(settings, name: str):
+    """``settings`` with one field at its dataclass default (as when nothing sets it), and no audit log."""
+    from dataclasses import fields, replace
+
+    default = next(f for f in fields(settings) if f.name == name).default
+    return replace(settings, **{name: default, "audit_log": None})
+
+
 def per_window(rate: str) -> int:
     """``100/minute`` -> 100."""
     return int(rate.split("/")[0].split()[-1])

@@ -109,7 +109,7 @@ class InProcessReach(Reach):
         self._key, self._second = key, f"second-{secrets.token_urlsafe(18)}"
         self._settings = (settings.with_overrides(api_keys=(*settings.api_keys, self._second)) if settings.api_keys
                           else settings)
-        self._app = None
+        self._app = self._fresh_app = None
 
     @property
     def key(self) -> str:
@@ -133,13 +133,16 @@ class InProcessReach(Reach):
         return FlaskClient(self.app, api_key=None, profile=self.profile)
 
     def fresh(self) -> FlaskClient:
-        return FlaskClient(self._build(), api_key=self._key, profile=self.profile)
+        self._fresh_app = self._build()
+        return FlaskClient(self._fresh_app, api_key=self._key, profile=self.profile)
 
     def same_key_elsewhere(self) -> FlaskClient:
-        return FlaskClient(self.app, api_key=self._key, remote_addr=self.OTHER_ADDRESS, profile=self.profile)
+        """The key of the last ``fresh()`` window (else ``client()``'s) from another address, on the same app."""
+        return FlaskClient(self._fresh_app or self.app, api_key=self._key, remote_addr=self.OTHER_ADDRESS,
+                           profile=self.profile)
 
     def other_key_same_address(self) -> FlaskClient:
-        return FlaskClient(self.app, api_key=self._second, profile=self.profile)
+        return FlaskClient(self._fresh_app or self.app, api_key=self._second, profile=self.profile)
 
     def shared_queries(self) -> int:
         return 10**9

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from security_tests.attacks.client import Answer
-from security_tests.attacks.probing import probe_boundaries
+from security_tests.attacks.score_exposure import probe_boundaries
 from security_tests.contract import HARDENED, INHERITED, LIVE, Evidence, Severity, Status, Variant, variants
 from security_tests.findings import FINDINGS, finding
 from security_tests.report import records
+from security_tests.targets.profile import fraudpipe_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ class _CountingClient:
 
 def test_probing_counts_every_request_it_sends():
     client = _CountingClient()
-    found = probe_boundaries(client)
+    found = probe_boundaries(client, fraudpipe_target())
     assert found.queries == client.sent
     assert found.details["flip_points"]["hour_of_day"] == [5, 6]
 

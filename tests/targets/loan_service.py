@@ -10,6 +10,7 @@ with a 500); ``strong`` has every control the assessment checks. Start it under 
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import os
 import threading
@@ -63,6 +64,23 @@ def _error(status: int, reason: str, headers: dict | None = None):
     return response
 
 
+def _no_duplicates(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _strict_json(raw: bytes, charset: str | None) -> object:
+    """UTF-8 JSON that every parser reads alike (no BOM, no other charset, no duplicate key), else None."""
+    if (charset or "utf-8").lower() not in ("utf-8", "utf8") or raw.startswith(b"\xef\xbb\xbf"):
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except ValueError:
+        return None
+
+
 def _strict_row(body: object) -> list[float] | str:
     if not isinstance(body, dict) or set(body) != set(FIELDS):
         return f"expected exactly the fields {', '.join(FIELDS)}"
@@ -80,12 +98,14 @@ def _strict_row(body: object) -> list[float] | str:
     return row
 
 
-BUILDS = ("weak", "strong", "strong-query-token")
+BUILDS = ("weak", "strong", "strong-query-token", "strong-lax-json")
 
 
 def create_app(build: str = "weak") -> Flask:
     """``strong-query-token`` is ``strong`` that also takes its token as ``?token=``, a convenience written
-    apart from the header check: the front door the assessment must still find open."""
+    apart from the header check: the front door the assessment must still find open. ``strong-lax-json``
+    is ``strong`` reading bodies with Flask's own JSON (duplicate keys, BOMs, UTF-16/32 and a declared
+    charset all accepted): strict fields behind a parser that picks one reading of an ambiguous body."""
     if build not in BUILDS:
         raise ValueError(f"build must be one of {', '.join(BUILDS)}, got {build!r}")
     strong = build.startswith("strong")
@@ -116,7 +136,10 @@ def create_app(build: str = "weak") -> Flask:
                 return _error(429, "too many requests", {"Retry-After": str(math.ceil(wait))})
             if request.mimetype != "application/json" or (request.content_length or 0) > 2048:
                 return _error(415 if request.mimetype != "application/json" else 413, "send a small JSON body")
-            body = request.get_json(silent=True)
+            if build == "strong-lax-json":
+                body = request.get_json(silent=True)
+            else:
+                body = _strict_json(request.get_data(), request.mimetype_params.get("charset"))
             row = _strict_row(body)
             if isinstance(row, str):
                 return _error(422, row)
