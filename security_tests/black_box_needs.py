@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from security_tests.targets.profile import TargetProfile
 from security_tests.attacks.black_box_access import SCORE_PROBE_SHIFTS, malformed_queries
-from security_tests.attacks.black_box_evasion import evasion_queries
 from security_tests.attacks.black_box_limits import BYPASS_PROBES, flood_extra
 from security_tests.attacks.openapi_fuzz import OPENAPI_EXAMPLES
 from security_tests.budget import Need
-
-HOLDOUT = (60, 100)
-UNPROMISED_WINDOW = 100
 
 
 def need_for(finding_id: str, profile: TargetProfile) -> Need | None:
@@ -27,11 +23,4 @@ def need_for(finding_id: str, profile: TargetProfile) -> Need | None:
         return Need("HIGH-1", 0, BYPASS_PROBES, fresh=1, fresh_queries=limit + flood_extra(limit) + BYPASS_PROBES,
                     keyless=BYPASS_PROBES,
                     why=f"{limit + flood_extra(limit)} requests on an untouched window")
-    if finding_id == "HIGH-4":
-        if limit is None:
-            return Need("HIGH-4", UNPROMISED_WINDOW + HOLDOUT[0], UNPROMISED_WINDOW + HOLDOUT[1])
-        return Need("HIGH-4", *HOLDOUT, fresh=1, fresh_queries=limit,
-                    why=f"an untouched window of {limit} for the extractor and {HOLDOUT[0]}+ held-out labels")
-    if finding_id == "HIGH-3":
-        return Need("HIGH-3", *evasion_queries(profile), why="the positive example and both ends of every feature")
     return None

@@ -5,12 +5,9 @@ query plan allocates in: cheap checks first, then the tests that need a whole un
 import pytest
 
 from security_tests.attacks.black_box_access import score_exposure, send_malformed
-from security_tests.attacks.black_box_evasion import boundary_evasion
-from security_tests.attacks.black_box_limits import extraction, rate_limit
-from security_tests.black_box_needs import HOLDOUT, UNPROMISED_WINDOW
+from security_tests.attacks.black_box_limits import rate_limit
 from security_tests.attacks.openapi_fuzz import fuzz_live_openapi
 from security_tests.contract import Evidence, expect_attack
-from security_tests.residual import expect_residual
 
 pytestmark = pytest.mark.black_box
 
@@ -48,20 +45,3 @@ def test_the_promised_limit_holds_per_key_and_per_address(variant, live, evidenc
         budget.fresh(), budget.same_key_elsewhere(), budget.other_key_same_address(), live.profile)))
     expect_attack(variant, found)
 
-
-@pytest.mark.finding("HIGH-4")
-def test_one_window_of_labels_does_not_buy_a_faithful_copy(variant, live, evidence):
-    budget = live.budget("HIGH-4")
-    window = live.profile.rate_limit or UNPROMISED_WINDOW
-    attacker = budget.fresh() if live.profile.rate_limit else budget.client()
-    found = evidence.record(live.measure(lambda: extraction(
-        attacker, budget.client(), live.profile, window, min(HOLDOUT[1], budget.shared_queries() - (
-            0 if live.profile.rate_limit else window)))))
-    expect_residual(variant, found)
-
-
-@pytest.mark.finding("HIGH-3")
-def test_the_positive_example_cannot_be_moved_past_the_boundary(variant, live, evidence):
-    budget = live.budget("HIGH-3")
-    found = evidence.record(live.measure(lambda: boundary_evasion(budget.client(), live.profile)))
-    expect_residual(variant, found)
