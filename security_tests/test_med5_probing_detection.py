@@ -23,7 +23,7 @@ DETECTORS_MUST_FIRE = {"probing/consecutive-run": 10, "distribution": 30}
 
 @pytest.mark.white_box("read the alerts in the service's audit log after a probing run")
 @pytest.mark.finding("MED-5")
-@runs(detect_attack, probe_boundaries, informed_evasion, random_flood)
+@runs(detect_attack)
 def test_boundary_probing_is_flagged_by_the_monitor(variant, target, evidence):
     reach = target(rate_limit="10000/minute")
     client = reach.client()

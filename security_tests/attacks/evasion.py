@@ -364,9 +364,10 @@ def _campaign_evidence(profile, search, rows, detected, informed, blind, hsj, le
              if change else "no single feature or pair of range ends changes the label")
     summary = (f"boundary search from the positive example, {search['queries']} label-only queries: {found}; "
                + (f"learned change on {n} inputs answered {profile.positive!r}: {informed.summary}; " if informed else "")
-               + f"blind search evaded {blind['search_evaded']} of {blind['searched_rows']} searched inputs "
-               f"(median {blind['search_queries_median']:.0f} queries, moves: {blind['features_moved']}, "
-               f"{blind['search_blocked_rows']} cut off by refusals); HopSkipJump: "
+               + (f"blind search evaded {blind['search_evaded']} of {blind['searched_rows']} searched inputs "
+                  f"(median {blind['search_queries_median']:.0f} queries, moves: {blind['features_moved']}, "
+                  f"{blind['search_blocked_rows']} cut off by refusals); " if blind["searched_rows"] else "")
+               + "HopSkipJump: "
                + (hsj["summary"] if hsj["run"] else hsj["reason"])
                + (f"; left out for the budget: {', '.join(left_out)}" if left_out else ""))
     residual = (f"changing {describe(change, base)} evades detection for {informed_evaded} of {n} inputs answered "
