@@ -9,7 +9,7 @@ import pytest
 
 from security_tests.attacks.client import Answer
 from security_tests.attacks.evasion import positive_rows, search_box
-from security_tests.attacks.extraction import extraction, informative_rows, _Labeller
+from security_tests.attacks.extraction import Labeller, extraction, informative_rows
 from security_tests.contract import Inconclusive
 from security_tests.targets.profile import fraudpipe_target, load_profile
 from security_tests.servers import ROOT
@@ -55,7 +55,7 @@ def test_the_samples_reach_both_labels_where_uniform_rows_see_one():
             answer.body["result"]["decision"] = "DENY" if deny else "APPROVE"
             return answer
 
-    labeller = _Labeller(Linear(profile), profile)
+    labeller = Labeller(Linear(profile), profile)
     informative_rows(labeller, 100, seed=1)
     assert labeller.sent == 100 and 20 <= sum(labeller.labels) <= 80, labeller.chosen
     assert {"along the boundary", "around the examples", "uniform over the typical ranges"} <= set(labeller.chosen)

@@ -146,7 +146,7 @@ REFUSED_IN_A_ROW = 10
 """Refusals in a row after which a sampler stops: the target has stopped answering (its window is spent)."""
 
 
-class _Labeller:
+class Labeller:
     """Asks the target for the label of each input it is given and keeps the answered ones, with how each
     input was chosen."""
 
@@ -191,7 +191,7 @@ def _score(body, profile: TargetProfile) -> float | None:
     return None
 
 
-def informative_rows(labeller: _Labeller, n: int, seed: int, with_examples: bool = False) -> None:
+def informative_rows(labeller: Labeller, n: int, seed: int, with_examples: bool = False) -> None:
     """``n`` queries where both labels occur: bisections between jittered copies of the two examples (the
     boundary, ``BOUNDARY_SHARE`` of them), then in turn inputs near a boundary point, between the examples
     and uniform over the typical ranges."""
@@ -272,7 +272,7 @@ def _score_balanced(profile: TargetProfile, rows, scores, held, truth) -> float 
     return float(balanced_accuracy_score(truth, (model.predict(np.array([profile.vector(r) for r in held])) > 0.5)))
 
 
-def _curves(profile: TargetProfile, attacker: _Labeller, held: list[dict], truth: np.ndarray) -> dict:
+def _curves(profile: TargetProfile, attacker: Labeller, held: list[dict], truth: np.ndarray) -> dict:
     """Balanced accuracy of a tree fitted on the first 10, 30, ... answers, labels only and (when every answer
     carries a score) on the scores."""
     labels, scores = {}, {}
@@ -301,7 +301,7 @@ def extraction(attacker: Client, assessor: Client, profile: TargetProfile, windo
     always-majority baseline; with ``curve_queries`` the attacker goes on past the window for the curve of
     fidelity against answers."""
     started = time.perf_counter()
-    stolen = _Labeller(attacker, profile)
+    stolen = Labeller(attacker, profile)
     try:
         informative_rows(stolen, window, seed=21, with_examples=True)
     except BudgetSpent:
@@ -315,7 +315,7 @@ def extraction(attacker: Client, assessor: Client, profile: TargetProfile, windo
     window_labels = list(stolen.labels)
     if curve_queries > window:
         informative_rows(stolen, curve_queries - window, seed=22)
-    assessed = _Labeller(assessor, profile)
+    assessed = Labeller(assessor, profile)
     try:
         informative_rows(assessed, holdout, seed=2024)
     except BudgetSpent:
