@@ -1,6 +1,8 @@
 """One check over the whole catalog (as garak runs one test over every probe): each finding is tested in
 every variant it defines, its control exists, its CVSS vector parses, and its severity note is there
-exactly when the computed severity leaves the id's band."""
+exactly when the computed severity leaves the id's band; and over the engine: each finding's tests live in
+one file named for it, each attack module serves one finding, and every finding test either runs live
+(its attacks declare what they spend) or says what must be checked by hand."""
 
 from __future__ import annotations
 
@@ -14,18 +16,15 @@ from security_tests.findings import Finding
 
 _COLLECT = """
 import json, sys, pytest
-found = {}
+from security_tests.conformance import variants_by_finding, engine_records
+found, records = {}, []
 class Recorder:
     def pytest_collection_finish(self, session):
-        for item in session.items:
-            marker = item.get_closest_marker("finding")
-            if marker is not None:
-                callspec = getattr(item, "callspec", None)
-                variant = callspec.params.get("variant") if callspec else None
-                found.setdefault(marker.args[0], set()).add(getattr(variant, "id", variant))
+        found.update(variants_by_finding(session.items))
+        records.extend(engine_records(session.items))
 code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--no-assessment-pdf",
                     "--assessment-dir", sys.argv[2], sys.argv[1]], plugins=[Recorder()])
-print("COLLECTED " + json.dumps({k: sorted(v, key=str) for k, v in found.items()}))
+print("COLLECTED " + json.dumps({"variants": {k: sorted(v, key=str) for k, v in found.items()}, "records": records}))
 """
 
 
@@ -41,14 +40,58 @@ def variants_by_finding(items: Iterable) -> dict[str, set[str | None]]:
     return found
 
 
-def collect_in_subprocess(suite: Path, scratch: Path) -> dict[str, set[str | None]]:
+def engine_records(items: Iterable) -> list[dict]:
+    """Per collected finding test: its file, the modules of the attacks it runs, whether they declare what
+    they spend (so it runs live) and whether it needs the inside."""
+    records = []
+    for item in items:
+        marker = item.get_closest_marker("finding")
+        if marker is None:
+            continue
+        attacks = item.get_closest_marker("attack")
+        functions = attacks.args if attacks is not None else ()
+        records.append({"finding": marker.args[0], "file": Path(str(item.fspath)).name, "test": item.originalname,
+                        "modules": sorted({f.__module__ for f in functions}),
+                        "live": any(getattr(f, "spends", None) for f in functions),
+                        "white_box": item.get_closest_marker("white_box") is not None})
+    return records
+
+
+def engine_problems(records: list[dict], attack_modules: Iterable[str]) -> list[str]:
+    """Every way the suite breaks the engine's rules; empty when it keeps them."""
+    problems = []
+    files: dict[str, set[str]] = {}
+    served: dict[str, set[str]] = {}
+    for record in records:
+        files.setdefault(record["finding"], set()).add(record["file"])
+        for module in record["modules"]:
+            served.setdefault(module, set()).add(record["finding"])
+        if not record["live"] and not record["white_box"]:
+            problems.append(f"{record['finding']}: {record['test']} neither runs live (an attack with @spends) "
+                            "nor says what to check by hand (white_box)")
+        if not record["modules"]:
+            problems.append(f"{record['finding']}: {record['test']} names no attack (@runs)")
+    for finding_id, names in sorted(files.items()):
+        prefix = "test_" + finding_id.lower().replace("-", "") + "_"
+        if len(names) != 1 or not next(iter(names)).startswith(prefix):
+            problems.append(f"{finding_id}: tests in {', '.join(sorted(names))}; want one file {prefix}*.py")
+    for module, findings in sorted(served.items()):
+        if len(findings) != 1:
+            problems.append(f"{module} serves {', '.join(sorted(findings))}; an attack module serves one finding")
+    for module in sorted(set(attack_modules) - set(served)):
+        problems.append(f"{module} is run by no finding's test")
+    return list(dict.fromkeys(problems))
+
+
+def collect_in_subprocess(suite: Path, scratch: Path) -> tuple[dict[str, set[str | None]], list[dict]]:
     """What ``pytest suite`` would run, when this session collected only part of it."""
     done = subprocess.run([sys.executable, "-c", _COLLECT, str(suite), str(scratch)], capture_output=True,
                           text=True, timeout=120, cwd=suite.parent)
     line = next((l for l in done.stdout.splitlines() if l.startswith("COLLECTED ")), None)
     if line is None:
         raise RuntimeError(f"collection failed: {done.stdout[-500:]} {done.stderr[-500:]}")
-    return {k: set(v) for k, v in json.loads(line.removeprefix("COLLECTED ")).items()}
+    collected = json.loads(line.removeprefix("COLLECTED "))
+    return {k: set(v) for k, v in collected["variants"].items()}, collected["records"]
 
 
 def catalog_problems(findings: Iterable[Finding], collected: dict[str, set[str | None]], controls: set[str],

@@ -13,7 +13,6 @@ from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.contract import NotAssessed, Variant, variants
 from security_tests.findings import finding
-from security_tests.live import Live
 from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name, runs_live
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target, planned
@@ -60,24 +59,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("variant", _params(marker.args[0], metafunc.config))
 
 
-def _runs_here(item, live: bool) -> bool:
-    """Live: the tests whose attacks declare what they spend (``@spends``), and the old black-box tests;
-    in-process: everything but the black-box tests, which need a running target."""
-    if item.get_closest_marker("black_box") is not None:
-        return live
-    return True
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    live = live_target(config) is not None
-    kept = [item for item in items if _runs_here(item, live)]
-    if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-        items[:] = kept
-    if not live:
+    """Against a live target, a test runs when its attacks declare what they spend; the others say why not."""
+    if live_target(config) is None:
         return
     for item in items:
-        if item.get_closest_marker("assessment_context") or item.get_closest_marker("black_box") or runs_live(item):
+        if item.get_closest_marker("assessment_context") or runs_live(item):
             continue
         white_box = item.get_closest_marker("white_box")
         if white_box is not None:
@@ -146,12 +133,3 @@ def holdout(request):
     trained = request.getfixturevalue("trained")
     labels, _ = load_artifacts(trained.artifacts_dir, trained.trusted_key, pickles=False).compiled.predict(X)
     return X, np.asarray(labels)
-
-
-@pytest.fixture
-def live(request) -> Live:
-    """The live target's profile and this test's planned budget (black-box tests only)."""
-    target = live_target(request.config)
-    if target is None:
-        pytest.skip("needs a live target (--target-url or --target-profile)")
-    return Live(target, request.session.items)

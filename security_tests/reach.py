@@ -37,10 +37,6 @@ def need_of(item, profile: TargetProfile) -> Need | None:
     """The budget a collected test asks for against ``profile`` (None: it sends nothing to a live target)."""
     marker = item.get_closest_marker("attack")
     finding = item.get_closest_marker("finding")
-    if item.get_closest_marker("black_box") is not None and finding is not None:  # until every family moves over
-        from security_tests.black_box_needs import need_for
-
-        return need_for(finding.args[0], profile)
     if marker is None or finding is None:
         return None
     needs = [attack.spends(profile) for attack in marker.args if getattr(attack, "spends", None)]

@@ -21,3 +21,20 @@ def expect_residual(variant: Variant, evidence: Evidence) -> None:
         expect_attack(variant, evidence)
     elif evidence.attack_succeeded:
         raise ResidualRiskOpen(evidence.summary)
+
+
+def both_labels_answered(reach, client) -> None:
+    """The precondition outside the xfail: the target answers the profile's two examples with the positive
+    label and another. In-process a service that does not is a broken setup and fails the run; a live target
+    that does not is not assessed."""
+    from security_tests.reach import require
+
+    profile = reach.profile
+    positive, negative = client.predict(profile.positive_example), client.predict(profile.negative_example)
+    answered = positive.ok and negative.ok
+    differ = (positive.positive, negative.positive) == (True, False)
+    if reach.live:
+        require(answered and differ, f"not assessed: the examples were answered {positive.status} {positive.label!r} "
+                                     f"and {negative.status} {negative.label!r}, not {profile.positive!r} and another")
+    assert answered, f"the service must answer: statuses {positive.status}, {negative.status}"
+    assert differ, f"labels must differ: {positive.label}, {negative.label}"

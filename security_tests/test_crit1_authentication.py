@@ -46,6 +46,7 @@ def test_only_the_exact_key_in_the_auth_header_gets_an_answer(variant, target, t
 
 @pytest.mark.white_box("needs the service started with no API key configured")
 @pytest.mark.finding("CRIT-1")
+@runs(no_key_configured)
 def test_no_key_configured_refuses_everyone(variant, target, evidence):
     reach = target(api_keys=(), api_keys_file=None)
     found = evidence.record(no_key_configured(reach.keyless(), reach.profile, reach.key))

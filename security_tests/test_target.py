@@ -11,10 +11,11 @@ from security_tests.contract import HARDENED, Evidence
 def _live_context(request, target, evidence) -> None:
     """What was assessed when the model is someone else's: the profile, the plan, nothing about training."""
     from security_tests.attacks.client import HttpClient
-    from security_tests.live import Live
+    from security_tests.reach import need_of
+    from security_tests.target import planned
 
     profile = target.profile
-    Live(target, request.session.items)
+    planned(target, request.session.items, lambda item: need_of(item, profile))
     health = HttpClient(target.url, profile=profile).get(profile.health_path) if profile.health_path else None
     evidence.record(Evidence(
         attack_succeeded=False, queries=1 if health else 0,

@@ -16,7 +16,6 @@ import secrets
 import time
 
 from security_tests.attacks.client import Client, exchange, require_answer
-from security_tests.attacks.schema_inputs import random_rows
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.targets.profile import TargetProfile
@@ -54,7 +53,7 @@ def flood(fresh: Client, same_key_elsewhere: Client | None, other_key_same_addre
     the same key from another address and another key from the same address, which a limit per key and
     per address must both refuse."""
     limit = _promised(profile)
-    payloads = random_rows(profile, limit + flood_extra(limit), seed=7)
+    payloads = profile.random_rows(limit + flood_extra(limit), seed=7)
     first = fresh.predict(payloads[0])
     if first.status == 429:
         raise NotAssessed("not assessed (budget): the first request of the planned fresh window was refused "
@@ -128,7 +127,7 @@ def guess_keys(keyless: Client, profile: TargetProfile, allowed: int | None = No
 
 def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10) -> Evidence:
     """The documented default in force when nothing sets the limit: ``documented`` answers, then refusals."""
-    statuses = [client.predict(row).status for row in random_rows(profile, documented + extra, seed=3)]
+    statuses = [client.predict(row).status for row in profile.random_rows(documented + extra, seed=3)]
     answered = statuses.count(200)
     return Evidence(
         attack_succeeded=answered > documented, queries=len(statuses),

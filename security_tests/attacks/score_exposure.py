@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable
 
 from security_tests.attacks.client import Answer, Client, exchange, require_answer
-from security_tests.attacks.schema_inputs import random_rows
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
 from security_tests.targets.profile import FieldSpec, TargetProfile
@@ -205,7 +204,7 @@ LIVE_ROWS = 3 * PER_LABEL
 def spread_in_feature_space(profile: TargetProfile, n: int = LIVE_ROWS, seed: int = 31) -> list[dict]:
     """Without the model (a live target): the two examples and random in-range rows, far apart; the
     service's own labels group them."""
-    return [profile.positive_example, profile.negative_example, *random_rows(profile, n - 2, seed)]
+    return [profile.positive_example, profile.negative_example, *profile.random_rows(n - 2, seed)]
 
 
 def _with_health(answer: Answer, health: Answer | None) -> Answer:

@@ -137,6 +137,19 @@ class TargetProfile:
     def vector(self, payload: dict) -> list[float]:
         return [float(payload[name]) for name in self.field_names]
 
+    def random_rows(self, n: int, seed: int) -> list[dict]:
+        """Uniform over each field's accepted range: what an attacker who knows the schema, not the data, sends."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        columns = []
+        for spec in self.fields:
+            if spec.type == "float":
+                columns.append(rng.uniform(spec.lowest, spec.highest, n))
+            else:
+                columns.append(rng.integers(int(np.ceil(spec.lowest)), int(np.floor(spec.highest)) + 1, n))
+        return [self.row(values) for values in zip(*columns)]
+
 
 def load_profile(path: str | Path, url_override: str | None = None) -> TargetProfile:
     """Read and check a profile; every mistake is one line naming the key."""

@@ -1,0 +1,181 @@
+"""MED-5: which probing the query monitor notices, and at which query.
+
+The monitor is observed only through the service's outputs (its alert log lines, its alert audit records):
+``read_alerts`` returns the alerts the service has emitted so far. The probes walk one feature of the
+profile's positive example across its typical range (a sweep, or a label-only bisection) and are disguised
+the way an attacker who knows a monitor is watching would: noise on another feature, or random decoy
+inputs between probes. Which feature is probed is the one the label-only boundary search finds to flip the
+positive example alone; features, ranges, units and examples all come from the target profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from security_tests.attacks.client import Answer, Client
+from security_tests.attacks.evasion import boundary_search
+from security_tests.attacks.probing import bisect_flip
+from security_tests.contract import Evidence, NotAssessed
+from security_tests.targets.profile import FieldSpec, TargetProfile
+
+
+def first_alerts(records: list[dict]) -> dict[str, int]:
+    """Detector (and ``detector/rule``) -> the client's query number at which it first fired."""
+    found: dict[str, int] = {}
+    for record in records:
+        if record.get("type") == "alert":
+            found.setdefault(record["detector"], record["at_query"])
+            if record.get("rule"):
+                found.setdefault(f"{record['detector']}/{record['rule']}", record["at_query"])
+    return found
+
+
+class _AlertLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.alerts: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "monitor_alert"):
+            self.alerts.append(record.monitor_alert)
+
+
+def alert_lines(client) -> Callable[[], list[dict]]:
+    """The alert lines an in-process service has logged so far: the output an operator reads."""
+    lines = _AlertLines()
+    client.app.logger.addHandler(lines)
+    return lambda: list(lines.alerts)
+
+
+def detect_attack(name: str, run_attack: Callable[[], Evidence], read_alerts: Callable[[], list[dict]],
+                  expect: dict[str, int] | None = None) -> Evidence:
+    """Run an attack and read the alerts it raised; the attack succeeds here when it goes unnoticed.
+
+    ``expect`` names detectors that must each fire by a given query: one detector that stopped working
+    is then not hidden by another that still fires, and a detector that fires later than it did when
+    measured (a loosened threshold) counts as missing.
+    """
+    before = len(read_alerts())
+    attack = run_attack()
+    alerts = first_alerts(read_alerts()[before:])
+    first = min(alerts.values()) if alerts else None
+    missed = {d: by for d, by in (expect or {}).items() if alerts.get(d) is None or alerts[d] > by}
+    summary = (f"{name} flagged by {sorted(d for d in alerts if '/' not in d)} at query {first} of "
+               f"{attack.queries}" if alerts
+               else f"{name} ({attack.queries} queries) raised no alert")
+    if missed:
+        summary += "; " + ", ".join(f"{d} detector did not fire by query {by}" for d, by in missed.items())
+    return Evidence(attack_succeeded=not alerts or bool(missed), summary=summary, queries=attack.queries,
+                    measurements={"first_flag_at_query": first,
+                                  **{f"{d.replace('/', ' ')} flag at query": q for d, q in sorted(alerts.items())}},
+                    details={"alerts": alerts, "expected_by_query": expect or {}, "attack_summary": attack.summary})
+
+
+def flipping_feature(client: Client, profile: TargetProfile) -> FieldSpec:
+    """The feature whose change alone flips the positive example (the boundary search's cheapest), which is
+    where an attacker's probing concentrates."""
+    change = boundary_search(client, profile)["change"]
+    if not change or len(change) != 1:
+        raise NotAssessed(f"not assessed: no single feature flips the positive example ({change}), so there is "
+                          "no one-feature boundary to probe")
+    return next(f for f in profile.fields if f.name in change)
+
+
+def noise_feature(profile: TargetProfile, probed: FieldSpec) -> FieldSpec:
+    """Where the disguise puts its noise: a continuous feature other than the probed one, if there is one."""
+    others = [f for f in profile.fields if f.name != probed.name]
+    return next((f for f in others if f.type == "float"), others[0])
+
+
+class DisguisedClient:
+    """Adds up to ``noise`` meaningful steps of ``noisy`` to each probe and sends ``decoys`` random inputs
+    (uniform over every feature's typical range) after it."""
+
+    def __init__(self, client: Client, profile: TargetProfile, noisy: FieldSpec, noise: float = 0.0,
+                 decoys: int = 0, seed: int = 7) -> None:
+        self.client, self.target, self.profile = client, client.target, profile
+        self.noisy, self.noise, self.decoys = noisy, noise * noisy.meaningful_step, decoys
+        self.sent = 0
+        self._rng = np.random.default_rng(seed)
+
+    def predict(self, payload=None, headers=None, **kwargs) -> Answer:
+        if self.noise and isinstance(payload, dict):
+            name = self.noisy.name
+            payload = {**payload, name: self.noisy.clip(payload[name] + self._rng.uniform(-self.noise, self.noise))}
+        answer = self.client.predict(payload, headers, **kwargs)
+        self.sent += 1
+        for _ in range(self.decoys):
+            self.client.predict(self._decoy())
+            self.sent += 1
+        return answer
+
+    def get(self, path: str, headers: dict | None = None) -> Answer:
+        return self.client.get(path, headers)
+
+    def _decoy(self) -> dict:
+        values = []
+        for spec in self.profile.fields:
+            low, high = spec.typical_range
+            values.append(self._rng.uniform(low, high) if spec.type == "float"
+                          else self._rng.integers(int(low), int(high) + 1))
+        return self.profile.row(values)
+
+
+def _sweep(client, profile: TargetProfile, probed: FieldSpec) -> dict:
+    """Every meaningful step of ``probed`` across its typical range, from the positive example."""
+    low, high = probed.typical_range
+    values = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    labels = [client.predict({**profile.positive_example, probed.name: value}).label for value in values]
+    flips = [i for i in range(1, len(values)) if None not in labels[i - 1:i + 1] and labels[i] != labels[i - 1]]
+    return {"flipped": bool(flips), "first_flipped_value": values[flips[0]] if flips else None}
+
+
+def _bisection(client, profile: TargetProfile, probed: FieldSpec) -> dict:
+    def ask(name, value):
+        return client.predict({**profile.positive_example, name: value}).label, None
+
+    return bisect_flip(ask, probed, profile.positive_example[probed.name], probed.typical_range[1],
+                       probed.meaningful_step)
+
+
+PROBES = {"sweep": _sweep, "bisection": _bisection}
+DISGUISES = {
+    "noisy sweep": {"probe": "sweep", "noise": 0.1},
+    "decoy-interleaved sweep": {"probe": "sweep", "decoys": 1},
+    "wide-noise sweep": {"probe": "sweep", "noise": 2.0},
+}
+"""Noise in meaningful steps of the noise feature (fraudpipe: $100 of amount, so 0.1 is +-$10)."""
+# The rule of the probing detector that must catch each disguise, by the query where it was measured to
+# fire (aligned 9 and 13, monotonic 10) with a little slack: each rule is tested on its own.
+MUST_FIRE = {
+    "noisy sweep": {"probing/aligned": 12},
+    "decoy-interleaved sweep": {"probing/aligned": 16},
+    "wide-noise sweep": {"probing/monotonic": 12},
+}
+RESIDUAL_DISGUISES = {
+    "sparse sweep": {"probe": "sweep", "decoys": 3},
+    "noisy label-only bisection": {"probe": "bisection", "noise": 0.1},
+    "decoy-interleaved bisection": {"probe": "bisection", "decoys": 1},
+}
+
+
+def disguise_name(name: str, disguise: dict, profile: TargetProfile, probed: FieldSpec) -> str:
+    """``noisy sweep of hour_of_day (amount +-10)``: the disguise in the profile's own features."""
+    noisy = noise_feature(profile, probed)
+    parts = ([f"{noisy.name} +-{disguise['noise'] * noisy.meaningful_step:g}"] if disguise.get("noise") else []) + \
+            ([f"{disguise['decoys']} random decoy(s) per probe"] if disguise.get("decoys") else [])
+    return f"{name} of {probed.name} ({', '.join(parts)})"
+
+
+def disguised_probing(client: Client, profile: TargetProfile, probed: FieldSpec, probe: str, noise: float = 0.0,
+                      decoys: int = 0) -> Evidence:
+    """One disguised probe of ``probed``'s boundary; whether it found the flip and what it cost."""
+    disguised = DisguisedClient(client, profile, noise_feature(profile, probed), noise=noise, decoys=decoys)
+    found = PROBES[probe](disguised, profile, probed)
+    return Evidence(attack_succeeded=bool(found["flipped"]), queries=disguised.sent,
+                    summary=f"{disguised.sent} queries; " + (f"label flips at {probed.name} {found['first_flipped_value']}"
+                                                             if found["flipped"] else "no flip found"),
+                    measurements={"first_flipped_value": found["first_flipped_value"]})

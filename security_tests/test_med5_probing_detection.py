@@ -1,0 +1,78 @@
+"""MED-5 — probing goes unnoticed: the query monitor must flag boundary probing, also disguised with noise and
+decoys, each rule on its own by the query where it was measured to fire. What it still misses (one-query
+evasion, random-query extraction, heavier disguises) and its false-positive rate on benign clients are the
+finding's measured residual. Reading the monitor's alerts needs the inside, so these run in-process only."""
+
+import pytest
+
+from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
+from security_tests.attacks.evasion import boundary_search, informed_evasion, positive_rows
+from security_tests.attacks.extraction import random_flood
+from security_tests.attacks.probing import probe_boundaries
+from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
+                                                      detect_attack, disguise_name, disguised_probing,
+                                                      flipping_feature)
+from security_tests.contract import Evidence, expect_attack
+from security_tests.reach import runs
+
+# Each detector and rule on its own, by the query where it was measured to fire (consecutive run 7,
+# distribution 21) with a little slack: a rule switched off, or a threshold loosened, is not hidden by
+# another one firing.
+DETECTORS_MUST_FIRE = {"probing/consecutive-run": 10, "distribution": 30}
+
+
+@pytest.mark.white_box("read the alerts in the service's audit log after a probing run")
+@pytest.mark.finding("MED-5")
+@runs(detect_attack)
+def test_boundary_probing_is_flagged_by_the_monitor(variant, target, evidence):
+    reach = target(rate_limit="10000/minute")
+    client = reach.client()
+    probing = evidence.record(detect_attack("bisection/sweep probing", lambda: probe_boundaries(client),
+                                            alert_lines(client), expect=DETECTORS_MUST_FIRE))
+    if not variant.attack_should_succeed:
+        profile = reach.profile
+        change = boundary_search(reach.fresh(), profile)["change"]  # learned on another service instance
+        informed, extractor = reach.fresh(), reach.fresh()
+        name = ", ".join(f"{k} {v}" for k, v in change.items())
+        others = [detect_attack(f"one-query evasion ({name})",
+                                lambda: informed_evasion(informed, profile, positive_rows(profile), change),
+                                alert_lines(informed)),
+                  detect_attack("random-query extraction (100)", lambda: random_flood(extractor, 100),
+                                alert_lines(extractor))]
+        benign = calibrate_and_measure_fpr()
+        probing.details.update({"other_attacks": [o.as_dict() for o in others], "benign": benign})
+        probing.measurements["benign_false_positive_rate"] = benign["false_positive_rate"]
+        probing.residual = ("the monitor misses: " + ", ".join(o.summary for o in others if o.attack_succeeded)
+                            + f"; false-positive rate on benign clients {benign['false_positive_rate']:.1%}")
+        assert benign["false_positive_rate"] <= 0.05
+    expect_attack(variant, probing)
+
+
+@pytest.mark.white_box("read the monitor's alert lines after disguised probing runs")
+@pytest.mark.finding("MED-5")
+@runs(detect_attack, disguised_probing)
+def test_noisy_and_decoy_interleaved_probing_is_flagged_by_the_monitor(variant, target, evidence):
+    """A monitor that compared each query with the previous one only missed these disguises; each rule of
+    the probing detector must catch its own."""
+    reach = target(rate_limit="10000/minute")
+    profile = reach.profile
+    probed = flipping_feature(reach.fresh(), profile)  # learned on another service instance
+
+    def run(name: str, disguise: dict):
+        client = reach.fresh()
+        return detect_attack(disguise_name(name, disguise, profile, probed),
+                             lambda: disguised_probing(client, profile, probed, **disguise), alert_lines(client),
+                             expect=MUST_FIRE.get(name))
+
+    runs_ = [run(name, disguise) for name, disguise in DISGUISES.items()]
+    missed = [r for r in runs_ if r.attack_succeeded]
+    found = evidence.record(Evidence(
+        attack_succeeded=bool(missed), queries=sum(r.queries for r in runs_),
+        summary="; ".join(r.summary for r in runs_),
+        details={"probed_feature": probed.name, "disguised_probing": [r.as_dict() for r in runs_]}))
+    if not variant.attack_should_succeed:
+        residual = [run(name, disguise) for name, disguise in RESIDUAL_DISGUISES.items()]
+        found.details["residual_disguises"] = [r.as_dict() for r in residual]
+        found.residual = "the monitor misses: " + (
+            "; ".join(r.summary for r in residual if r.attack_succeeded) or "none of the residual disguises tried")
+    expect_attack(variant, found)
