@@ -8,7 +8,7 @@ import pytest
 from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
 from security_tests.attacks.evasion import boundary_search, informed_evasion, positive_rows
 from security_tests.attacks.extraction import random_flood
-from security_tests.attacks.probing import probe_boundaries
+from security_tests.attacks.score_exposure import probe_boundaries
 from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
                                                       detect_attack, disguise_name, disguised_probing,
                                                       flipping_feature)
@@ -27,7 +27,7 @@ DETECTORS_MUST_FIRE = {"probing/consecutive-run": 10, "distribution": 30}
 def test_boundary_probing_is_flagged_by_the_monitor(variant, target, evidence):
     reach = target(rate_limit="10000/minute")
     client = reach.client()
-    probing = evidence.record(detect_attack("bisection/sweep probing", lambda: probe_boundaries(client),
+    probing = evidence.record(detect_attack("bisection/sweep probing", lambda: probe_boundaries(client, reach.profile),
                                             alert_lines(client), expect=DETECTORS_MUST_FIRE))
     if not variant.attack_should_succeed:
         profile = reach.profile

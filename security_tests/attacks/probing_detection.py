@@ -17,7 +17,7 @@ import numpy as np
 
 from security_tests.attacks.client import Answer, Client
 from security_tests.attacks.evasion import boundary_search
-from security_tests.attacks.probing import bisect_flip
+from security_tests.attacks.score_exposure import bisect_flip
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.targets.profile import FieldSpec, TargetProfile
 
