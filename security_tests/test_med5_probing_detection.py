@@ -37,7 +37,7 @@ def test_boundary_probing_is_flagged_by_the_monitor(variant, target, evidence):
         others = [detect_attack(f"one-query evasion ({name})",
                                 lambda: informed_evasion(informed, profile, positive_rows(profile), change),
                                 alert_lines(informed)),
-                  detect_attack("random-query extraction (100)", lambda: random_flood(extractor, 100),
+                  detect_attack("random-query extraction (100)", lambda: random_flood(extractor, profile, 100),
                                 alert_lines(extractor))]
         benign = calibrate_and_measure_fpr()
         probing.details.update({"other_attacks": [o.as_dict() for o in others], "benign": benign})

@@ -1,4 +1,4 @@
-"""HIGH-4: label-only model extraction inside one rate-limit window (and the flood HIGH-1 measures).
+"""HIGH-4: label-only model extraction inside one rate-limit window.
 
 An attacker with one valid key spends one promised window on label-only queries and fits a copy of the
 model; the copy is judged on held-out inputs the attacker never sent, labelled by the target. Both sets are
@@ -22,116 +22,33 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from fraudpipe.data import FEATURE_NAMES
-from security_tests.attacks.client import Client, exchange
+from security_tests.attacks.client import Client
 from security_tests.budget import Need, spends
 from security_tests.contract import BudgetSpent, Evidence, Inconclusive, NotAssessed
-from security_tests.targets.profile import TargetProfile, fraudpipe_target
+from security_tests.targets.profile import TargetProfile
 
 BUDGETS = (10, 30, 100, 300, 1000)
 
 
-def random_queries(n: int, seed: int = 7, profile: TargetProfile | None = None) -> list[dict]:
-    """Uniform over each feature's typical range: the attacker knows the domain, not the data
-    (default: fraudpipe's profile)."""
-    profile = profile or fraudpipe_target()
+def random_queries(profile: TargetProfile, n: int, seed: int = 7) -> list[dict]:
+    """Uniform over each feature's typical range: the attacker knows the domain, not the data."""
     rng = np.random.default_rng(seed)
     columns = [rng.uniform(*f.typical_range, n) if f.type == "float"
                else rng.integers(int(f.typical_range[0]), int(f.typical_range[1]) + 1, n) for f in profile.fields]
     return [profile.row(values) for values in zip(*columns)]
 
 
-def flood(client: Client, payloads: list[dict]) -> dict:
-    statuses: dict[int, int] = {}
-    answered, first_refused, retry_after, refused_sample = [], None, None, None
-    started = time.perf_counter()
-    for index, payload in enumerate(payloads):
-        answer = client.predict(payload)
-        statuses[answer.status] = statuses.get(answer.status, 0) + 1
-        if answer.ok:
-            answered.append((payload, answer.label, answer.body.get("fraud_probability")))
-        elif first_refused is None:
-            first_refused = index + 1
-            retry_after = answer.headers.get("Retry-After")
-            refused_sample = exchange("A refused request and its response", payload, answer)
-    return {"sent": len(payloads), "answered": answered, "statuses": statuses, "first_refused_at": first_refused,
-            "retry_after": retry_after, "refused_sample": refused_sample,
-            "seconds": round(time.perf_counter() - started, 3)}
-
-
-def _matrix(payloads) -> np.ndarray:
-    return np.array([[p[name] for name in FEATURE_NAMES] for p in payloads], dtype=float)
-
-
-def surrogate_fidelity(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> float | None:
-    if not answered:
-        return None
-    X = _matrix([p for p, _, _ in answered])
-    y = np.array([label for _, label, _ in answered])
-    if len(set(y)) < 2:
-        return float(np.mean(victim_labels == y[0]))
-    surrogate = DecisionTreeClassifier(random_state=0).fit(X, y)
-    return float(np.mean(surrogate.predict(holdout) == victim_labels))
-
-
-def fidelity_by_class(answered: list, holdout: np.ndarray, victim_labels: np.ndarray) -> dict[str, float | None]:
-    """Agreement on the victim's fraud rows and legitimate rows separately: on a 95 %-legitimate set a
-    surrogate that always says LEGITIMATE agrees 95 % of the time, and these numbers show it (0 % on fraud)."""
-    if not answered:
-        return {"fraud": None, "legitimate": None}
-    X = _matrix([p for p, _, _ in answered])
-    y = np.array([label for _, label, _ in answered])
-    predicted = np.full(len(holdout), y[0]) if len(set(y)) < 2 else \
-        DecisionTreeClassifier(random_state=0).fit(X, y).predict(holdout)
-    return {name: (float(np.mean(predicted[victim_labels == label] == label)) if np.any(victim_labels == label) else None)
-            for name, label in (("fraud", 1), ("legitimate", 0))}
-
-
-def fidelity_curve(answered: list, holdout: np.ndarray, victim_labels: np.ndarray,
-                   fidelity=surrogate_fidelity) -> dict[str, float | None]:
-    """Fidelity of a surrogate trained on the first 10, 30, 100, ... answers (as many as were answered)."""
-    return {str(b): fidelity(answered[:b], holdout, victim_labels) for b in BUDGETS if b <= len(answered)}
+def random_flood(client: Client, profile: TargetProfile, n: int) -> Evidence:
+    """``n`` random queries as fast as the client goes, the extractor MED-5's monitor is measured against;
+    succeeds when every one is answered."""
+    statuses: Counter = Counter(client.predict(payload).status for payload in random_queries(profile, n))
+    answered = statuses[200]
+    return Evidence(attack_succeeded=answered == n, summary=f"{answered} of {n} random queries answered",
+                    queries=n, measurements={"answered": answered}, details={"statuses": dict(statuses)})
 
 
 def _series(curve: dict) -> list:
     return [[int(b) for b in curve], list(curve.values())]
-
-
-def random_flood(client: Client, n: int) -> Evidence:
-    """``n`` random queries as fast as the client goes; succeeds when every one is answered."""
-    result = flood(client, random_queries(n, profile=getattr(client, "profile", None)))
-    answered = len(result["answered"])
-    return Evidence(attack_succeeded=answered == n, summary=f"{answered} of {n} random queries answered",
-                    queries=n, measurements={"answered": answered}, details={"statuses": result["statuses"]})
-
-
-def _flood_summary(result: dict, answered: int, holdout_rows: int, fidelity_all: float | None) -> str:
-    return (f"{answered} of {result['sent']} automated queries answered"
-            + (f", first refusal at query {result['first_refused_at']} (Retry-After {result['retry_after']})"
-               if result["first_refused_at"] else "")
-            + (f"; a surrogate trained on them agrees with the victim on {fidelity_all:.1%} of "
-               f"{holdout_rows} held-out rows" if fidelity_all is not None else ""))
-
-
-def flood_and_extract(client: Client, n: int, holdout: np.ndarray, victim_labels: np.ndarray,
-                      allowed: int) -> Evidence:
-    """Send ``n`` automated queries, then train surrogates on the first 10, 30, ... answers."""
-    result = flood(client, random_queries(n))
-    answered = result.pop("answered")
-    curve = fidelity_curve(answered, holdout, victim_labels)
-    fidelity_all = surrogate_fidelity(answered, holdout, victim_labels)
-    sample = result.pop("refused_sample")
-    return Evidence(
-        attack_succeeded=len(answered) > allowed, queries=result.pop("sent"),
-        summary=_flood_summary({**result, "sent": n}, len(answered), len(holdout), fidelity_all),
-        samples=[sample] if sample else [],
-        measurements={"answered": len(answered), "limit": allowed, "first_refused_at": result["first_refused_at"],
-                      "fidelity_with_all_answers": fidelity_all, "holdout_rows": int(len(holdout)),
-                      "seconds": result["seconds"]},
-        charts=[{"kind": "line", "title": "Surrogate fidelity against answered queries",
-                 "xlabel": "answered queries (log)", "ylabel": "agreement with victim", "logx": True,
-                 "series": {"label-only surrogate": _series(curve)}}] if curve else [],
-        details={"statuses": result["statuses"], "retry_after": result["retry_after"], "fidelity_by_queries": curve})
 
 
 HOLDOUT = (60, 100)
