@@ -28,16 +28,6 @@ class Budget:
     def keyless(self):
         return self.target.http(None, self.allocation.keyless_address)
 
-    def same_key_elsewhere(self):
-        fresh = self.allocation.fresh[0]
-        address = self.allocation.keyless_address
-        return self.target.http(fresh.key_index, address) if address else None
-
-    def other_key_same_address(self):
-        fresh = self.allocation.fresh[0]
-        other = next((s for s in self.allocation.shared if s.key_index != fresh.key_index), None)
-        return self.target.http(other.key_index, fresh.address) if other and fresh.address else None
-
 
 class Live:
     def __init__(self, target: LiveTarget, items: list) -> None:
