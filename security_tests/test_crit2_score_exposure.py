@@ -2,16 +2,13 @@
 score within a label, and boundary probing measures what labels alone still teach. The same tests run
 in-process (inherited, hardened, hardened without ``hide_probability``) and against a live target."""
 
-import json
-
 import numpy as np
 import pytest
-from hypothesis import given
 
-from security_tests.attacks.input_validation import JSON_VALUES, QUICK, near_rows, valid_rows
-from security_tests.attacks.score_exposure import (PER_LABEL, probe_boundaries, score_fields, score_leak,
+from security_tests.attacks.score_exposure import (PER_LABEL, probe_boundaries, score_in_any_answer, score_leak,
                                                    spread_in_feature_space)
-from security_tests.contract import HARDENED, expect_attack, hardened_without
+from security_tests.contract import expect_attack
+from security_tests.generated_inputs import IN_PROCESS_EXAMPLES, LIVE_EXAMPLES
 from security_tests.reach import require, runs
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
@@ -87,25 +84,11 @@ def test_no_part_of_an_answer_varies_with_the_score(variant, target, spread_rows
     expect_attack(variant, found)
 
 
-def _holds_only_with(control: str) -> list:
-    """The property must hold on the hardened service and must be broken with ``control`` off."""
-    return [pytest.param(v, holds, id=v.id) for v, holds in ((HARDENED, True), (hardened_without(control), False))]
-
-
-@pytest.mark.parametrize("variant, holds", _holds_only_with("hide_probability"))
-def test_no_answer_carries_a_probability(start_service, variant, holds):
+@pytest.mark.finding("CRIT-2")
+@runs(score_in_any_answer)
+def test_no_answer_carries_a_probability(variant, target, evidence):
     """Valid, near-valid and arbitrary JSON bodies: no answer, refusals included, carries a score."""
-    client = start_service(variant, rate_limit="100000/minute")
-    profile = fraudpipe_target()
-
-    @QUICK
-    @given(body=valid_rows(profile) | JSON_VALUES | near_rows(profile))
-    def no_probability(body):
-        answer = client.predict(raw_body=json.dumps(body).encode())
-        assert "fraud_probability" not in json.dumps(answer.body) and not score_fields(answer, profile), answer
-
-    if holds:
-        no_probability()
-    else:
-        with pytest.raises(AssertionError):
-            no_probability()
+    reach = target(rate_limit="100000/minute")
+    examples = LIVE_EXAMPLES if reach.live else IN_PROCESS_EXAMPLES
+    found = evidence.record(score_in_any_answer(reach.client(), reach.profile, examples))
+    expect_attack(variant, found)

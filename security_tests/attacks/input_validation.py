@@ -13,7 +13,6 @@ OpenAPI document driven by schemathesis. Hypothesis strategies over the same sch
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 import schemathesis
@@ -24,6 +23,7 @@ from hypothesis.errors import HypothesisException
 from security_tests.attacks.client import Client, require_answer
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
+from security_tests.generated_inputs import JSON_VALUES, LIVE_EXAMPLES, near_rows, search
 from security_tests.targets.profile import FieldSpec, TargetProfile
 
 OVERSIZED_BYTES = 1_048_577
@@ -278,63 +278,17 @@ def fuzz_openapi_document(client: Client, profile: TargetProfile) -> Evidence:
     return replace(found, queries=found.queries + 1)
 
 
-# Generated inputs for the property tests (hypothesis), from the profile's schema.
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=5),
-    max_leaves=12,
-)
-QUICK = settings(max_examples=150, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+def _generated_need(profile: TargetProfile) -> Need:
+    return Need("", LIVE_EXAMPLES, LIVE_EXAMPLES, why="generated JSON bodies (hypothesis), one request each")
 
 
-def _in_range(spec: FieldSpec):
-    if spec.type == "float":
-        return st.floats(min_value=spec.min, max_value=spec.max, exclude_min=spec.exclusive_min,
-                         exclude_max=spec.exclusive_max, allow_nan=False, allow_infinity=False)
-    if spec.type == "bool":
-        return st.booleans()
-    return st.integers(math.ceil(spec.lowest), math.floor(spec.highest))
-
-
-def valid_rows(profile: TargetProfile):
-    """Every field present, in range and of its type: each must be answered."""
-    return st.fixed_dictionaries({spec.name: _in_range(spec) for spec in profile.fields})
-
-
-def near_rows(profile: TargetProfile):
-    """Every field present, each anything from in range to any JSON value, sometimes with an extra field."""
-    return st.fixed_dictionaries({spec.name: JSON_VALUES | st.integers(-10, 2000) | st.floats(-1e7, 1e7)
-                                  for spec in profile.fields}, optional={"extra": JSON_VALUES})
-
-
-def _nest(depth: int, opener: bytes) -> bytes:
-    """Arrays reach 2,047 deep under the 4 KB cap (past the recursion limit, also as hypothesis raises it)."""
-    inner, closer = (b'{"":[', b"]}") if opener == b"{" else (b"[", b"]")
-    return inner * (depth // len(inner)) + b"1" + closer * (depth // len(inner))
-
-
-def _duplicated(row: dict, key: str, value) -> bytes:
-    return json.dumps(row)[:-1].encode() + b", " + json.dumps({key: value})[1:].encode()
-
-
-def _encoded(value, codec: str) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode(codec, "surrogatepass" if codec != "latin-1" else "replace")
-
-
-def confusing_bodies(profile: TargetProfile):
-    """Deep nesting under the body cap, duplicate keys, UTF-16/32, BOMs and lone surrogates around valid rows."""
-    rows = valid_rows(profile)
-    deep = st.builds(_nest, st.integers(1, 64) | st.integers(1990, 2047), st.sampled_from([b"[", b"{"]))
-    duplicates = st.builds(_duplicated, rows, st.sampled_from([*profile.field_names, "x"]), JSON_VALUES)
-    encoded = st.builds(_encoded, rows | JSON_VALUES,
-                        st.sampled_from(["utf-16", "utf-32", "utf-16-le", "utf-32-be", "utf-8-sig", "latin-1", "utf-8"]))
-    surrogates = st.builds(lambda r, s: json.dumps(r)[:-1].encode() + b', "' + s.encode() + b'": 1}',
-                           rows, st.sampled_from(["\\ud800", "\\udfff", "\\ud83d"]))
-    return deep | duplicates | encoded | surrogates
-
-
-HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
-CONTENT_TYPES = st.sampled_from(["application/json", "application/json; charset=utf-16", "text/plain", ""]) | \
-    st.builds(lambda t: f"application/json; {t}", HEADER_TEXT) | HEADER_TEXT
+@spends(_generated_need)
+def generated_json_bodies(client: Client, profile: TargetProfile, examples: int = LIVE_EXAMPLES) -> Evidence:
+    """Any JSON value, and rows with every field present but each any JSON value or number: never a 5xx."""
+    sent, found = search(client, JSON_VALUES | near_rows(profile),
+                         lambda answer: f"answered {answer.status}" if answer.status >= 500 else None, examples)
+    return Evidence(
+        attack_succeeded=found is not None, queries=sent,
+        summary=(f"{sent} generated JSON bodies: " + (f"a 5xx for {found['body'][:80]!r}" if found
+                                                      else "none got a 5xx")),
+        measurements={"generated_bodies": sent}, details={"counterexample": found})

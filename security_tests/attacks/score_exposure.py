@@ -19,6 +19,7 @@ from collections.abc import Callable
 from security_tests.attacks.client import Answer, Client, exchange, require_answer
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
+from security_tests.generated_inputs import JSON_VALUES, LIVE_EXAMPLES, near_rows, search, valid_rows
 from security_tests.targets.profile import FieldSpec, TargetProfile
 
 PER_LABEL = 6
@@ -263,3 +264,26 @@ def score_leak(client: Client, profile: TargetProfile, rows: list[dict]) -> Evid
                       "answers_positive": len(groups.get(positive, [])), "fields_varying_within_a_label": len(leaked)},
         details={"refused_statuses": refused, "varies_on_its_own": sorted(noise), "varies_within_a_label": leaks,
                  "score_like_fields": scores, "labels_seen": labels, "examples": examples})
+
+
+def _generated_need(profile: TargetProfile) -> Need:
+    return Need("", LIVE_EXAMPLES, LIVE_EXAMPLES, why="generated bodies, valid and not (hypothesis), one request each")
+
+
+@spends(_generated_need)
+def score_in_any_answer(client: Client, profile: TargetProfile, examples: int = LIVE_EXAMPLES) -> Evidence:
+    """Valid, near-valid and arbitrary JSON bodies: no answer, refusals included, carries a score, and no
+    answer carries a field named like one."""
+    label = _label_field(profile)
+
+    def violation(answer: Answer) -> str | None:
+        named = [path for path in _flat(answer.body, "body") if answer.ok and path != label
+                 and any(word in path.rsplit(".", 1)[-1].lower() for word in ("probab", "score", "confidence"))]
+        found = sorted(set(score_fields(answer, profile)) | set(named))
+        return f"{', '.join(found)} in a {answer.status} answer" if found else None
+
+    sent, found = search(client, valid_rows(profile) | JSON_VALUES | near_rows(profile), violation, examples)
+    return Evidence(
+        attack_succeeded=found is not None, queries=sent,
+        summary=f"{sent} generated bodies: " + (found["reason"] if found else "no answer carried a score"),
+        measurements={"generated_bodies": sent}, details={"counterexample": found})
