@@ -210,9 +210,10 @@ class FindingStatus(_Ranked):
 
     @property
     def is_open(self) -> bool:
-        """Open risk on the hardened service, whether a control failed or none exists."""
-        return self in (FindingStatus.OPEN, FindingStatus.ERROR, FindingStatus.RESIDUAL_RISK,
-                        FindingStatus.CONTROL_VERIFIED_RESIDUAL)
+        """Measured open: a control failed, the run errored, or a risk no control removes holds. What the
+        gate, SARIF results and accepted risks count as open (a verified control whose risk lives in another
+        finding is not: that finding is the open one)."""
+        return self in (FindingStatus.OPEN, FindingStatus.ERROR, FindingStatus.RESIDUAL_RISK)
 
     @property
     def counts_as_closed(self) -> bool:

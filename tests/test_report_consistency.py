@@ -3,6 +3,7 @@ PDF laid out so a reviewer can read it (checked on the rendered pages, not on th
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -209,3 +210,20 @@ def test_accepted_risks_and_changes_since_the_last_run_are_shown_when_present(tm
     for shown in (text, html):
         assert "Accepted risk: owner risk-team@example.com, expires 2027-01-31" in shown
         assert "Changes since" in shown and "HIGH-1" in shown
+
+
+RENDERERS = ("pdf", "html", "sarif", "summary", "gate", "ci", "plain", "compare")
+
+
+def test_renderers_read_the_model_and_never_decide_a_status_from_outcomes():
+    """Only report/status.py turns outcomes into statuses; a renderer that read ``outcome`` or compared a
+    pytest outcome word would be a second interpretation."""
+    root = Path(__file__).resolve().parents[1] / "security_tests" / "report"
+    for name in RENDERERS:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        words = {"passed", "failed", "xfailed", "xpassed", "skipped", "error"}
+        outcomes = [node.lineno for node in ast.walk(tree)
+                    if (isinstance(node, ast.Attribute) and node.attr == "outcome")
+                    or (isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value in words
+                                                               for c in ast.walk(node)))]
+        assert not outcomes, (name, outcomes)

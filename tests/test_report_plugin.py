@@ -96,6 +96,7 @@ def test_html_page_has_finding_columns_and_evidence_extras(suite):
     html = (suite.path / "report.html").read_text()
     assert "col-finding" in html and "CRIT-1" in html and "hardened-without-auth" in html
     assert "fp-findings" in html and "image/png" in html and "data:application/json" not in html
+    assert '<h1 id="title">Security assessment of fraudpipe fraud-detection service</h1>' in html
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

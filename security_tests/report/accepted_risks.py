@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from security_tests.findings import BY_ID
-from security_tests.report.gate import fails_gate
 from security_tests.report.model import Acceptance, AcceptedRisks
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ def _state(entry: Acceptance, finding: FindingResult | None, on: date) -> str:
         return "expired"
     if finding is None:
         return "not run"
-    return "active" if fails_gate(finding.status) else "stale"
+    return "active" if finding.status.is_open else "stale"
 
 
 def apply_acceptances(assessment: Assessment, entries: list[Acceptance], on: date | None = None) -> None:

@@ -34,7 +34,7 @@ def report_time() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def test_count(rows: list[TestRow]) -> TestCount:
+def count_tests(rows: list[TestRow]) -> TestCount:
     """The one count of assessment test cases, with what it counts, for every output."""
     outcomes = Counter(row.outcome for row in rows)
     parts = [f"{outcomes[o]} {words[outcomes[o] != 1]}" for o, words in OUTCOME_WORDS.items() if outcomes[o]]
@@ -43,8 +43,15 @@ def test_count(rows: list[TestRow]) -> TestCount:
 
 
 def _measured(deciding: list[Run]) -> str:
-    """The deciding runs' own words: one line each, duplicates once."""
-    return " | ".join(dict.fromkeys(run.summary for run in deciding if run.summary))
+    """The deciding runs' own words: the first one's, and how many more runs gave the same status."""
+    texts = list(dict.fromkeys(run.summary for run in deciding if run.summary))
+    if len(texts) <= 1:
+        return "".join(texts)
+    return f"{texts[0]} (and {len(texts) - 1} more run(s) with this status, in the evidence)"
+
+
+def title(profile: TargetProfile) -> str:
+    return f"Security assessment of {profile.name}"
 
 
 def _remaining_risk(f: FindingResult, by_id: dict[str, FindingResult]) -> str:
@@ -152,11 +159,11 @@ def build_assessment(rows: list[TestRow], profile: TargetProfile | None = None) 
     from security_tests.report.accepted_risks import today
 
     return Assessment(
-        title=f"Security assessment of {profile.name}", generated=report_time().isoformat(),
+        title=title(profile), generated=report_time().isoformat(),
         code_version=_code_version(), verdict=_verdict(findings, context), context=context,
         environment={"python": platform.python_version(), "platform": platform.platform(terse=True),
                      **{k: str(v) for k, v in context.facts.get("versions", {}).items()}},
-        count=test_count(rows), findings=findings, threat_map=tuple(threat_rows),
+        count=count_tests(rows), findings=findings, threat_map=tuple(threat_rows),
         runs=tuple(Run.from_row(row) for row in rows), accepted_risks=AcceptedRisks(today().isoformat()))
 
 

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from security_tests.contract import FindingStatus
-from security_tests.report.gate import GATE_STATUSES
 from security_tests.report.model import Comparison, FindingChange, MeasurementChange
 
 if TYPE_CHECKING:
     from security_tests.report.model import Assessment
 
 NOISE = ("seconds", "duration")
-_OPEN_LABELS = {s.label for s in GATE_STATUSES}
+_OPEN_LABELS = {s.label for s in FindingStatus if s.is_open}
 _CLOSED_LABELS = {s.label for s in FindingStatus if s.counts_as_closed}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from security_tests.contract import FindingStatus, Severity
+from security_tests.contract import Severity
 from security_tests.report.model import GateResult
 
 if TYPE_CHECKING:
@@ -17,14 +17,6 @@ if TYPE_CHECKING:
 
 GATE_EXIT_STATUS = 6
 FAIL_ON_CHOICES = ("critical", "high", "medium", "low")
-GATE_STATUSES = (FindingStatus.OPEN, FindingStatus.ERROR, FindingStatus.RESIDUAL_RISK)
-"""What fails the gate: open, errored, residual-open (a verified control with risk elsewhere does not)."""
-
-
-def fails_gate(status: FindingStatus) -> bool:
-    return status in GATE_STATUSES
-
-
 def at_or_above(severity: Severity, threshold: str) -> bool:
     return severity.rank <= Severity.from_label(threshold.capitalize()).rank
 
@@ -44,7 +36,7 @@ def gate_result(assessment: Assessment, threshold: str) -> GateResult:
     lines = [f"{entry.id}: accepted risk expired on {entry.expires} (owner {entry.owner}); renew or remove the entry"
              for entry in assessment.accepted_risks.entries if entry.state == "expired"]
     for finding in assessment.findings:
-        if fails_gate(finding.status) and at_or_above(finding.finding.severity, threshold) \
+        if finding.status.is_open and at_or_above(finding.finding.severity, threshold) \
                 and not actively_accepted(finding):
             lines.append(f"{describe(finding)} (open, at or above {threshold})")
     return GateResult(threshold, tuple(lines))

@@ -49,7 +49,7 @@ def findings_summary(assessment: Assessment) -> str:
                      for status, meaning in assessment.legend)
     return (f"{STYLE}<h2 id=\"fp-findings\">Findings: {escape(assessment.title)}</h2>"
             f"<p class=\"fp-verdict\"><b>{escape(assessment.verdict)}</b></p>"
-            f"<p>Target: {escape(assessment.context.target)}. {escape(assessment.count.sentence)}; "
+            f"<p>Target: {escape(assessment.context.named)}. {escape(assessment.count.sentence)}; "
             f"{escape(assessment.findings_sentence)}.</p>"
             '<table class="fp-findings"><thead><tr><th>ID</th><th>Finding</th><th>Severity (CVSS 3.1)</th>'
             f"<th>Status</th><th>{measured_heading(assessment)}</th></tr></thead><tbody>{rows}</tbody></table>"

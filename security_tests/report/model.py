@@ -149,6 +149,11 @@ class Context:
     """What the context test recorded (versions, hashes, the profile's fields, the budget plan, ...)."""
     charts: tuple[dict, ...] = ()
 
+    @property
+    def named(self) -> str:
+        """The target as a sentence that names it once: "fraudpipe ... (in-process Flask test client ...)"."""
+        return self.target if self.target_name in self.target else f"{self.target_name} ({self.target})"
+
     def as_json(self) -> dict:
         return {**self.facts, "charts": list(self.charts), "mode": self.mode, "target_name": self.target_name,
                 "variants_run": list(self.variants_run), "not_assessed": self.not_assessed,

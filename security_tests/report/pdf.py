@@ -168,7 +168,7 @@ def method_sentence(a: Assessment) -> str:
     """How each finding was run, from the variants that actually ran."""
     ran = set(a.context.variants_run)
     if a.context.single_target:
-        return (f"Each finding was attacked once, over HTTP, against the running service ({a.context.target}); "
+        return (f"Each finding was attacked once, over HTTP, against the running service ({a.context.named}); "
                 "a status says what was measured on this target, with no before and after to compare; checks "
                 "that need the service's inside are listed as not assessed.")
     ways = [text for present, text in (
@@ -210,7 +210,7 @@ def _cover(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.coloured(a.verdict, _verdict_colour(a), 11)
     pdf.ln(4)
     facts = a.context.facts
-    rows = [["Date", a.generated], ["Target", a.context.target], ["Mode", a.context.mode],
+    rows = [["Date", a.generated], ["Target", a.context.named], ["Mode", a.context.mode],
             ["Code version", a.code_version], ["Test cases", a.count.sentence], ["Findings", a.findings_sentence]]
     if facts.get("signer_key_id"):
         rows.append(["Manifest signer", str(facts["signer_key_id"])])
@@ -260,7 +260,7 @@ def _executive(pdf: AssessmentPDF, a: Assessment) -> None:
 def _scope(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Scope and method")
     ctx = a.context
-    pdf.para(f"Target: {ctx.target}. Mode: {ctx.mode}. Services attacked: {runs_sentence(a)}.")
+    pdf.para(f"Target: {ctx.named}. Mode: {ctx.mode}. Services attacked: {runs_sentence(a)}.")
     pdf.para(method_sentence(a))
     recipe = ctx.facts.get("provenance", {}).get("recipe")
     if recipe:
@@ -276,7 +276,7 @@ def _scope(pdf: AssessmentPDF, a: Assessment) -> None:
         pdf.heading("Target facts recorded in this run", level=1, room=40)
         pdf.grid(["Fact", "Value"], facts, (50, 128), size=8)
     for finding_id, reasons in sorted(ctx.not_assessed.items()):
-        pdf.para(f"{finding_id} not assessed here: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
+        pdf.para(f"{finding_id}: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
     metrics = ctx.facts.get("model_metrics", {})
     if metrics:
         pdf.heading("Model under assessment", level=1, room=70)

@@ -102,16 +102,23 @@ def _variant(item) -> dict | None:
     return variant.as_dict() if isinstance(variant, Variant) else None
 
 
+def _live(item) -> bool:
+    from security_tests.target import live_target
+
+    variant = _variant(item)
+    return live_target(item.config) is not None or bool(variant and variant["live"])
+
+
 def _skip_note(item, report) -> NotAssessedNote | None:
     """Why a skipped test measured nothing: its ``NotAssessed`` kind, ``needs_inside`` for a white-box test
-    (skipped only against a live target), else a plain skip."""
+    against a live target, else a plain skip."""
     if not report.skipped or hasattr(report, "wasxfail"):
         return None
     note = item.stash.get(NOT_ASSESSED_KEY, None)
     if note is not None:
         return note
     white_box = item.get_closest_marker(WHITE_BOX.name)
-    if white_box is not None:
+    if white_box is not None and _live(item):
         return NotAssessedNote("needs_inside", white_box.args[0] if white_box.args else "needs the inside")
     return NotAssessedNote("skipped", _skip_reason(report))
 
@@ -247,7 +254,10 @@ class Collector:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
-        report.title = self.assessment().title if self._assessed() else "Security assessment"
+        """Asked before any test ran: the title comes from the profile, as the assessment's own does."""
+        from security_tests.report.assessment import title
+
+        report.title = title(_profile(self.config))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
