@@ -135,3 +135,16 @@ def test_not_assessed_is_typed_from_the_exception():
         "not assessed (budget): 3 queries left"
     assert NotAssessedNote("precondition", "the target did not answer").text == \
         "not assessed (precondition not met): the target did not answer"
+
+
+def test_runs_that_measured_nothing_for_one_reason_share_one_evidence_row():
+    from security_tests.report import plain
+
+    inside = NotAssessedNote("needs_inside", "needs the model folder")
+    rows = [records.TestRow(f"t::tamper[HIGH-2[live]-case {i}]", "skipped", 0.0, "HIGH-2", LIVE, not_assessed=inside)
+            for i in range(3)]
+    rows.append(records.TestRow("t::other[HIGH-2[live]]", "passed", 0.1, "HIGH-2", LIVE,
+                                Evidence(attack_succeeded=False, summary="refused", queries=1).as_dict()))
+    table = plain.run_rows(build_assessment(rows, LOAN).by_id["HIGH-2"])
+    assert table == [["Live target: other", "attack blocked", "refused"],
+                     ["Live target (3 cases)", "not assessed", "not assessed (needs the inside): needs the model folder"]]

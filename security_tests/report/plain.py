@@ -174,9 +174,21 @@ def in_run_order(runs) -> list[Run]:
 
 
 def run_rows(finding: FindingResult) -> list[list[str]]:
-    """One row per run: which service, what it showed, what was measured."""
-    return [[run_name(run, finding), run.result.words, text(run.summary or run.message)]
-            for run in in_run_order(finding.runs)]
+    """One row per run: which service, what it showed, what was measured. Runs that measured nothing for
+    the same reason share one row (a white-box family against a live target is one line, not fourteen)."""
+    rows, unmeasured = [], {}
+    for run in in_run_order(finding.runs):
+        if run.not_assessed is not None:
+            key = (run.variant_id, run.summary)
+            if key in unmeasured:
+                unmeasured[key][1] += 1
+                continue
+            unmeasured[key] = row = [run, 1]
+            rows.append(row)
+        else:
+            rows.append([run, 0])
+    return [[run_name(run, finding) if count < 2 else f"{variant_name(run.variant)} ({count} cases)",
+             run.result.words, text(run.summary or run.message)] for run, count in rows]
 
 
 def accepted_text(accepted: Acceptance | None) -> str:
