@@ -1,7 +1,8 @@
 """The findings catalog: the one place finding text lives. Tests and every report output read it.
 
 Text is written for the target assessed: each field is a template over the target profile (``{target}``,
-``{predict}``, ``{auth}``, ``{positive}``, ``{features}``), and ``own`` holds fraudpipe's own wording (its
+``{predict}``, ``{auth}``, ``{positive}``, ``{features}``; ``{inputs}`` and ``{keys_cli}`` read as fraudpipe's
+own words for fraudpipe), and ``own`` holds fraudpipe's own wording where a whole sentence differs (its
 hour, its fraud probability, ``fraud_model.pkl``, its seed's transactions), used only when the profile is
 fraudpipe's (``own_service``). ``Finding.worded(profile)`` gives the text for one target; nothing else
 formats finding text.
@@ -43,7 +44,7 @@ ATLAS = {
 
 WORDED_FIELDS = ("title", "component", "description", "risk", "remediation", "attack", "severity_note",
                  "black_box_attack")
-_PLACEHOLDER = re.compile(r"\{(target|predict|auth|positive|features)\}")
+_PLACEHOLDER = re.compile(r"\{(target|predict|auth|positive|features|inputs|keys_cli)\}")
 
 
 def profile_words(profile: TargetProfile) -> dict[str, str]:
@@ -51,8 +52,10 @@ def profile_words(profile: TargetProfile) -> dict[str, str]:
     names = list(profile.field_names)
     features = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     scheme = f" with the {profile.auth_scheme} scheme" if profile.auth_scheme else ""
+    own = profile.own_service
     return {"target": profile.name, "predict": profile.predict_path, "auth": f"{profile.auth_header} header{scheme}",
-            "positive": str(profile.positive), "features": features}
+            "positive": str(profile.positive), "features": features, "inputs": "transactions" if own else "inputs",
+            "keys_cli": "; issue keys with `python -m fraudpipe keys new`" if own else ""}
 
 
 def fill(template: str, words: dict[str, str]) -> str:
@@ -160,10 +163,8 @@ FINDINGS: tuple[Finding, ...] = (
         risk="Anyone who can reach the port can query the model without limit or attribution, which is "
              "the precondition for extraction, boundary probing and evasion calibration.",
         remediation="Require a key in the {auth}; store keys only as SHA-256 hashes; compare in constant "
-                    "time; log the key id, never the key.",
-        own={"component": "Flask inference API, POST /predict",
-             "remediation": "Require an X-API-Key header; store keys only as SHA-256 hashes; compare in constant "
-                            "time; log the key id, never the key; issue keys with `python -m fraudpipe keys new`."},
+                    "time; log the key id, never the key{keys_cli}.",
+        own={"component": "Flask inference API, POST /predict"},
         control="auth", stage="Inference API (extraction)",
         attack="10 requests cycling no key, an empty key, a wrong key and a key in the query string.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
@@ -187,12 +188,6 @@ FINDINGS: tuple[Finding, ...] = (
         own={"title": "Fraud probability exposed in the API response",
              "description": "Each answer carries fraud_probability, a continuous signal that tells an attacker "
                             "how far a transaction is from the decision boundary.",
-             "risk": "The probability lets an attacker calibrate evasions and model inversion with fewer "
-                     "queries. "
-                     "This run measures how much it adds over labels alone: for a boundary along one feature a "
-                     "label-only bisection needs only about log2(range / tolerance) queries.",
-             "remediation": "Return the label only; write the probability to the audit log; treat label-only "
-                            "probing as still possible and detect it (see the evasion and monitoring findings).",
              "attack": "Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of "
                        "each feature and a label-only bisection of where the label flips."},
         control="hide_probability", stage="API response", residual_in=("HIGH-3",),
@@ -214,9 +209,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",),
         attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
-               "agreement with the victim on held-out inputs.",
-        own={"attack": "500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
-                       "agreement with the victim on held-out transactions."},
+               "agreement with the victim on held-out {inputs}.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
@@ -258,9 +251,6 @@ FINDINGS: tuple[Finding, ...] = (
         attack="Each of {features} out of range, NaN, Infinity, a string, a boolean, an extra field.",
         own={"description": "Only missing fields are refused. Negative amounts, impossible counts, booleans and "
                             "extra fields reach the model; strings, NaN and Infinity crash the request with a 500.",
-             "remediation": "Validate strictly (pydantic): JSON only, a body size cap, exactly the four fields, no "
-                            "booleans for numbers, finite numbers, integer fields as integers, ranges from the "
-                            "pipeline's schema; answer 422 naming each bad field.",
              "attack": "amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra "
                        "field."},
         control="validate_input", stage="Inference API (evasion)",
@@ -363,11 +353,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "dataset hash in the signed manifest so the model is tied to its data.",
         attack="Random label flips and injected rows shaped like the {positive} class labelled otherwise, at 1, 5 "
                "and 10 % of the training rows; recall and precision measured on clean held-out data.",
-        own={"component": "Training data intake (python -m fraudpipe train)",
-             "risk": "Whoever can write to the training data can teach the model to miss chosen fraud or to flag "
-                     "legitimate customers; the measured cost is in the evidence.",
-             "attack": "Random label flips and injected fraud-shaped rows labelled legitimate, at 1, 5 and 10 % of "
-                       "the training rows; recall and precision measured on clean held-out data."},
+        own={"component": "Training data intake (python -m fraudpipe train)"},
         control="data_gate", stage="Data collection",
         cwe=("CWE-345",),
     ),
@@ -394,13 +380,9 @@ FINDINGS: tuple[Finding, ...] = (
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:L/I:N/A:N",
         component="Training data and the model's answers", owasp="ML04", atlas=("AML.T0040",),
         description="Whether the training data holds personal data, and whether the model's answers reveal "
-                    "which rows it was trained on.",
+                    "which {inputs} it was trained on.",
         risk="Real personal data in training sets is a breach waiting to happen; a model that memorises its "
              "training rows leaks them through its answers.",
-        own={"description": "Whether the training data holds personal data, and whether the model's answers "
-                            "reveal which transactions it was trained on.",
-             "risk": "Real card data in training sets is a breach waiting to happen; a model that memorises its "
-                     "training rows leaks them through its answers."},
         remediation="Keep synthetic or tokenised data in development; scan columns and values for PII before "
                     "training; limit model capacity and return labels only.",
         control=None, stage="Data storage",
@@ -431,10 +413,7 @@ FINDINGS: tuple[Finding, ...] = (
         component="Serving model", owasp="ML09", atlas=("AML.T0043",),
         description="A serving path that rounds differently from the evaluated model (a float32 graph, as "
                     "skl2onnx's default) answers differently near split thresholds.",
-        own={"component": "Serving model (flat-array forest)",
-             "description": "The service evaluates the forest as flat arrays for speed. A serving path that rounds "
-                            "differently from scikit-learn (a float32 graph, as skl2onnx's default) answers "
-                            "differently near split thresholds."},
+        own={"component": "Serving model (flat-array forest)"},
         risk="Disagreement at the boundary is an output-integrity hole an attacker can aim at: inputs where "
              "the served answer is not the evaluated model's answer.",
         remediation="Keep float64 thresholds and scikit-learn's float32 input cast; test labels and "
