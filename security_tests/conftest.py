@@ -27,7 +27,7 @@ def _params(finding_id: str, config: pytest.Config) -> list:
     """
     item = finding(finding_id)
     xfail = pytest.mark.xfail(strict=True, raises=ResidualRiskOpen,  # a broken setup fails loudly instead
-                              reason=f"{finding_id} open residual risk: {item.title}")
+                              reason=f"{finding_id} open residual risk")
     return [pytest.param(v, id=f"{finding_id}[{v.id}]", marks=[xfail] if item.residual and v.judges_fix
                          else []) for v in variants(item, broken=config.getoption("break_control"),
                                                     live=live_target(config) is not None)]

@@ -6,7 +6,8 @@ Read this module to know how a finding is run and reported:
   off) and whether the attack must succeed there; ``variants`` builds every variant of a finding;
 - an attack returns ``Evidence``: whether it succeeded, a one-line summary, the number of requests it
   sent, named request/response samples, named numbers, charts and free details;
-- ``Severity`` and ``Status`` are ordered enums with the label and colour the report shows.
+- ``Severity``, ``FindingStatus`` (what a finding comes to) and ``RunResult`` (what one run showed) are
+  ordered enums with the labels the report shows; ``NotAssessed`` and its kinds say why nothing was measured.
 
 Nothing here is a pytest fixture: the fixtures in ``security_tests/conftest.py`` build on this module.
 """
@@ -15,19 +16,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fraudpipe.serving.app import CONTROL_NAMES
 
-if TYPE_CHECKING:
-    from security_tests.findings import Finding
-
 TRAINING_CONTROLS: tuple[str, ...] = ("data_gate",)
 """Controls that act when the model is trained, not when it serves."""
-
-RED, ORANGE, GREEN, BLUE, GREY, DARK_RED = (190, 30, 30), (200, 110, 0), (26, 127, 55), (60, 110, 160), \
-    (90, 90, 90), (128, 0, 0)
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -101,7 +95,15 @@ def hardened_without(control: str) -> Variant:
     return _without("hardened", {control}, isolates=control)
 
 
-def variants(finding: Finding, broken: str | None = None, live: bool = False) -> list[Variant]:
+class HasControl(Protocol):
+    """What ``variants`` needs of a finding (the catalog's ``Finding`` has it; the contract does not import
+    the catalog, which imports the contract)."""
+
+    residual: bool
+    control: str | None
+
+
+def variants(finding: HasControl, broken: str | None = None, live: bool = False) -> list[Variant]:
     """Every variant of ``finding``: inherited, hardened (with ``broken`` off: ``--break-control``) and
     hardened without the finding's control; a residual finding has no control to isolate; against a live
     target the one variant is the running service."""
@@ -140,10 +142,11 @@ def expect_attack(variant: Variant, evidence: Evidence) -> None:
 
 
 class _Ranked(Enum):
-    """Members are ``(label, rank, colour)``; a lower rank is worse and sorts first."""
+    """Members are ``(label, rank, ...)``; a lower rank is worse and sorts first. Colours are the renderers'
+    business (``security_tests/report/colours.py``), not the contract's."""
 
-    def __init__(self, label: str, rank: int, colour: tuple[int, int, int]) -> None:
-        self.label, self.rank, self.colour = label, rank, colour
+    def __init__(self, label: str, rank: int, *_) -> None:
+        self.label, self.rank = label, rank
 
     @classmethod
     def from_label(cls, label: str):
@@ -162,57 +165,94 @@ class _Ranked(Enum):
 class Severity(_Ranked):
     """CVSS 3.1 bands, worst first; ``floor`` is the lowest base score of the band."""
 
-    CRITICAL = ("Critical", 0, DARK_RED, 9.0)
-    HIGH = ("High", 1, RED, 7.0)
-    MEDIUM = ("Medium", 2, ORANGE, 4.0)
-    LOW = ("Low", 3, BLUE, 0.1)
-    NONE = ("None", 4, GREY, 0.0)
+    CRITICAL = ("Critical", 0, 9.0)
+    HIGH = ("High", 1, 7.0)
+    MEDIUM = ("Medium", 2, 4.0)
+    LOW = ("Low", 3, 0.1)
+    NONE = ("None", 4, 0.0)
 
-    def __init__(self, label: str, rank: int, colour: tuple[int, int, int], floor: float) -> None:
-        super().__init__(label, rank, colour)
+    def __init__(self, label: str, rank: int, floor: float) -> None:
+        super().__init__(label, rank)
         self.floor = floor
 
 
-class Status(_Ranked):
-    """One status model for the console, findings.json, the HTML page and the PDF.
+class FindingStatus(_Ranked):
+    """What the assessment concludes about one finding, from its deciding runs (``report/status.py``).
 
-    Members are ``(label, rank, colour, code, meaning)``. The first six are finding statuses (``code`` is
-    the stable machine code findings.json carries as ``status_code``); the rest describe single runs.
-    A finding's status is its worst hardened (or live) run, lifted to ``CONTROL_VERIFIED_RESIDUAL`` where
-    the control holds but a measured risk remains (see ``records.finding_status``).
+    Members are ``(label, rank, code, meaning)``; ``code`` is the stable machine code findings.json carries
+    as ``status_code``. ``HELD`` is what a run against a single target (no as-acquired or control-off runs)
+    says instead of ``FIXED``: it measured the attack blocked, not a before and after.
     """
 
-    OPEN = ("OPEN", 0, RED, "open", "the attack succeeded on the hardened service: the control does not hold")
-    ERROR = ("Error", 1, RED, "error", "a run of this finding failed or errored, so the result is not verified")
-    RESIDUAL_RISK = ("OPEN (residual risk)", 2, ORANGE, "residual_open",
+    OPEN = ("OPEN", 0, "open", "the attack succeeded on the hardened service: the control does not hold")
+    ERROR = ("Error", 1, "error", "a run of this finding failed or errored, so the result is not verified")
+    RESIDUAL_RISK = ("OPEN (residual risk)", 2, "residual_open",
                      "no control removes this risk: the attack succeeded on the hardened service, as expected")
-    CONTROL_VERIFIED_RESIDUAL = ("Control verified, residual risk remains", 3, ORANGE,
-                                 "control_verified_residual_remains",
+    CONTROL_VERIFIED_RESIDUAL = ("Control verified, residual risk remains", 3, "control_verified_residual_remains",
                                  "the control blocks this attack, but the measured risk behind it remains")
-    FIXED = ("Verified fixed", 4, GREEN, "fixed",
+    FIXED = ("Verified fixed", 4, "fixed",
              "the attack succeeded as acquired and with the control off, and failed on the hardened service")
-    NOT_ASSESSED = ("Not assessed", 5, GREY, "not_assessed", "not run against this target; check by hand")
-    NOT_RUN = ("Not run", 6, GREY, "not_run", "no test of this finding ran")
-    REPRODUCED = ("Reproduced", 7, RED, "reproduced", "the attack succeeded on the service as acquired")
-    NOT_REPRODUCED = ("Not reproduced", 8, ORANGE, "not_reproduced",
-                      "the attack failed on the service as acquired: the finding did not reproduce")
-    CONTROL_ISOLATED = ("Control isolated", 9, GREEN, "control_isolated",
-                        "with only this control off the attack succeeded again: this control is what blocks it")
-    NOT_ISOLATED = ("Not isolated", 10, RED, "not_isolated",
-                    "with this control off the attack still failed: something else blocks it")
+    HELD = ("Held", 5, "held", "the attack was blocked on this target")
+    NOT_ASSESSED = ("Not assessed", 6, "not_assessed", "not measured in this run (the reason is given); check by hand")
+    NOT_RUN = ("Not run", 7, "not_run", "no test of this finding ran")
+    NOT_REPRODUCED = ("Not reproduced", 8, "not_reproduced",
+                      "the attack failed where it was expected to succeed: the risk did not reproduce on this target")
 
-    def __init__(self, label: str, rank: int, colour: tuple[int, int, int], code: str, meaning: str) -> None:
-        super().__init__(label, rank, colour)
+    def __init__(self, label: str, rank: int, code: str, meaning: str) -> None:
+        super().__init__(label, rank)
         self.code, self.meaning = code, meaning
 
-    @classmethod
-    def finding_statuses(cls) -> tuple[Status, ...]:
-        return (cls.OPEN, cls.ERROR, cls.RESIDUAL_RISK, cls.CONTROL_VERIFIED_RESIDUAL, cls.FIXED, cls.NOT_ASSESSED)
+    def meaning_on(self, single_target: bool) -> str:
+        """The meaning as a reader of this run needs it: a single target has no hardened/acquired pair."""
+        if single_target and self in _SINGLE_TARGET_MEANINGS:
+            return _SINGLE_TARGET_MEANINGS[self]
+        return self.meaning
 
     @property
     def is_open(self) -> bool:
-        """Open risk on the hardened service, whether a control failed or none exists."""
-        return self in (Status.OPEN, Status.ERROR, Status.RESIDUAL_RISK, Status.CONTROL_VERIFIED_RESIDUAL)
+        """Measured open: a control failed, the run errored, or a risk no control removes holds. What the
+        gate, SARIF results and accepted risks count as open (a verified control whose risk lives in another
+        finding is not: that finding is the open one)."""
+        return self in (FindingStatus.OPEN, FindingStatus.ERROR, FindingStatus.RESIDUAL_RISK)
+
+    @property
+    def counts_as_closed(self) -> bool:
+        """Measured blocked: what ``--compare-to`` calls fixed and SARIF leaves out."""
+        return self in (FindingStatus.FIXED, FindingStatus.HELD)
+
+
+_SINGLE_TARGET_MEANINGS = {
+    FindingStatus.OPEN: "the attack succeeded on this target",
+    FindingStatus.RESIDUAL_RISK: "no control removes this risk: the attack succeeded on this target",
+    FindingStatus.CONTROL_VERIFIED_RESIDUAL: "the attack was blocked on this target, but the measured risk "
+                                             "behind it remains",
+}
+
+
+class RunResult(_Ranked):
+    """What one run of one test showed; a finding's status is decided from these (``report/status.py``).
+
+    Members are ``(label, rank, code, words)``: ``words`` is the sentence a reader sees beside the run.
+    """
+
+    SUCCEEDED = ("Attack succeeded", 0, "attack_succeeded", "FAILED: control did not hold")
+    UNEXPECTED = ("Unexpected result", 1, "unexpected", "FAILED: unexpected result")
+    ERROR = ("Error", 2, "error", "error: the run did not complete")
+    NOT_ISOLATED = ("Not isolated", 3, "not_isolated", "FAILED: with this control off the attack still failed")
+    RESIDUAL_OPEN = ("OPEN (residual risk)", 4, "residual_open", "attack succeeded (open residual risk)")
+    BLOCKED_RESIDUAL = ("Blocked, residual risk remains", 5, "blocked_residual",
+                        "attack blocked; a measured risk remains")
+    BLOCKED = ("Blocked", 6, "blocked", "attack blocked")
+    CHECK_PASSED = ("Check passed", 7, "check_passed", "check passed")
+    REPRODUCED = ("Reproduced", 8, "reproduced", "attack succeeded (expected)")
+    CONTROL_ISOLATED = ("Control isolated", 9, "control_isolated", "attack succeeded (expected)")
+    NOT_REPRODUCED = ("Not reproduced", 10, "not_reproduced", "attack blocked: the risk did not reproduce")
+    NOT_ASSESSED = ("Not assessed", 11, "not_assessed", "not assessed")
+    NOT_RUN = ("Not run", 12, "not_run", "did not report")
+
+    def __init__(self, label: str, rank: int, code: str, words: str) -> None:
+        super().__init__(label, rank)
+        self.code, self.words = code, words
 
 
 class NotAssessed(Exception):

@@ -1,4 +1,11 @@
-"""The findings catalog: the one place finding text lives. Tests, the HTML page and the PDF read it.
+"""The findings catalog: the one place finding text lives. Tests and every report output read it.
+
+Text is written for the target assessed: each field is a template over the target profile (``{target}``,
+``{predict}``, ``{auth}``, ``{positive}``, ``{features}``; ``{inputs}`` and ``{keys_cli}`` read as fraudpipe's
+own words for fraudpipe), and ``own`` holds fraudpipe's own wording where a whole sentence differs (its
+hour, its fraud probability, ``fraud_model.pkl``, its seed's transactions), used only when the profile is
+fraudpipe's (``own_service``). ``Finding.worded(profile)`` gives the text for one target; nothing else
+formats finding text.
 
 Severity is computed from the CVSS 3.1 vector. Where the honest vector scores outside the band the
 original write-up gave, the id keeps the original band (ids are references people already use) and
@@ -7,12 +14,17 @@ original write-up gave, the id keeps the original band (ids are references peopl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cvss import CVSS3
 
 from security_tests.contract import Severity
+
+if TYPE_CHECKING:
+    from security_tests.targets.profile import TargetProfile
 
 OWASP_ML_2023 = {
     "ML01": "Input Manipulation Attack", "ML02": "Data Poisoning Attack", "ML03": "Model Inversion Attack",
@@ -30,8 +42,31 @@ ATLAS = {
 }
 
 
+WORDED_FIELDS = ("title", "component", "description", "risk", "remediation", "attack", "severity_note",
+                 "black_box_attack")
+_PLACEHOLDER = re.compile(r"\{(target|predict|auth|positive|features|inputs|keys_cli)\}")
+
+
+def profile_words(profile: TargetProfile) -> dict[str, str]:
+    """What a template may name, from the profile alone."""
+    names = list(profile.field_names)
+    features = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    scheme = f" with the {profile.auth_scheme} scheme" if profile.auth_scheme else ""
+    own = profile.own_service
+    return {"target": profile.name, "predict": profile.predict_path, "auth": f"{profile.auth_header} header{scheme}",
+            "positive": str(profile.positive), "features": features, "inputs": "transactions" if own else "inputs",
+            "keys_cli": "; issue keys with `python -m fraudpipe keys new`" if own else ""}
+
+
+def fill(template: str, words: dict[str, str]) -> str:
+    """Only the known placeholders are replaced: other braces in the text (a literal input) stay."""
+    return _PLACEHOLDER.sub(lambda m: words[m.group(1)], template)
+
+
 @dataclass(frozen=True)
 class Finding:
+    """One finding: identity, scoring and mapping are fixed; its text is templates (see the module note)."""
+
     id: str
     title: str
     cvss_vector: str
@@ -51,7 +86,15 @@ class Finding:
     residual_in: tuple[str, ...] = field(default=())
     """Findings that hold the risk this finding's control does not remove (its control verified, risk remains)."""
     black_box_attack: str = ""
-    """What runs against a live target from its profile alone (empty: the finding needs the inside)."""
+    """Text: what runs against a live target from its profile alone (empty: the finding needs the inside)."""
+    own: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    """fraudpipe's own wording of some ``WORDED_FIELDS``, used only when the target is fraudpipe itself."""
+
+    def worded(self, profile: TargetProfile) -> WordedFinding:
+        words = profile_words(profile)
+        texts = {name: fill(self.own.get(name, getattr(self, name)) if profile.own_service else getattr(self, name),
+                            words) for name in WORDED_FIELDS}
+        return WordedFinding(self, **texts)
 
     @cached_property
     def _cvss(self) -> CVSS3:
@@ -74,34 +117,54 @@ class Finding:
     def owasp_name(self) -> str:
         return f"{self.owasp} {OWASP_ML_2023[self.owasp]}"
 
-    def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "severity": self.severity.label, "id_band": self.id_band.label,
-                "cvss_vector": self.cvss_vector, "cvss_score": self.cvss_score, "component": self.component,
-                "owasp": self.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in self.atlas],
-                "description": self.description, "risk": self.risk, "remediation": self.remediation,
-                "control": self.control, "stage": self.stage, "attack": self.attack,
-                "owasp_id": self.owasp, "atlas_ids": list(self.atlas),
-                "severity_note": self.severity_note, "residual": self.residual,
-                "stages": list(self.stages), "also_stages": list(self.also_stages),
-                "residual_in": list(self.residual_in), "cwe": list(self.cwe),
-                "black_box_attack": self.black_box_attack}
-
     @property
     def stages(self) -> tuple[str, ...]:
         return (self.stage, *self.also_stages)
+
+
+@dataclass(frozen=True)
+class WordedFinding:
+    """A finding as the report shows it for one target: the catalog entry and its text for that target."""
+
+    finding: Finding
+    title: str
+    component: str
+    description: str
+    risk: str
+    remediation: str
+    attack: str
+    severity_note: str
+    black_box_attack: str
+
+    def __getattr__(self, name: str):
+        return getattr(self.finding, name)
+
+    def as_dict(self) -> dict:
+        f = self.finding
+        return {"id": f.id, "title": self.title, "severity": f.severity.label, "id_band": f.id_band.label,
+                "cvss_vector": f.cvss_vector, "cvss_score": f.cvss_score, "component": self.component,
+                "owasp": f.owasp_name, "atlas": [f"{t} {ATLAS[t]}" for t in f.atlas],
+                "description": self.description, "risk": self.risk, "remediation": self.remediation,
+                "control": f.control, "stage": f.stage, "attack": self.attack,
+                "owasp_id": f.owasp, "atlas_ids": list(f.atlas),
+                "severity_note": self.severity_note, "residual": f.residual,
+                "stages": list(f.stages), "also_stages": list(f.also_stages),
+                "residual_in": list(f.residual_in), "cwe": list(f.cwe),
+                "black_box_attack": self.black_box_attack}
 
 
 FINDINGS: tuple[Finding, ...] = (
     Finding(
         id="CRIT-1", title="Inference API has no authentication",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:L/A:N",
-        component="Flask inference API, POST /predict", owasp="ML05", atlas=("AML.T0040", "AML.T0024.002"),
-        description="The acquired service answers /predict for any caller: no key, an empty key, a wrong "
+        component="Inference API, POST {predict}", owasp="ML05", atlas=("AML.T0040", "AML.T0024.002"),
+        description="The acquired service answers {predict} for any caller: no key, an empty key, a wrong "
                     "key and a key sent in the query string are all treated alike.",
         risk="Anyone who can reach the port can query the model without limit or attribution, which is "
              "the precondition for extraction, boundary probing and evasion calibration.",
-        remediation="Require an X-API-Key header; store keys only as SHA-256 hashes; compare in constant "
-                    "time; log the key id, never the key; issue keys with `python -m fraudpipe keys new`.",
+        remediation="Require a key in the {auth}; store keys only as SHA-256 hashes; compare in constant "
+                    "time; log the key id, never the key{keys_cli}.",
+        own={"component": "Flask inference API, POST /predict"},
         control="auth", stage="Inference API (extraction)",
         attack="10 requests cycling no key, an empty key, a wrong key and a key in the query string.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
@@ -110,28 +173,33 @@ FINDINGS: tuple[Finding, ...] = (
         black_box_attack="One request with the key given (the target must answer it), then no credential, an empty one, a wrong key, a wrong key in the query string, the scheme alone and keys one edit from the valid key, with the profile's header and scheme.",
     ),
     Finding(
-        id="CRIT-2", title="Fraud probability exposed in the API response",
+        id="CRIT-2", title="Model score exposed in the API response",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:L/A:N",
-        component="POST /predict response body", owasp="ML01", atlas=("AML.T0040", "AML.T0043"),
-        description="Each answer carries fraud_probability, a continuous signal that tells an attacker how "
-                    "far a transaction is from the decision boundary.",
-        risk="The probability lets an attacker calibrate evasions and model inversion with fewer queries. "
+        component="POST {predict} response body", owasp="ML01", atlas=("AML.T0040", "AML.T0043"),
+        description="Each answer carries a score, a continuous signal that tells an attacker how far an input "
+                    "is from the decision boundary.",
+        risk="A score lets an attacker calibrate evasions and model inversion with fewer queries. "
              "This run measures how much it adds over labels alone: for a boundary along one feature a "
              "label-only bisection needs only about log2(range / tolerance) queries.",
-        remediation="Return the label only; write the probability to the audit log; treat label-only "
+        remediation="Return the label only; keep the score in the audit log; treat label-only "
                     "probing as still possible and detect it (see the evasion and monitoring findings).",
+        attack="Decision-boundary probing from the {positive} example: a sweep of each feature ({features}) "
+               "and a label-only bisection of where the label flips.",
+        own={"title": "Fraud probability exposed in the API response",
+             "description": "Each answer carries fraud_probability, a continuous signal that tells an attacker "
+                            "how far a transaction is from the decision boundary.",
+             "attack": "Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of "
+                       "each feature and a label-only bisection of where the label flips."},
         control="hide_probability", stage="API response", residual_in=("HIGH-3",),
-        attack="Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of each "
-               "feature and a label-only bisection of where the label flips.",
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
         cwe=("CWE-200",),
         black_box_attack='Both examples twice (fields that differ on identical input are left out) and eight varied inputs; every field and header of the answers is checked for numbers strictly between 0 and 1 and for values that differ between inputs given the same label.',
     ),
     Finding(
-        id="HIGH-1", title="No rate limit on /predict",
+        id="HIGH-1", title="No rate limit on {predict}",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:L",
-        component="POST /predict", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005", "AML.T0029"),
+        component="POST {predict}", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005", "AML.T0029"),
         description="The service answers every automated query at full speed, so an attacker can collect as "
                     "many labelled answers as it likes and train a copy of the model.",
         risk="Unbounded queries make model extraction and exhaustive probing cheap and let one client "
@@ -141,7 +209,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",),
         attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
-               "agreement with the victim on held-out transactions.",
+               "agreement with the victim on held-out {inputs}.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
@@ -150,7 +218,7 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
         cvss_vector="CVSS:3.1/AV:L/AC:L/PR:H/UI:N/S:C/C:H/I:H/A:H",
-        component="Model loading (joblib.load of fraud_model.pkl, scaler.pkl)", owasp="ML06",
+        component="Model loading (deserialising the model files)", owasp="ML06",
         atlas=("AML.T0010", "AML.T0011.000", "AML.T0018"),
         description="The service unpickles whatever sits in its model folder. A pickle is a program: "
                     "loading a trojaned file runs the attacker's code in the service process.",
@@ -160,24 +228,32 @@ FINDINGS: tuple[Finding, ...] = (
                     "key kept outside the artifact folder; read, hash and deserialise the same bytes; serve "
                     "from arrays loaded with allow_pickle=False; refuse any pickle global off an allowlist.",
         control="verify_artifacts", stage="Model artifact", also_stages=("Feature engineering",),
-        attack="Three tamperings: bytes appended to fraud_model.pkl; a trojaned fraud_model.pkl that writes a "
-               "marker file when unpickled and returns the genuine model; a scaler.pkl whose hour mean is "
-               "shifted so that night-time fraud scales like day-time spending.",
+        attack="Three tamperings: bytes appended to the model file; a trojaned model pickle that writes a "
+               "marker file when unpickled and returns the genuine model; a scaler whose mean is shifted so that "
+               "inputs the model calls {positive} scale like ones it does not.",
+        own={"component": "Model loading (joblib.load of fraud_model.pkl, scaler.pkl)",
+             "attack": "Three tamperings: bytes appended to fraud_model.pkl; a trojaned fraud_model.pkl that writes "
+                       "a marker file when unpickled and returns the genuine model; a scaler.pkl whose hour mean is "
+                       "shifted so that night-time fraud scales like day-time spending."},
         cwe=("CWE-494", "CWE-502"),
     ),
     Finding(
         id="MED-1", title="No input range or type validation",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N",
         component="POST /predict request parsing", owasp="ML01", atlas=("AML.T0043",),
-        description="Only missing fields are refused. Negative amounts, impossible counts, booleans and "
-                    "extra fields reach the model; strings, NaN and Infinity crash the request with a 500.",
+        description="Only missing fields are refused. Out-of-range values, booleans and extra fields reach the "
+                    "model; strings, NaN and Infinity crash the request with a 500.",
         risk="Out-of-distribution inputs get confident answers the model was never trained to give, and "
              "crashes hide attacks in error noise.",
-        remediation="Validate strictly (pydantic): JSON only, a body size cap, exactly the four fields, no "
+        remediation="Validate strictly: JSON only, a body size cap, exactly the fields {features}, no "
                     "booleans for numbers, finite numbers, integer fields as integers, ranges from the "
                     "pipeline's schema; answer 422 naming each bad field.",
+        attack="Each of {features} out of range, NaN, Infinity, a string, a boolean, an extra field.",
+        own={"description": "Only missing fields are refused. Negative amounts, impossible counts, booleans and "
+                            "extra fields reach the model; strings, NaN and Infinity crash the request with a 500.",
+             "attack": "amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra "
+                       "field."},
         control="validate_input", stage="Inference API (evasion)",
-        attack="amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra field.",
         cwe=("CWE-20",),
         black_box_attack="Inputs generated from the profile's schema: each field below and above its range, of the wrong type, not whole, as a string; NaN, Infinity, null, a missing and an extra field, an array, truncated JSON, text/plain and a body over 1 MiB. Each must get a 4xx, never a 5xx or an answer.",
     ),
@@ -214,21 +290,32 @@ FINDINGS: tuple[Finding, ...] = (
         cwe=("CWE-778",),
     ),
     Finding(
-        id="HIGH-3", title="Label-only evasion: moving the hour defeats the model",
+        id="HIGH-3", title="Label-only evasion: small input changes flip the {positive} decision",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:N/I:H/A:N",
-        component="The model (RandomForestClassifier) and its training data", owasp="ML01",
+        component="The model and its training data", owasp="ML01",
         atlas=("AML.T0015", "AML.T0043"),
-        description="In the seed recipe fraud happens only at night and legitimate spending only by day, so "
-                    "the forest learned one rule: fraud if the hour is 5 or earlier. Labels alone reveal it.",
-        risk="A fraudster who transacts at 06:00 or later passes whatever the amount, frequency or country; "
+        description="Labels alone reveal which small change to an input moves it out of the {positive} class; the "
+                    "search below measures the cheapest one.",
+        risk="Whoever makes the measured change gets past the {positive} decision whatever the rest of the input; "
              "no API control changes what the model decides.",
-        remediation="Retrain on data where night-time and day-time behaviour overlap (real labelled fraud), "
-                    "constrain the model not to rely on one feature (monotonic or feature-importance limits), "
-                    "add business rules for amount and velocity, and alert on clusters of just-past-boundary "
-                    "transactions.",
+        remediation="Retrain on data where the classes overlap as they do in reality, constrain the model not to "
+                    "rely on one feature (monotonic or feature-importance limits), add business rules on the "
+                    "features that matter, and alert on clusters of just-past-boundary inputs.",
+        attack="From inputs answered {positive}: a label-only search for the cheapest single- or two-feature change "
+               "that flips the answer.",
+        own={"title": "Label-only evasion: moving the hour defeats the model",
+             "component": "The model (RandomForestClassifier) and its training data",
+             "description": "In the seed recipe fraud happens only at night and legitimate spending only by day, "
+                            "so the forest learned one rule: fraud if the hour is 5 or earlier. Labels alone reveal it.",
+             "risk": "A fraudster who transacts at 06:00 or later passes whatever the amount, frequency or "
+                     "country; no API control changes what the model decides.",
+             "remediation": "Retrain on data where night-time and day-time behaviour overlap (real labelled "
+                            "fraud), constrain the model not to rely on one feature (monotonic or feature-importance "
+                            "limits), add business rules for amount and velocity, and alert on clusters of "
+                            "just-past-boundary transactions.",
+             "attack": "From 20 fraudulent transactions: set the hour to 06:00 (one query each), then a label-only "
+                       "search for the cheapest single- or two-feature change."},
         control=None, stage="Inference API (evasion)", residual=True,
-        attack="From 20 fraudulent transactions: set the hour to 06:00 (one query each), then a label-only "
-               "search for the cheapest single- or two-feature change.",
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
         cwe=("CWE-1039",),
@@ -237,7 +324,7 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N",
-        component="POST /predict with every control on", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005"),
+        component="POST {predict} with every control on", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005"),
         description="The model is simple enough that a decision tree trained on a hundred label-only answers "
                     "reproduces it; one rate-limit window is enough.",
         risk="An attacker with one valid key copies the model in minutes and probes the copy offline, where "
@@ -256,17 +343,18 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:H/UI:N/S:U/C:N/I:H/A:N",
-        component="Training data intake (python -m fraudpipe train)", owasp="ML02", atlas=("AML.T0020",),
+        component="Training data intake", owasp="ML02", atlas=("AML.T0020",),
         description="The acquired pipeline trains on whatever rows it is given: flipped labels and injected "
                     "mislabelled rows go straight into the model.",
-        risk="Whoever can write to the training data can teach the model to miss chosen fraud or to flag "
-             "legitimate customers; the measured cost is in the evidence.",
-        remediation="A data gate in train: schema and range checks, drift against a reference profile from "
+        risk="Whoever can write to the training data can teach the model to miss chosen {positive} cases or to "
+             "flag harmless ones; the measured cost is in the evidence.",
+        remediation="A data gate before training: schema and range checks, drift against a reference profile from "
                     "the trusted manifest, and label consistency by cross-validated disagreement; record the "
                     "dataset hash in the signed manifest so the model is tied to its data.",
+        attack="Random label flips and injected rows shaped like the {positive} class labelled otherwise, at 1, 5 "
+               "and 10 % of the training rows; recall and precision measured on clean held-out data.",
+        own={"component": "Training data intake (python -m fraudpipe train)"},
         control="data_gate", stage="Data collection",
-        attack="Random label flips and injected fraud-shaped rows labelled legitimate, at 1, 5 and 10 % of the "
-               "training rows; recall and precision measured on clean held-out data.",
         cwe=("CWE-345",),
     ),
     Finding(
@@ -292,8 +380,8 @@ FINDINGS: tuple[Finding, ...] = (
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:L/I:N/A:N",
         component="Training data and the model's answers", owasp="ML04", atlas=("AML.T0040",),
         description="Whether the training data holds personal data, and whether the model's answers reveal "
-                    "which transactions it was trained on.",
-        risk="Real card data in training sets is a breach waiting to happen; a model that memorises its "
+                    "which {inputs} it was trained on.",
+        risk="Real personal data in training sets is a breach waiting to happen; a model that memorises its "
              "training rows leaks them through its answers.",
         remediation="Keep synthetic or tokenised data in development; scan columns and values for PII before "
                     "training; limit model capacity and return labels only.",
@@ -322,10 +410,10 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         id="LOW-3", title="Serving path must agree with the model at its boundary",
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:N/I:L/A:N",
-        component="Serving model (flat-array forest)", owasp="ML09", atlas=("AML.T0043",),
-        description="The service evaluates the forest as flat arrays for speed. A serving path that rounds "
-                    "differently from scikit-learn (a float32 graph, as skl2onnx's default) answers differently "
-                    "near split thresholds.",
+        component="Serving model", owasp="ML09", atlas=("AML.T0043",),
+        description="A serving path that rounds differently from the evaluated model (a float32 graph, as "
+                    "skl2onnx's default) answers differently near split thresholds.",
+        own={"component": "Serving model (flat-array forest)"},
         risk="Disagreement at the boundary is an output-integrity hole an attacker can aim at: inputs where "
              "the served answer is not the evaluated model's answer.",
         remediation="Keep float64 thresholds and scikit-learn's float32 input cast; test labels and "
@@ -339,45 +427,58 @@ FINDINGS: tuple[Finding, ...] = (
 
 THREAT_STAGES: tuple[dict, ...] = (
     {"stage": "Data collection", "threat": "Data poisoning",
-     "example": "Inject mislabelled transactions to cut recall",
-     "control": "Data-validation gate in train; dataset hash in the signed manifest"},
+     "example": "Inject mislabelled rows to cut recall",
+     "control": "Data-validation gate before training; dataset hash in the signed manifest",
+     "own": {"example": "Inject mislabelled transactions to cut recall",
+             "control": "Data-validation gate in train; dataset hash in the signed manifest"}},
     {"stage": "Data storage", "threat": "PII exposure, inversion, membership inference",
-     "example": "Read training data holding real card numbers",
-     "control": "Synthetic data only; PII scan of columns and values"},
+     "example": "Read training data holding real personal data",
+     "control": "Synthetic data only; PII scan of columns and values",
+     "own": {"example": "Read training data holding real card numbers"}},
     {"stage": "Feature engineering", "threat": "Scaler tampering",
-     "example": "Modify scaler.pkl to shift the decision boundary",
-     "control": "Signed manifest; serving arrays without pickle"},
+     "example": "Modify the scaler to shift the decision boundary",
+     "control": "Signed manifest; serving arrays without pickle",
+     "own": {"example": "Modify scaler.pkl to shift the decision boundary"}},
     {"stage": "Model training", "threat": "Supply chain",
      "example": "A malicious library release exfiltrates training data",
      "control": "Every requirement pinned; installed = pinned; SBOM"},
     {"stage": "Model artifact", "threat": "Artifact tampering and theft",
-     "example": "Replace fraud_model.pkl with a trojaned pickle",
-     "control": "Ed25519-signed manifest, allowlist unpickler, read-only files, key outside artifacts"},
+     "example": "Replace the model file with a trojaned pickle",
+     "control": "Ed25519-signed manifest, allowlist unpickler, read-only files, key outside artifacts",
+     "own": {"example": "Replace fraud_model.pkl with a trojaned pickle"}},
     {"stage": "Inference API (extraction)", "threat": "Model extraction", "example": "Query the API to train a copy",
      "control": "Authentication, rate limit, audit log"},
     {"stage": "Inference API (evasion)", "threat": "Evasion",
-     "example": "Craft a transaction just past the fraud boundary", "control": "Input validation"},
+     "example": "Craft an input just past the {positive} boundary", "control": "Input validation",
+     "own": {"example": "Craft a transaction just past the fraud boundary"}},
     {"stage": "API response", "threat": "Output abuse and integrity",
-     "example": "Use fraud_probability to calibrate bypass attempts",
-     "control": "Return the label only; serving path exact against the model"},
+     "example": "Use the score to calibrate bypass attempts",
+     "control": "Return the label only; serving path exact against the model",
+     "own": {"example": "Use fraud_probability to calibrate bypass attempts"}},
 )
+"""Each stage's wording follows the findings' rule: templates over the profile, ``own`` for fraudpipe."""
 
 BY_ID: dict[str, Finding] = {f.id: f for f in FINDINGS}
 
 
-def threat_map(findings: tuple[Finding, ...] = FINDINGS) -> tuple[dict, ...]:
+def threat_map(findings: tuple[Finding, ...] = FINDINGS, profile: TargetProfile | None = None) -> tuple[dict, ...]:
     """Each stage's OWASP and ATLAS ids are those of the findings on it, so the map cannot disagree with a
-    finding's page; a stage no finding covers lists none."""
-    rows = []
-    for entry in THREAT_STAGES:
+    finding's page; a stage no finding covers lists none. Worded for ``profile`` (default: fraudpipe)."""
+    if profile is None:
+        from security_tests.targets.profile import fraudpipe_target
+
+        profile = fraudpipe_target()
+    words, rows = profile_words(profile), []
+    for stage in THREAT_STAGES:
+        entry = {key: value for key, value in stage.items() if key != "own"}
+        if profile.own_service:
+            entry.update(stage.get("own", {}))
+        entry = {key: fill(value, words) for key, value in entry.items()}
         on_stage = [f for f in findings if entry["stage"] in f.stages]
         rows.append({**entry, "owasp": sorted({f.owasp for f in on_stage}),
                      "atlas": sorted({t for f in on_stage for t in f.atlas}),
                      "finding_ids": [f.id for f in on_stage]})
     return tuple(rows)
-
-
-THREAT_MAP: tuple[dict, ...] = threat_map()
 
 
 def finding(finding_id: str) -> Finding:

@@ -197,7 +197,7 @@ def test_summary_defaults_to_appending_to_github_step_summary(ci_suite, monkeypa
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     run(ci_suite, "--fail-on", "medium")
     text = step_summary.read_text()
-    assert text.startswith("earlier step\n# fraudpipe security assessment")
+    assert text.startswith("earlier step\n# Security assessment of fraudpipe fraud-detection service")
     assert "**Gate (`--fail-on medium`):** FAILED" in text
     assert "| HIGH-4 | Label-only model extraction fits inside the rate limit | Medium 6.5 | OPEN (residual risk) |" in text
 
@@ -210,7 +210,7 @@ def test_junit_cases_carry_finding_severity_and_status(ci_suite, args):
     assert len(cases) == 4
     properties = dict(re.findall(r'name="(test_extraction\[hardened\])".*?name="status" value="([^"]+)"', xml, re.S))
     assert properties == {"test_extraction[hardened]": "OPEN (residual risk)"}
-    for name, value in [("finding", "CRIT-1"), ("severity", "High"), ("cvss_score", "8.2"), ("status", "Verified fixed")]:
+    for name, value in [("finding", "CRIT-1"), ("severity", "High"), ("cvss_score", "8.2"), ("status", "Blocked")]:
         assert f'<property name="{name}" value="{value}"' in xml
     assert xml.count('name="status"') == 4
 

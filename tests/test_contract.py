@@ -7,9 +7,11 @@ import pytest
 
 from security_tests.attacks.client import Answer
 from security_tests.attacks.score_exposure import probe_boundaries
-from security_tests.contract import HARDENED, INHERITED, LIVE, Evidence, Severity, Status, Variant, variants
+from security_tests.contract import (HARDENED, INHERITED, LIVE, Evidence, FindingStatus, RunResult, Severity, Variant,
+                                     variants)
 from security_tests.findings import FINDINGS, finding
 from security_tests.report import records
+from security_tests.report.status import judge
 from security_tests.targets.profile import fraudpipe_target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,19 +47,33 @@ def test_a_variant_survives_the_trip_to_the_report():
 
 
 def test_a_finding_takes_its_worst_hardened_status():
-    def row(variant, outcome):
-        return records.TestRow("t", outcome, finding="X", variant=variant,
-                       evidence=Evidence(attack_succeeded=False, summary="", queries=1).as_dict())
-    assert records.finding_status([row(HARDENED, "passed"), row(HARDENED, "failed"), row(INHERITED, "failed")]) is Status.OPEN
-    assert records.finding_status([row(HARDENED, "passed"), row(HARDENED, "xfailed")]) is Status.RESIDUAL_RISK
-    assert sorted([Status.FIXED, Status.ERROR, Status.OPEN]) == [Status.OPEN, Status.ERROR, Status.FIXED]
+    def row(variant, outcome, name="t"):
+        return records.TestRow(name, outcome, finding="X", variant=variant,
+                               evidence=Evidence(attack_succeeded=False, summary=name, queries=1).as_dict())
+    judged = judge([row(HARDENED, "passed", "a"), row(HARDENED, "failed", "b"), row(INHERITED, "failed")], False)
+    assert judged.status is FindingStatus.OPEN and [r.nodeid for r in judged.deciding] == ["b"]
+    assert judge([row(HARDENED, "passed"), row(HARDENED, "xfailed")], False).status is FindingStatus.RESIDUAL_RISK
+    assert sorted([FindingStatus.FIXED, FindingStatus.ERROR, FindingStatus.OPEN]) == [
+        FindingStatus.OPEN, FindingStatus.ERROR, FindingStatus.FIXED]
+
+
+def test_a_finding_status_and_a_run_result_are_separate_types_without_colours():
+    assert not set(FindingStatus.__members__) >= {"REPRODUCED", "CONTROL_ISOLATED"}
+    assert {"REPRODUCED", "CONTROL_ISOLATED", "BLOCKED"} <= set(RunResult.__members__)
+    assert not any(hasattr(member, "colour") for enum in (FindingStatus, RunResult, Severity) for member in enum)
+
+
+def test_the_contract_and_the_catalog_do_not_import_each_other():
+    imported = {node.module for node in ast.walk(ast.parse((ROOT / "security_tests" / "contract.py").read_text()))
+                if isinstance(node, ast.ImportFrom)}
+    assert "security_tests.findings" not in imported
 
 
 def test_severities_are_ordered_and_the_catalog_uses_them():
     assert sorted(Severity, reverse=True)[-1] is Severity.CRITICAL and Severity.CRITICAL < Severity.NONE
     item = finding("CRIT-1")
     assert item.id_band is Severity.CRITICAL and isinstance(item.severity, Severity)
-    assert item.as_dict()["severity"] == item.severity.label
+    assert item.worded(fraudpipe_target()).as_dict()["severity"] == item.severity.label
     assert all(f.severity.floor <= f.cvss_score for f in FINDINGS)
 
 

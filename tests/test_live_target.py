@@ -62,7 +62,7 @@ def test_assessment_runs_black_box_over_http_against_the_deployed_service(deploy
     server, _ = deployed
     findings = assess(server.url, KEYS[2:12], tmp_path, "127.0.2.0/24", pdf=True)
     for finding_id in ("CRIT-1", "MED-1"):
-        assert findings[finding_id]["status"] == "Verified fixed", (finding_id, findings[finding_id]["tests"])
+        assert findings[finding_id]["status"] == "Held", (finding_id, findings[finding_id]["tests"])
     for finding_id in ("CRIT-2", "HIGH-1"):
         assert findings[finding_id]["status_code"] == "control_verified_residual_remains", finding_id
     assert findings["HIGH-3"]["status"] == "OPEN (residual risk)"
@@ -79,7 +79,7 @@ def test_one_key_against_hardened_fraudpipe_reports_nothing_falsely(deployed, tm
     server, _ = deployed
     findings = assess(server.url, [KEYS[12]], tmp_path, "127.0.3.0/24")
     statuses = {fid: findings[fid]["status"] for fid in (*BLACK_BOX, "HIGH-3", "HIGH-4")}
-    assert "OPEN" not in statuses.values() and statuses["CRIT-1"] == "Verified fixed", statuses
+    assert "OPEN" not in statuses.values() and statuses["CRIT-1"] == "Held", statuses
     flood = next(t for t in findings["HIGH-1"]["tests"] if "test_automated_queries" in t["nodeid"])
     assert flood["outcome"] == "skipped" and "budget" in flood["message"], flood
 
@@ -139,7 +139,7 @@ def test_black_box_findings_are_called_right_on_another_service(loan_service, tm
     xdist = ("-n", "2", "--expected-rate-limit", "30") if build == "strong" else ()
     many = assess(server.url, LOAN_KEYS[:14], tmp_path / "many", f"127.0.{4 if build == 'weak' else 5}.0/24",
                   LOAN_PROFILE, extra=xdist)
-    expected = {"open"} if build == "weak" else {"fixed", "control_verified_residual_remains"}
+    expected = {"open"} if build == "weak" else {"held", "control_verified_residual_remains"}
     assert all(many[fid]["status_code"] in expected for fid in BLACK_BOX), many["_stdout"][-2000:]
     for finding_id in ("HIGH-3", "HIGH-4"):
         assert many[finding_id]["status"] not in ("Not run", "Error", "Not assessed"), many[finding_id]["tests"]
@@ -149,7 +149,7 @@ def test_black_box_findings_are_called_right_on_another_service(loan_service, tm
     for finding_id, finding in many.items():
         if finding_id.startswith("_"):
             continue
-        if finding["status_code"] in ("fixed", "control_verified_residual_remains", "not_reproduced"):
+        if finding["status_code"] in ("held", "control_verified_residual_remains", "not_reproduced"):
             assert one[finding_id]["status"] != "OPEN", (finding_id, one[finding_id]["tests"])
     if build == "weak":
         assert one["CRIT-1"]["status"] == one["CRIT-2"]["status"] == "OPEN"

@@ -3,6 +3,7 @@ PDF laid out so a reviewer can read it (checked on the rendered pages, not on th
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -11,12 +12,17 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from security_tests.contract import HARDENED, INHERITED, Evidence, Status, hardened_without, variants
+from security_tests.contract import HARDENED, INHERITED, Evidence, FindingStatus, hardened_without, variants
 from security_tests.findings import ATLAS, BY_ID, FINDINGS, OWASP_ML_2023, threat_map
 from security_tests.report import plain
 from security_tests.report.assessment import build_assessment
 from security_tests.report.pdf import write_pdf
 from security_tests.report import records
+from security_tests.report.model import Acceptance, Comparison, FindingChange
+from security_tests.report.status import judge, lift
+from security_tests.targets.profile import fraudpipe_target
+
+FRAUDPIPE = fraudpipe_target()
 
 REPR_SUMMARY = "moves: {'hour_of_day': 2, 'amount': 10}, flagged by ['probing'], outside: True, mode 0o600"
 
@@ -51,31 +57,32 @@ def _rows() -> list[records.TestRow]:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assessment = build_assessment(_rows())
-    write_pdf(assessment, out / "a.pdf")
+    model = build_assessment(_rows())
+    write_pdf(model, out / "a.pdf")
     pages = [page.extract_text() for page in PdfReader(out / "a.pdf").pages]
-    return assessment, pages, out / "a.pdf"
+    return model.as_json(), pages, out / "a.pdf"
 
 
 def test_the_status_model_has_stable_codes_and_lifts_a_verified_control_with_remaining_risk():
-    assert [s.code for s in Status.finding_statuses()] == [
-        "open", "error", "residual_open", "control_verified_residual_remains", "fixed", "not_assessed"]
-    assert (Status.OPEN.label, Status.RESIDUAL_RISK.label, Status.FIXED.label, Status.NOT_ASSESSED.label) == (
-        "OPEN", "OPEN (residual risk)", "Verified fixed", "Not assessed")
+    assert [s.code for s in FindingStatus] == [
+        "open", "error", "residual_open", "control_verified_residual_remains", "fixed", "held", "not_assessed",
+        "not_run", "not_reproduced"]
+    assert (FindingStatus.OPEN.label, FindingStatus.RESIDUAL_RISK.label, FindingStatus.FIXED.label,
+            FindingStatus.NOT_ASSESSED.label) == ("OPEN", "OPEN (residual risk)", "Verified fixed", "Not assessed")
 
     def row(variant, outcome, succeeded, residual=""):
         return records.TestRow("t", outcome, finding="X", variant=variant, evidence=_evidence(succeeded, residual))
 
     control = [row(INHERITED, "passed", True), row(HARDENED, "passed", False),
                row(hardened_without("rate_limit"), "passed", True)]
-    assert records.finding_status(control) is Status.FIXED
-    holder = [records.TestRow("h", "xfailed", finding="HIGH-4", variant=HARDENED, evidence=_evidence(True, ""))]
-    fixed_rows = [records.TestRow(r.nodeid, r.outcome, finding="HIGH-1", variant=r.variant, evidence=r.evidence)
-                  for r in control]
-    assert records.finding_statuses(fixed_rows)["HIGH-1"] is Status.FIXED
-    assert records.finding_statuses(fixed_rows + holder)["HIGH-1"] is Status.CONTROL_VERIFIED_RESIDUAL
-    assert records.finding_status([*control[:1], row(HARDENED, "passed", False, "misses")]) is Status.CONTROL_VERIFIED_RESIDUAL
-    assert records.finding_status([*control[1:], row(INHERITED, "failed", False)]) is Status.ERROR
+    assert judge(control, False).status is FindingStatus.FIXED
+    residual_in = {"HIGH-1": ("HIGH-4",)}
+    assert lift({"HIGH-1": FindingStatus.FIXED}, residual_in)["HIGH-1"] is FindingStatus.FIXED
+    assert lift({"HIGH-1": FindingStatus.FIXED, "HIGH-4": FindingStatus.RESIDUAL_RISK},
+                residual_in)["HIGH-1"] is FindingStatus.CONTROL_VERIFIED_RESIDUAL
+    assert judge([*control[:1], row(HARDENED, "passed", False, "misses")], False).status \
+        is FindingStatus.CONTROL_VERIFIED_RESIDUAL
+    assert judge([*control[1:], row(INHERITED, "failed", False)], False).status is FindingStatus.ERROR
 
 
 def test_findings_whose_control_leaves_risk_point_at_where_it_remains(rendered):
@@ -100,7 +107,7 @@ def test_the_threat_map_is_derived_from_the_catalog_and_every_page_agrees(render
         assert set(row["owasp"]) == {f.owasp for f in on_stage}
     flat = [re.sub(r"\s+", " ", page) for page in pages]
     for item in FINDINGS:
-        page = next(p for p in flat if f"{item.id}: {item.title}" in p)
+        page = next(p for p in flat if f"{item.id}: {item.worded(FRAUDPIPE).title}" in p)
         assert f"OWASP ML Top 10 (2023) {item.owasp} {OWASP_ML_2023[item.owasp]}" in page, item.id
         assert all(f"{t} {ATLAS[t]}" in page for t in item.atlas), item.id
 
@@ -129,7 +136,7 @@ def test_a_computed_severity_off_its_id_band_is_explained_on_the_page(rendered):
     flat = [re.sub(r"\s+", " ", page) for page in pages]
     for item in FINDINGS:
         if item.severity is not item.id_band:
-            page = next(p for p in flat if f"{item.id}: {item.title}" in p)
+            page = next(p for p in flat if f"{item.id}: {item.worded(FRAUDPIPE).title}" in p)
             assert f"Severity differs from the id: {item.id} carries the {item.id_band.label} band" in page
 
 
@@ -193,13 +200,30 @@ def test_accepted_risks_and_changes_since_the_last_run_are_shown_when_present(tm
     from security_tests.report.html import findings_summary
 
     assessment = build_assessment(_rows())
-    next(f for f in assessment["findings"] if f["id"] == "HIGH-3")["accepted"] = {
-        "owner": "risk-team@example.com", "expires": "2027-01-31", "reason": "model retrain scheduled"}
-    assessment["comparison"] = {"baseline": "abc123", "changes": [
-        {"id": "HIGH-1", "before": "Verified fixed", "after": "Control verified, residual risk remains"}]}
+    assessment.by_id["HIGH-3"].accepted = Acceptance("HIGH-3", "risk-team@example.com", "model retrain scheduled",
+                                                     "2027-01-31", "active")
+    assessment.comparison = Comparison("old.json", None, "abc123", {"changed": 1}, (FindingChange(
+        "HIGH-1", "changed", "Verified fixed", "Control verified, residual risk remains"),), ())
     write_pdf(assessment, tmp_path / "a.pdf")
     text = re.sub(r"\s+", " ", "\n".join(page.extract_text() for page in PdfReader(tmp_path / "a.pdf").pages))
     html = findings_summary(assessment)
     for shown in (text, html):
         assert "Accepted risk: owner risk-team@example.com, expires 2027-01-31" in shown
         assert "Changes since" in shown and "HIGH-1" in shown
+
+
+RENDERERS = ("pdf", "html", "sarif", "summary", "gate", "ci", "plain", "compare")
+
+
+def test_renderers_read_the_model_and_never_decide_a_status_from_outcomes():
+    """Only report/status.py turns outcomes into statuses; a renderer that read ``outcome`` or compared a
+    pytest outcome word would be a second interpretation."""
+    root = Path(__file__).resolve().parents[1] / "security_tests" / "report"
+    for name in RENDERERS:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        words = {"passed", "failed", "xfailed", "xpassed", "skipped", "error"}
+        outcomes = [node.lineno for node in ast.walk(tree)
+                    if (isinstance(node, ast.Attribute) and node.attr == "outcome")
+                    or (isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value in words
+                                                               for c in ast.walk(node)))]
+        assert not outcomes, (name, outcomes)

@@ -96,6 +96,7 @@ def test_html_page_has_finding_columns_and_evidence_extras(suite):
     html = (suite.path / "report.html").read_text()
     assert "col-finding" in html and "CRIT-1" in html and "hardened-without-auth" in html
     assert "fp-findings" in html and "image/png" in html and "data:application/json" not in html
+    assert '<h1 id="title">Security assessment of fraudpipe fraud-detection service</h1>' in html
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -133,3 +134,55 @@ def test_pdf_is_byte_identical_for_identical_results(tmp_path, monkeypatch):
     write_pdf(build_assessment(rows), tmp_path / "a.pdf")
     write_pdf(build_assessment(rows), tmp_path / "b.pdf")
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+NOT_ASSESSED_SUITE = '''
+import pytest
+
+from security_tests.contract import HARDENED, LIVE, BudgetSpent, Evidence, Inconclusive, NotAssessed
+
+@pytest.mark.finding("HIGH-4")
+@pytest.mark.parametrize("variant", [HARDENED], ids=lambda v: v.id)
+@pytest.mark.xfail(strict=True, reason="residual")
+def test_inconclusive_residual(variant, evidence):
+    raise Inconclusive("all 100 queries answered one label")
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.parametrize("variant", [LIVE], ids=lambda v: v.id)
+def test_budget_via_measure(variant, evidence):
+    try:
+        raise BudgetSpent("not assessed (budget): HIGH-1 needs a whole window")
+    except NotAssessed as exc:
+        pytest.skip(str(exc))
+
+@pytest.mark.finding("CRIT-1")
+@pytest.mark.parametrize("variant", [LIVE], ids=lambda v: v.id)
+@pytest.mark.white_box("reads the audit log")
+@pytest.mark.skip(reason="not assessed (needs the inside), check by hand: reads the audit log")
+def test_inside(variant, evidence):
+    pass
+
+@pytest.mark.finding("CRIT-1")
+@pytest.mark.parametrize("variant", [LIVE], ids=lambda v: v.id)
+def test_blocked(variant, evidence):
+    evidence.record(Evidence(attack_succeeded=False, queries=3, summary="0 of 3 answered"))
+'''
+
+
+def test_not_assessed_anywhere_in_a_test_is_a_typed_skip_and_never_a_red_xpass(suite):
+    suite.makepyfile(test_suite=NOT_ASSESSED_SUITE)
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--no-assessment-pdf")
+    result.assert_outcomes(passed=1, skipped=3)
+    assert result.ret == 0
+    findings, data = None, json.loads((suite.path / "artifacts" / "findings.json").read_text())
+    assert_valid_findings(data)
+    findings = {f["id"]: f for f in data["findings"]}
+    kinds = {t["nodeid"].split("::")[-1]: t["not_assessed"] for t in data["tests"]}
+    assert kinds["test_inconclusive_residual[hardened]"] == {"kind": "inconclusive",
+                                                            "reason": "all 100 queries answered one label"}
+    assert kinds["test_budget_via_measure[live]"]["kind"] == "budget"
+    assert kinds["test_inside[live]"] == {"kind": "needs_inside", "reason": "reads the audit log"}
+    assert findings["HIGH-4"]["status"] == "Not assessed"
+    assert findings["HIGH-4"]["measured"] == "not assessed (inconclusive): all 100 queries answered one label"
+    assert findings["CRIT-1"]["status"] == "Held" and findings["CRIT-1"]["measured"] == "0 of 3 answered"
+    assert data["single_target"] is True

@@ -9,13 +9,18 @@ they had passed, and silently honouring a typo would pass one they had not.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from security_tests.findings import BY_ID
-from security_tests.report.gate import is_open
+from security_tests.report.model import Acceptance, AcceptedRisks
+
+if TYPE_CHECKING:
+    from security_tests.report.model import Assessment, FindingResult
 
 FIELDS = ("id", "owner", "reason", "expires")
 
@@ -31,7 +36,7 @@ def _expiry(value, where: str) -> date:
         raise pytest.UsageError(f"{where}: expires {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def load_accepted_risks(path: str | Path) -> list[dict]:
+def load_accepted_risks(path: str | Path) -> list[Acceptance]:
     """Parse and check the whole file; raise ``pytest.UsageError`` with one line naming the first problem."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -53,8 +58,8 @@ def load_accepted_risks(path: str | Path) -> list[dict]:
         if entry["id"] in seen:
             raise pytest.UsageError(f"{where}: {entry['id']} is accepted twice")
         seen.add(entry["id"])
-        accepted.append({"id": entry["id"], "owner": str(entry["owner"]), "reason": str(entry["reason"]),
-                         "expires": _expiry(entry["expires"], where).isoformat()})
+        accepted.append(Acceptance(entry["id"], str(entry["owner"]), str(entry["reason"]),
+                                   _expiry(entry["expires"], where).isoformat()))
     return accepted
 
 
@@ -62,34 +67,31 @@ def today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def _state(entry: dict, finding: dict | None, on: date) -> str:
-    if date.fromisoformat(entry["expires"]) < on:
+def _state(entry: Acceptance, finding: FindingResult | None, on: date) -> str:
+    if date.fromisoformat(entry.expires) < on:
         return "expired"
     if finding is None:
         return "not run"
-    return "active" if is_open(finding) else "stale"
+    return "active" if finding.status.is_open else "stale"
 
 
-def apply_acceptances(assessment: dict, entries: list[dict], on: date | None = None) -> None:
+def apply_acceptances(assessment: Assessment, entries: list[Acceptance], on: date | None = None) -> None:
     """Mark each finding with its acceptance (or None) and list every entry with its state: ``active``,
     ``expired`` (the date has passed; valid through the expiry day), ``stale`` (the finding is no longer
     open) or ``not run`` (the finding was not assessed in this run)."""
     on = on or today()
-    by_id = {f["id"]: f for f in assessment["findings"]}
-    listed = []
-    for entry in entries:
-        listed.append({**entry, "state": _state(entry, by_id.get(entry["id"]), on)})
-    for finding in assessment["findings"]:
-        finding["accepted"] = next((e for e in listed if e["id"] == finding["id"]), None)
-    assessment["accepted_risks"] = {"checked_on": on.isoformat(), "entries": listed}
+    listed = tuple(replace(entry, state=_state(entry, assessment.by_id.get(entry.id), on)) for entry in entries)
+    for finding in assessment.findings:
+        finding.accepted = next((e for e in listed if e.id == finding.id), None)
+    assessment.accepted_risks = AcceptedRisks(on.isoformat(), listed)
 
 
-def entry_note(entry: dict) -> str:
+def entry_note(entry: Acceptance) -> str:
     label = {"active": "accepted", "expired": "acceptance EXPIRED", "stale": "accepted (stale: no longer open)",
-             "not run": "accepted (not assessed in this run)"}[entry["state"]]
-    return f"{label} by {entry['owner']} until {entry['expires']}: {entry['reason']}"
+             "not run": "accepted (not assessed in this run)"}[entry.state]
+    return f"{label} by {entry.owner} until {entry.expires}: {entry.reason}"
 
 
-def acceptance_note(finding: dict) -> str:
+def acceptance_note(finding: FindingResult) -> str:
     """One line for any renderer (console, HTML, summary, PDF): who accepted the finding and until when."""
-    return entry_note(finding["accepted"]) if finding.get("accepted") else ""
+    return entry_note(finding.accepted) if finding.accepted else ""

@@ -1,19 +1,22 @@
-"""The assessment as one JSON-safe dict: catalog, rows, statuses and context. findings.json is this dict;
-the PDF renders it. Sorted throughout, so the output does not depend on test order or xdist scheduling."""
+"""Rows in, one ``Assessment`` out: statuses decided once (``report/status.py``), text worded for the target
+assessed (``Finding.worded``), everything sorted so the output does not depend on test order or xdist."""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections import Counter
 import subprocess
+from collections import Counter
 from datetime import datetime, timezone
 
-from security_tests.contract import Status
+from security_tests.contract import FindingStatus, RunResult
 from security_tests.findings import FINDINGS, threat_map
 from security_tests.report import plain
-from security_tests.report.records import (TestRow, finding_status_counts, finding_statuses, findings_sentence,
-                                           inherited_status, rows_by_finding, test_count)
+from security_tests.report.model import (AcceptedRisks, Assessment, Context, FindingResult, Run, TestCount,
+                                         ThreatRow)
+from security_tests.report.records import OUTCOME_WORDS, TestRow, rows_by_finding
+from security_tests.report.status import judge, lift
+from security_tests.targets.profile import TargetProfile, fraudpipe_target
 
 
 def _code_version() -> str:
@@ -31,59 +34,62 @@ def report_time() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def _measured(tests: list[dict]) -> str:
-    """The one-line result a reader sees first: the hardened (or live) run's summary, else any run's."""
-    ordered = sorted(tests, key=lambda t: (not t["judges_fix"], t["variant"] is not None, t["nodeid"]))
-    for test in ordered:
-        text = test["evidence"].get("summary") or (test["message"] if test["outcome"] == "skipped" else "")
-        if text:
-            return text
-    return ""
+def count_tests(rows: list[TestRow]) -> TestCount:
+    """The one count of assessment test cases, with what it counts, for every output."""
+    outcomes = Counter(row.outcome for row in rows)
+    parts = [f"{outcomes[o]} {words[outcomes[o] != 1]}" for o, words in OUTCOME_WORDS.items() if outcomes[o]]
+    total = sum(outcomes.values())
+    return TestCount(total, dict(sorted(outcomes.items())), f"{total} assessment test cases: " + ", ".join(parts))
 
 
-def _finding_entry(item, rows: list[TestRow], status: Status, live: bool) -> dict:
-    tests = [row.as_dict() for row in rows]
-    live_rows = live and any(row.variant is not None and row.variant.live for row in rows)
-    residual = sorted({t["evidence"]["residual"] for t in tests if t["judges_fix"] and t["evidence"].get("residual")})
-    return {**item.as_dict(), "status": status.label, "status_code": status.code, "status_meaning": status.meaning,
-            "attack_run": item.black_box_attack if live_rows and item.black_box_attack else item.attack,
-            "inherited": inherited_status(rows), "measured": _measured(tests), "residual_evidence": residual,
-            "tests": tests}
+def _measured(deciding: list[Run]) -> str:
+    """The deciding runs' own words: the first one's, and how many more runs gave the same status."""
+    texts = list(dict.fromkeys(run.summary for run in deciding if run.summary))
+    if len(texts) <= 1:
+        return "".join(texts)
+    return f"{texts[0]} (and {len(texts) - 1} more run(s) with this status, in the evidence)"
 
 
-def _risk_of(f: dict) -> str:
-    return "; ".join(plain.text(s) for s in f["residual_evidence"]) or plain.text(f["measured"])
+def title(profile: TargetProfile) -> str:
+    return f"Security assessment of {profile.name}"
 
 
-def _remaining_risk(f: dict, by_id: dict) -> str:
+def _remaining_risk(f: FindingResult, by_id: dict[str, FindingResult]) -> str:
     """What risk is left on the hardened service, in measured words, pointing at the finding that holds it."""
-    if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
-        parts = [plain.text(s) for s in f["residual_evidence"]]
-        parts += [f"see {r} ({by_id[r]['status']}): {_risk_of(by_id[r])}" for r in f["residual_in"] if r in by_id]
+    def risk_of(other: FindingResult) -> str:
+        return "; ".join(plain.text(s) for s in other.residual_evidence) or plain.text(other.measured)
+
+    if f.status is FindingStatus.CONTROL_VERIFIED_RESIDUAL:
+        parts = [plain.text(s) for s in f.residual_evidence]
+        parts += [f"see {r} ({by_id[r].status.label}): {risk_of(by_id[r])}" for r in f.finding.residual_in
+                  if r in by_id]
         return ". ".join(p[:1].upper() + p[1:] for p in parts)
-    if f["status_code"] in (Status.RESIDUAL_RISK.code, Status.OPEN.code, Status.ERROR.code):
-        return _risk_of(f)
+    if f.status in (FindingStatus.RESIDUAL_RISK, FindingStatus.OPEN, FindingStatus.ERROR):
+        return risk_of(f)
     return ""
 
 
-def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict) -> str:
-    """Live, the verdict names the target and never claims controls it could not see were verified."""
-    def ids(*statuses: Status) -> list[str]:
-        return [f["id"] for f in findings if f["status_code"] in {s.code for s in statuses}]
+def _verdict(findings: list[FindingResult], context: Context) -> str:
+    """Against a single target the verdict names it and never claims controls it could not see were verified."""
+    def ids(*statuses: FindingStatus) -> list[str]:
+        return [f.id for f in findings if f.status in statuses]
 
-    open_ids, errors, residual_ids = ids(Status.OPEN), ids(Status.ERROR), ids(Status.RESIDUAL_RISK)
-    remaining = ids(Status.CONTROL_VERIFIED_RESIDUAL)
-    unreproduced = [f["id"] for f in findings if f["residual"] and f["status_code"] == Status.NOT_REPRODUCED.code]
-    where = f"on {context.get('target_name', 'the live target')}" if live else "on the hardened service"
+    open_ids, errors, residual_ids = ids(FindingStatus.OPEN), ids(FindingStatus.ERROR), ids(FindingStatus.RESIDUAL_RISK)
+    remaining = ids(FindingStatus.CONTROL_VERIFIED_RESIDUAL)
+    unreproduced = [f.id for f in findings if f.finding.residual and f.status is FindingStatus.NOT_REPRODUCED]
+    where = f"on {context.target_name}" if context.single_target else "on the hardened service"
     if open_ids or errors:
         return "NOT READY: " + "; ".join(
             ([f"{len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"] if open_ids else [])
             + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else []))
     tail = ((f"; {len(residual_ids)} residual risk(s) remain open ({', '.join(residual_ids)})" if residual_ids else "")
-            + (f"; {', '.join(remaining)}: controls verified, with risk remaining in those findings"
-               if remaining else "")
+            + (f"; {', '.join(remaining)}: controls hold, with risk remaining in those findings"
+               if remaining and context.single_target else
+               f"; {', '.join(remaining)}: controls verified, with risk remaining in those findings" if remaining
+               else "")
             + (f"; residual risk(s) not reproduced on this target ({', '.join(unreproduced)})" if unreproduced else ""))
-    if live:
+    if context.single_target:
+        not_assessed = context.not_assessed
         return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
                 f"({', '.join(sorted(not_assessed)) or 'none'})" + tail)
     if tail:
@@ -91,64 +97,74 @@ def _verdict(findings: list[dict], live: bool, not_assessed: dict, context: dict
     return "READY: every finding verified fixed on the hardened service"
 
 
-def build_assessment(rows: list[TestRow]) -> dict:
-    by_finding = rows_by_finding(rows)
-    statuses = finding_statuses(rows)
+def _context(rows: list[TestRow], profile: TargetProfile, judged: dict[str, FindingResult]) -> Context:
     recorded = next((row.evidence for row in rows if row.context and row.evidence), {})
-    context = {**recorded.get("details", {}), "charts": recorded.get("charts", [])}
-    live = any(row.variant is not None and row.variant.live for row in rows)
-    findings = [_finding_entry(item, by_finding[item.id], statuses[item.id], live)
-                for item in sorted(FINDINGS, key=_catalog_order) if item.id in by_finding]
-    covered = {f["id"]: f for f in findings}
+    facts = {k: v for k, v in recorded.get("details", {}).items() if k not in ("mode", "target_name")}
+    single = any(row.variant is not None and row.variant.live for row in rows)
+    details = recorded.get("details", {})
+    target = details.get("target", f"{profile.name}, in-process test client" if not single else profile.name)
+    return Context(
+        profile=profile, target=target.get("description") or plain.value(target) if isinstance(target, dict) else plain.text(str(target)),
+        target_name=profile.name,
+        mode=plain.value(details["mode"]) if details.get("mode") else
+        ("black-box over HTTP" if single else "in-process, trained in this run"),
+        single_target=single,
+        variants_run=tuple(sorted({row.variant.id for row in rows if row.variant is not None
+                                   and row.outcome not in ("skipped", "unknown")})),
+        not_assessed={fid: sorted({r.summary for r in f.runs if r.result is RunResult.NOT_ASSESSED})
+                      for fid, f in judged.items() if f.status is FindingStatus.NOT_ASSESSED},
+        facts=facts, charts=tuple(recorded.get("charts", [])))
+
+
+def build_assessment(rows: list[TestRow], profile: TargetProfile | None = None) -> Assessment:
+    """The model of this run against ``profile`` (default: fraudpipe itself, the in-process target)."""
+    profile = profile or fraudpipe_target()
+    rows = sorted(rows, key=lambda r: r.nodeid)
+    single = any(row.variant is not None and row.variant.live for row in rows)
+    grouped = rows_by_finding(rows)
+    judgements = {fid: judge(group, single) for fid, group in grouped.items()}
+    residual_in = {item.id: item.residual_in for item in FINDINGS}
+    statuses = lift({fid: j.status for fid, j in judgements.items()}, residual_in)
+    findings: list[FindingResult] = []
+    for item in sorted(FINDINGS, key=_catalog_order):
+        if item.id not in grouped:
+            continue
+        runs = tuple(Run.from_row(row) for row in grouped[item.id])
+        deciding_ids = {row.nodeid for row in judgements[item.id].deciding}
+        deciding = [run for run in runs if run.nodeid in deciding_ids]
+        status = statuses[item.id]
+        worded = item.worded(profile)
+        live_runs = single and any(run.variant is not None and run.variant.live for run in runs)
+        findings.append(FindingResult(
+            finding=worded, status=status, status_meaning=status.meaning_on(single),
+            measured=_measured(deciding), deciding=tuple(sorted(deciding_ids)),
+            inherited=", ".join(sorted({run.result.label for run in runs
+                                        if run.variant is not None and run.variant.is_baseline})) or "n/a",
+            runs=runs,
+            residual_evidence=tuple(sorted({str(run.evidence["residual"]) for run in runs
+                                            if run.judges_fix and run.evidence.get("residual")})),
+            attack_run=worded.black_box_attack if live_runs and worded.black_box_attack else worded.attack))
+    by_id = {f.id: f for f in findings}
     for f in findings:
-        f["remaining_risk"] = _remaining_risk(f, covered)
+        f.remaining_risk = _remaining_risk(f, by_id)
+    context = _context(rows, profile, by_id)
     threat_rows = []
-    for entry in threat_map():
-        ids = [fid for fid in entry["finding_ids"] if fid in covered]
-        tests = sorted(t["nodeid"] for fid in ids for t in covered[fid]["tests"])
-        row_statuses = sorted({statuses[fid] for fid in ids})
-        threat_rows.append({**entry, "findings": ids, "tests": tests,
-                            "status": ", ".join(s.label for s in row_statuses) if row_statuses else "Not covered"})
-    black_box = sorted(f["id"] for f in findings if any(t["variant_detail"] and t["variant_detail"]["live"]
-                                                         and t["outcome"] != "skipped"
-                                                         for t in f["tests"]))
-    by_hand = {f["id"]: sorted({t["message"] for t in f["tests"] if t["outcome"] == "skipped"})
-               for f in findings if f["status_code"] == Status.NOT_ASSESSED.code}
-    count = test_count(rows)
-    context.setdefault("mode", "black-box over HTTP" if live else "in-process, trained in this run")
-    context["variants_run"] = sorted({row.variant.id for row in rows if row.variant is not None
-                                      and row.outcome not in ("skipped", "unknown")})
-    context["not_assessed"] = by_hand
-    return {
-        "title": "fraudpipe security assessment",
-        "generated": report_time().isoformat(),
-        "code_version": _code_version(),
-        "target": _target_text(context.get("target", "in-process Flask test client")),
-        "verdict": _verdict(findings, live, by_hand, context),
-        "context": context,
-        "mode": plain.value(context["mode"]) if context.get("mode") else
-        ("live (black-box)" if live else "in-process (white-box)"),
-        "variants_run": context["variants_run"],
-        "assessed_black_box": black_box if live else [],
-        "check_by_hand": by_hand,
-        "environment": {"python": platform.python_version(), "platform": platform.platform(terse=True),
-                        **context.get("versions", {})},
-        "summary": {"finding_statuses": finding_status_counts(rows),
-                    "finding_status_codes": dict(Counter(s.code for s in statuses.values())),
-                    "findings_sentence": findings_sentence(finding_status_counts(rows)),
-                    "test_outcomes": count["outcomes"], "tests": count["total"], "tests_sentence": count["sentence"]},
-        "status_legend": [{"label": s.label, "code": s.code, "meaning": s.meaning} for s in Status.finding_statuses()],
-        "findings": findings,
-        "threat_map": threat_rows,
-        "tests": [row.as_dict() for row in rows],
-    }
+    for entry in threat_map(profile=profile):
+        ids = tuple(fid for fid in entry["finding_ids"] if fid in by_id)
+        row_statuses = sorted({by_id[fid].status for fid in ids})
+        threat_rows.append(ThreatRow(
+            entry["stage"], entry["threat"], entry["example"], entry["control"], tuple(entry["owasp"]),
+            tuple(entry["atlas"]), ids, tuple(sorted(run.nodeid for fid in ids for run in by_id[fid].runs)),
+            ", ".join(s.label for s in row_statuses) if row_statuses else "Not covered"))
+    from security_tests.report.accepted_risks import today
 
-
-def _target_text(target) -> str:
-    """The target as the context describes it: a sentence, or labelled facts when it is structured."""
-    if isinstance(target, dict):
-        return target.get("description") or plain.value(target)
-    return plain.text(str(target))
+    return Assessment(
+        title=title(profile), generated=report_time().isoformat(),
+        code_version=_code_version(), verdict=_verdict(findings, context), context=context,
+        environment={"python": platform.python_version(), "platform": platform.platform(terse=True),
+                     **{k: str(v) for k, v in context.facts.get("versions", {}).items()}},
+        count=count_tests(rows), findings=findings, threat_map=tuple(threat_rows),
+        runs=tuple(Run.from_row(row) for row in rows), accepted_risks=AcceptedRisks(today().isoformat()))
 
 
 def _catalog_order(item) -> tuple[int, int]:

@@ -60,7 +60,3 @@ def render_chart(spec: dict) -> bytes:
     if spec["kind"] == "confusion":
         return _confusion(spec["cells"], spec["title"])
     return _line(spec)
-
-
-def render_charts(specs: list[dict]) -> list[tuple[str, bytes]]:
-    return [(spec["title"], render_chart(spec)) for spec in specs]

@@ -3,19 +3,27 @@ measurements that moved.
 
 Measurements are the numbers in each test's evidence (its query count and its named measurements), matched by test id, so a
 change reads "HIGH-4 answered 100 -> 90" rather than as two unrelated reports. Wall-clock times are left
-out: they move on every run and say nothing about the finding.
+out: they move on every run and say nothing about the finding. The earlier run is read as the JSON it is;
+this run is read from the model.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from security_tests.report.gate import FIXED_STATUS, is_open, measured_result
+from security_tests.contract import FindingStatus
+from security_tests.report.model import Comparison, FindingChange, MeasurementChange
+
+if TYPE_CHECKING:
+    from security_tests.report.model import Assessment
 
 NOISE = ("seconds", "duration")
+_OPEN_LABELS = {s.label for s in FindingStatus if s.is_open}
+_CLOSED_LABELS = {s.label for s in FindingStatus if s.counts_as_closed}
 
 
 def load_previous(path: str | Path) -> dict:
@@ -29,11 +37,11 @@ def load_previous(path: str | Path) -> dict:
     return data
 
 
-def _numbers(finding: dict) -> dict[tuple[str, str], float]:
+def _numbers(tests) -> dict[tuple[str, str], float]:
+    """``tests`` as (nodeid, evidence) pairs."""
     found = {}
-    for test in finding.get("tests", []):
-        name = test["nodeid"].split("::")[-1]
-        evidence = test.get("evidence", {})
+    for nodeid, evidence in tests:
+        name = nodeid.split("::")[-1]
         for key, value in {**evidence, **evidence.get("measurements", {})}.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in NOISE \
                     and not key.endswith("_seconds"):
@@ -41,63 +49,57 @@ def _numbers(finding: dict) -> dict[tuple[str, str], float]:
     return found
 
 
-def _category(old: dict | None, new: dict | None) -> str:
+def _category(old: str | None, new: str | None) -> str:
     if old is None:
         return "new"
     if new is None:
         return "not run"
-    if old["status"] == new["status"]:
+    if old == new:
         return "unchanged"
-    if is_open(new) and not is_open(old):
+    if new in _OPEN_LABELS and old not in _OPEN_LABELS:
         return "regressed"
-    if is_open(old) and new["status"] == FIXED_STATUS:
+    if old in _OPEN_LABELS and new in _CLOSED_LABELS:
         return "fixed"
     return "changed"
 
 
-def _measurement_changes(fid: str, old: dict, new: dict) -> list[dict]:
-    before, after = _numbers(old), _numbers(new)
-    return [{"finding": fid, "test": test, "measure": key, "old": before[(test, key)], "new": after[(test, key)]}
-            for test, key in sorted(before.keys() & after.keys()) if before[(test, key)] != after[(test, key)]]
-
-
-def compare(previous: dict, current: dict, source: str) -> dict:
-    """The ``comparison`` block of findings.json."""
+def compare(previous: dict, current: Assessment, source: str) -> Comparison:
+    """The ``comparison`` of this run with ``previous`` (an earlier findings.json)."""
     old = {f["id"]: f for f in previous["findings"]}
-    new = {f["id"]: f for f in current["findings"]}
-    findings, measurements = [], []
+    new = current.by_id
+    changes, measurements = [], []
     for fid in [*new, *(i for i in old if i not in new)]:
         before, after = old.get(fid), new.get(fid)
-        entry = {"id": fid, "change": _category(before, after),
-                 "old_status": before["status"] if before else None,
-                 "new_status": after["status"] if after else None}
+        old_status, new_status = before["status"] if before else None, after.status.label if after else None
         if before and after:
-            was, now = measured_result(before), measured_result(after)
-            entry.update({"old_summary": was, "new_summary": now, "summary_changed": was != now})
-            measurements += _measurement_changes(fid, before, after)
-        findings.append(entry)
+            changes.append(FindingChange(fid, _category(old_status, new_status), old_status, new_status,
+                                         str(before.get("measured") or before["status"]),
+                                         after.measured or after.status.label))
+            was = _numbers((t["nodeid"], t.get("evidence", {})) for t in before.get("tests", []))
+            now = _numbers((run.nodeid, run.evidence) for run in after.runs)
+            measurements += [MeasurementChange(fid, test, key, was[(test, key)], now[(test, key)])
+                             for test, key in sorted(was.keys() & now.keys()) if was[(test, key)] != now[(test, key)]]
+        else:
+            changes.append(FindingChange(fid, _category(old_status, new_status), old_status, new_status))
     counts: dict[str, int] = {}
-    for entry in findings:
-        counts[entry["change"]] = counts.get(entry["change"], 0) + 1
-    return {"previous": source, "previous_generated": previous.get("generated"),
-            "previous_code_version": previous.get("code_version"), "counts": counts,
-            "findings": findings, "measurements": measurements}
+    for change in changes:
+        counts[change.change] = counts.get(change.change, 0) + 1
+    return Comparison(source, previous.get("generated"), previous.get("code_version"), counts, tuple(changes),
+                      tuple(measurements))
 
 
-def comparison_line(comparison: dict) -> str:
-    counts = comparison["counts"]
+def comparison_line(comparison: Comparison) -> str:
+    counts = comparison.counts
     text = ", ".join(f"{counts.get(name, 0)} {name}" for name in ("new", "fixed", "regressed", "unchanged"))
     extra = ", ".join(f"{n} {name}" for name, n in sorted(counts.items())
                       if name not in ("new", "fixed", "regressed", "unchanged"))
-    moved = len(comparison["measurements"])
-    return (f"compared with {comparison['previous']}: {text}{', ' + extra if extra else ''}; "
-            f"{moved} measurement(s) changed")
+    return (f"compared with {comparison.previous}: {text}{', ' + extra if extra else ''}; "
+            f"{len(comparison.measurements)} measurement(s) changed")
 
 
-def change_lines(comparison: dict, limit: int = 20) -> list[str]:
+def change_lines(comparison: Comparison, limit: int = 20) -> list[str]:
     """Findings whose status moved and measurements that changed, for the console."""
-    lines = [f"{e['id']}: {e['change']} ({e['old_status']} -> {e['new_status']})"
-             for e in comparison["findings"] if e["change"] != "unchanged"]
-    lines += [f"{m['finding']} {m['test']} {m['measure']}: {m['old']} -> {m['new']}"
-              for m in comparison["measurements"]]
+    lines = [f"{c.id}: {c.change} ({c.old_status} -> {c.new_status})"
+             for c in comparison.findings if c.change != "unchanged"]
+    lines += [f"{m.finding} {m.test} {m.measure}: {m.old} -> {m.new}" for m in comparison.measurements]
     return lines[:limit] + ([f"... {len(lines) - limit} more in findings.json"] if len(lines) > limit else [])

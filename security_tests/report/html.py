@@ -2,6 +2,7 @@
 
 Evidence is HTML inside the row (tables, request samples, charts as inline images), never a link to a
 ``data:`` URL, which browsers refuse to open; an open residual risk shows its measurement, not a traceback.
+Every text is escaped: finding text names the target's fields and labels, and evidence quotes its answers.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from security_tests.contract import Status, Variant
-from security_tests.report import plain
+from security_tests.contract import RunResult, Variant
+from security_tests.report import colours, plain
 from security_tests.report.charts import render_chart
+from security_tests.report.model import Assessment
 
 STYLE = """<style>
 .fp-findings{border-collapse:collapse;margin:8px 0 16px;font-size:13px;width:100%}
@@ -25,45 +27,42 @@ STYLE = """<style>
 </style>"""
 
 
-def _colour(status_label: str) -> str:
-    for status in Status:
-        if status.label == status_label:
-            return "#%02x%02x%02x" % status.colour
-    return "#333"
+def measured_heading(assessment: Assessment) -> str:
+    return "Measured on this target" if assessment.context.single_target else "Measured on the hardened service"
 
 
-def findings_summary(assessment: dict) -> str:
-    """Every finding with its severity, status and one measured result, above the test table."""
+def findings_summary(assessment: Assessment) -> str:
+    """Every finding with its severity, status and the measurement behind that status, above the test table."""
     rows = "".join(
-        f'<tr class="fp-finding" data-finding="{escape(f["id"])}" data-status-code="{f["status_code"]}">'
-        f"<td>{escape(f['id'])}</td><td>{escape(f['title'])}</td>"
-        f"<td>{escape(f['severity'])} {f['cvss_score']}"
-        + (f" (id band {escape(f['id_band'])})" if f["severity"] != f["id_band"] else "")
-        + f'</td><td class="fp-status" style="color:{_colour(f["status"])}">{escape(f["status"])}</td>'
-        f"<td>{escape(plain.text(f['measured']))}"
-        + (f"<br><b>Risk that remains:</b> {escape(f['remaining_risk'])}" if f["remaining_risk"] else "")
-        + (f"<br><i>{escape(plain.accepted_text(f['accepted']))}</i>" if f.get("accepted") else "")
+        f'<tr class="fp-finding" data-finding="{escape(f.id)}" data-status-code="{f.status.code}">'
+        f"<td>{escape(f.id)}</td><td>{escape(f.title)}</td>"
+        f"<td>{escape(f.finding.severity.label)} {f.finding.cvss_score}"
+        + (f" (id band {escape(f.finding.id_band.label)})" if f.severity_differs else "")
+        + f'</td><td class="fp-status" style="color:{colours.css(colours.STATUS[f.status])}">'
+        f"{escape(f.status.label)}</td>"
+        f"<td>{escape(plain.text(f.measured or f.status_meaning))}"
+        + (f"<br><b>Risk that remains:</b> {escape(f.remaining_risk)}" if f.remaining_risk else "")
+        + (f"<br><i>{escape(plain.accepted_text(f.accepted))}</i>" if f.accepted else "")
         + "</td></tr>"
-        for f in assessment["findings"])
-    summary = assessment["summary"]
-    legend = "".join(f"<li><b>{escape(s['label'])}</b>: {escape(s['meaning'])}</li>"
-                     for s in assessment["status_legend"])
-    return (f"{STYLE}<h2 id=\"fp-findings\">Findings</h2>"
-            f"<p class=\"fp-verdict\"><b>{escape(assessment['verdict'])}</b></p>"
-            f"<p>Target: {escape(str(assessment['target']))}. {escape(summary['tests_sentence'])}; "
-            f"{escape(summary['findings_sentence'])}.</p>"
+        for f in assessment.findings)
+    legend = "".join(f"<li><b>{escape(status.label)}</b>: {escape(meaning)}</li>"
+                     for status, meaning in assessment.legend)
+    return (f"{STYLE}<h2 id=\"fp-findings\">Findings: {escape(assessment.title)}</h2>"
+            f"<p class=\"fp-verdict\"><b>{escape(assessment.verdict)}</b></p>"
+            f"<p>Target: {escape(assessment.context.named)}. {escape(assessment.count.sentence)}; "
+            f"{escape(assessment.findings_sentence)}.</p>"
             '<table class="fp-findings"><thead><tr><th>ID</th><th>Finding</th><th>Severity (CVSS 3.1)</th>'
-            f"<th>Status</th><th>Measured on the hardened service</th></tr></thead><tbody>{rows}</tbody></table>"
-            + _comparison(assessment.get("comparison")) +
+            f"<th>Status</th><th>{measured_heading(assessment)}</th></tr></thead><tbody>{rows}</tbody></table>"
+            + _comparison(assessment) +
             f"<details><summary>What each status means</summary><ul>{legend}</ul></details>"
             "<p>Below: every test run. Assessment runs come first, sorted by finding; unit tests are marked "
             "“unit test”. Open a row to see what it measured.</p>")
 
 
-def _comparison(comparison) -> str:
-    if not comparison:
+def _comparison(assessment: Assessment) -> str:
+    if assessment.comparison is None:
         return ""
-    header, rows = plain.comparison_table(comparison)
+    header, rows = plain.comparison_table(assessment.comparison)
     return "<h3>Changes since the last run</h3>" + (_table(header, rows) if rows else "<p>No finding changed status.</p>")
 
 
@@ -73,19 +72,18 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f'<table class="fp-evidence"><tr>{head}</tr>{body}</table>'
 
 
-def evidence_html(evidence: dict, variant: dict | None, outcome: str) -> str:
+def evidence_html(evidence: dict, variant: Variant | None, result: RunResult) -> str:
     """What one run measured, inline: result, summary, values, details, samples and charts."""
-    test = {"variant_detail": variant, "outcome": outcome, "evidence": evidence, "nodeid": "", "message": ""}
-    parts = [f"<p><b>{escape(plain.variant_name(variant))}: {escape(plain.run_result(test))}.</b> "
-             f"{escape(plain.text(evidence.get('summary', '')))}</p>"]
-    if evidence.get("residual") and variant is not None and Variant.from_dict(variant).judges_fix:
+    parts = [f"<p><b>{escape(plain.variant_name(variant))}: {escape(result.words)}.</b> "
+             f"{escape(plain.text(str(evidence.get('summary', ''))))}</p>"]
+    if evidence.get("residual") and variant is not None and variant.judges_fix:
         parts.append(f"<p><b>Risk that remains:</b> {escape(plain.text(evidence['residual']))}</p>")
     if evidence.get("measurements"):
         parts.append(_table(["Measurement", "Value"], plain.measurement_rows(evidence["measurements"])))
     if evidence.get("details"):
         parts.append(_table(["Detail", "Value"], plain.detail_rows(evidence["details"])))
     for sample in evidence.get("samples", []):
-        parts.append(f"<p><b>{escape(sample['label'])}</b></p>"
+        parts.append(f"<p><b>{escape(str(sample['label']))}</b></p>"
                      f'<div class="fp-sample">{escape(plain.sample_lines(sample))}</div>')
     for spec in evidence.get("charts", []):
         png = base64.b64encode(render_chart(spec)).decode()
@@ -94,11 +92,11 @@ def evidence_html(evidence: dict, variant: dict | None, outcome: str) -> str:
     return f'<div class="fp-evidence-block">{"".join(parts)}</div>'
 
 
-def sort_key(finding_id: str | None, variant: dict | None, kind: str) -> str:
+def sort_key(finding_id: str | None, variant: Variant | None, kind: str) -> str:
     """A hidden key so the table lists assessment runs by finding (worst band first), then unit tests."""
     if finding_id:
         band, number = finding_id.split("-")
-        order = {"inherited": 0, "hardened": 1}.get((variant or {}).get("profile", ""), 2)
-        isolated = 1 if (variant or {}).get("isolates") else 0
+        order = 2 if variant is None else 0 if variant.is_baseline else 1
+        isolated = 1 if variant is not None and variant.isolates else 0
         return f"0{('CRIT', 'HIGH', 'MED', 'LOW').index(band)}{int(number):02d}{order}{isolated}"
     return "1" if kind != "unit test" else "2"

@@ -1,7 +1,7 @@
-"""The PDF a security engineer hands to management, rendered with fpdf2 from the assessment dict.
+"""The PDF a security engineer hands to management, rendered with fpdf2 from the assessment model.
 
 Every number and every claim in it (the target, how many ways a finding was attacked, the test count)
-comes from the assessment dict, which comes from this run. Layout rules the tests check: a heading is
+comes from the ``Assessment``, which comes from this run; every page header names the target. Layout rules the tests check: a heading is
 never left at the foot of a page, a finding starts on a new page only when less than half a page is
 left, test ids appear only in the appendix, evidence reads as labelled values. With
 ``SOURCE_DATE_EPOCH`` set, identical results give byte-identical files.
@@ -19,14 +19,14 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from security_tests.contract import Severity, Status
+from security_tests.contract import FindingStatus
 from security_tests.findings import ATLAS, OWASP_ML_2023
-from security_tests.report import plain
+from security_tests.report import colours, plain
 from security_tests.report.assessment import report_time
 from security_tests.report.charts import render_chart
+from security_tests.report.model import Assessment, FindingResult
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-STATUS_COLOURS = {status.label: status.colour for status in Status}
 MARGIN, BOTTOM = 16, 16
 HEADING_ROOM = 45
 """Millimetres a heading needs below it (itself and a few lines), so it never ends a page."""
@@ -127,7 +127,7 @@ class AssessmentPDF(FPDF):
             for values in rows:
                 row = table.row()
                 for index, value in enumerate(values):
-                    colour = STATUS_COLOURS.get(value) if index == colour_column else None
+                    colour = colours.BY_LABEL.get(value) if index == colour_column else None
                     row.cell(value, style=FontFace(color=colour, emphasis="BOLD") if colour else None)
         self.ln(2)
 
@@ -141,30 +141,36 @@ class AssessmentPDF(FPDF):
         self.ln(2)
 
 
-def severity_cell(f: dict) -> str:
-    text = f"{f['severity']} {f['cvss_score']}"
-    return text if f["severity"] == f["id_band"] else f"{text} (id band {f['id_band']}: see note)"
+def severity_cell(f: FindingResult) -> str:
+    item = f.finding
+    text = f"{item.severity.label} {item.cvss_score}"
+    return text if not f.severity_differs else f"{text} (id band {item.id_band.label}: see note)"
 
 
-def severity_note(f: dict) -> str:
+def severity_note(f: FindingResult) -> str:
     """Shown wherever the computed severity differs from the band in the id, with or without a reason."""
-    reason = f["severity_note"] or "The catalog records no reason for the difference yet."
-    return (f"Severity differs from the id: {f['id']} carries the {f['id_band']} band of the original "
-            f"write-up; the CVSS 3.1 vector computes {f['severity']} {f['cvss_score']}. {reason}")
+    item = f.finding
+    reason = item.severity_note or "The catalog records no reason for the difference yet."
+    return (f"Severity differs from the id: {item.id} carries the {item.id_band.label} band of the original "
+            f"write-up; the CVSS 3.1 vector computes {item.severity.label} {item.cvss_score}. {reason}")
 
 
-def open_risks(a: dict) -> list[str]:
+def _where(a: Assessment) -> str:
+    return "on this target" if a.context.single_target else "on the hardened service"
+
+
+def open_risks(a: Assessment) -> list[str]:
     """One sentence per finding with risk left on the hardened service, each from this run's numbers."""
-    return [f"{f['id']} {f['title']} ({f['status']}): {f['remaining_risk']}" for f in a["findings"]
-            if f["remaining_risk"]]
+    return [f"{f.id} {f.title} ({f.status.label}): {f.remaining_risk}" for f in a.findings if f.remaining_risk]
 
 
-def method_sentence(a: dict) -> str:
+def method_sentence(a: Assessment) -> str:
     """How each finding was run, from the variants that actually ran."""
-    ran = set(a.get("variants_run", []))
-    if "live" in ran:
-        return (f"Each finding was attacked once, over HTTP, against the running service ({a['target']}); "
-                "checks that need the service's inside are listed as not assessed.")
+    ran = set(a.context.variants_run)
+    if a.context.single_target:
+        return (f"Each finding was attacked once, over HTTP, against the running service ({a.context.named}); "
+                "a status says what was measured on this target, with no before and after to compare; checks "
+                "that need the service's inside are listed as not assessed.")
     ways = [text for present, text in (
         ("inherited" in ran, "on the service as acquired (inherited)"),
         ("hardened" in ran, "on the hardened service"),
@@ -176,184 +182,185 @@ def method_sentence(a: dict) -> str:
             "removes runs without the third. Statuses are this run's measurements, not expectations.")
 
 
-def runs_sentence(a: dict) -> str:
-    ran = a.get("variants_run", [])
+def runs_sentence(a: Assessment) -> str:
+    ran = a.context.variants_run
     isolated = sorted(v.removeprefix("hardened-without-") for v in ran if v.startswith("hardened-without-"))
-    named = [plain.variant_name({"profile": v, "live": v == "live"}).lower() for v in ("inherited", "hardened", "live")
-             if v in ran]
+    named = [name for variant, name in (("inherited", "as acquired (inherited)"), ("hardened", "hardened"),
+                                        ("live", "live target")) if variant in ran]
     if isolated:
         named.append(f"hardened with one control off at a time ({', '.join(isolated)})")
     return "; ".join(named) or "none"
 
 
-def _cover(pdf: AssessmentPDF, a: dict) -> None:
+def _verdict_colour(a: Assessment) -> tuple[int, int, int]:
+    if a.verdict.startswith("NOT"):
+        return colours.STATUS[FindingStatus.OPEN]
+    return colours.STATUS[FindingStatus.RESIDUAL_RISK if a.verdict.startswith("CONDITIONAL") else FindingStatus.FIXED]
+
+
+def _cover(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.add_page()
     pdf.start_section("Cover", level=0)
     pdf.ln(18)
     pdf.set_font("DejaVu", "B", 24)
     pdf.multi_cell(0, 12, "Security assessment", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("DejaVu", "", 13)
-    pdf.multi_cell(0, 7, a["context"].get("target_name") or a["title"], align="L", new_x=XPos.LMARGIN,
-                   new_y=YPos.NEXT)
+    pdf.multi_cell(0, 7, a.context.target_name, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)
-    verdict_colour = Status.OPEN.colour if a["verdict"].startswith("NOT") else (
-        Status.RESIDUAL_RISK.colour if a["verdict"].startswith("CONDITIONAL") else Status.FIXED.colour)
-    pdf.coloured(a["verdict"], verdict_colour, 11)
+    pdf.coloured(a.verdict, _verdict_colour(a), 11)
     pdf.ln(4)
-    ctx = a["context"]
-    rows = [["Date", a["generated"]], ["Target", a["target"]], ["Mode", a["mode"]],
-            ["Code version", a["code_version"]], ["Test cases", a["summary"]["tests_sentence"]],
-            ["Findings", a["summary"]["findings_sentence"]]]
-    if ctx.get("signer_key_id"):
-        rows.append(["Manifest signer", ctx["signer_key_id"]])
-    for name, digest in sorted(ctx.get("artifact_hashes", {}).items()):
-        rows.append([f"SHA-256 {name}", digest])
+    facts = a.context.facts
+    rows = [["Date", a.generated], ["Target", a.context.named], ["Mode", a.context.mode],
+            ["Code version", a.code_version], ["Test cases", a.count.sentence], ["Findings", a.findings_sentence]]
+    if facts.get("signer_key_id"):
+        rows.append(["Manifest signer", str(facts["signer_key_id"])])
+    for name, digest in sorted(facts.get("artifact_hashes", {}).items()):
+        rows.append([f"SHA-256 {name}", str(digest)])
     pdf.grid(["Item", "Value"], rows, (40, 138), size=8)
 
 
-def _executive(pdf: AssessmentPDF, a: dict) -> None:
+def _executive(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Executive summary")
     pdf.para(method_sentence(a))
-    pdf.para(a["summary"]["tests_sentence"] + "; " + a["summary"]["findings_sentence"] + ".", style="B")
-    rows = [[f["id"], f["title"], severity_cell(f), f["status"], plain.text(f["measured"])] for f in a["findings"]]
-    pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Status", "Measured on the hardened service"], rows,
+    pdf.para(a.count.sentence + "; " + a.findings_sentence + ".", style="B")
+    rows = [[f.id, f.title, severity_cell(f), f.status.label, plain.text(f.measured or f.status_meaning)]
+            for f in a.findings]
+    pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Status", f"Measured {_where(a)}"], rows,
              (15, 44, 25, 30, 64), size=7.5, colour_column=3)
-    present = {f["status_code"] for f in a["findings"]}
+    present = {f.status for f in a.findings}
     pdf.heading("What each status means", level=1, room=40)
-    pdf.grid(["Status", "Meaning"], [[s["label"], s["meaning"]] for s in a["status_legend"] if s["code"] in present],
+    pdf.grid(["Status", "Meaning"], [[s.label, meaning] for s, meaning in a.legend if s in present],
              (50, 128), size=8, colour_column=0)
     risks = open_risks(a)
     if risks:
-        pdf.heading("Risk that remains on the hardened service", level=1, room=40)
+        pdf.heading(f"Risk that remains {_where(a)}", level=1, room=40)
         for sentence in risks:
             pdf.para(f"• {sentence}", size=9)
-    accepted = [f for f in a["findings"] if f.get("accepted")]
+    accepted = [f for f in a.findings if f.accepted]
     if accepted:
         pdf.heading("Accepted risks", level=1, room=40)
         for f in accepted:
-            pdf.para(f"• {f['id']} {f['title']}: {plain.accepted_text(f['accepted'])}", size=9)
-    header, changes = plain.comparison_table(a.get("comparison"))
-    if a.get("comparison"):
+            pdf.para(f"• {f.id} {f.title}: {plain.accepted_text(f.accepted)}", size=9)
+    if a.comparison is not None:
+        header, changes = plain.comparison_table(a.comparison)
         pdf.heading("Changes since the last run", level=1, room=40)
-        scalars = {k: v for k, v in a["comparison"].items() if not isinstance(v, (list, dict))}
-        if scalars:
-            pdf.para(plain.value(scalars), size=8.5)
+        pdf.para(f"Compared with {a.comparison.previous} (generated {a.comparison.previous_generated or 'unknown'}, "
+                 f"code {a.comparison.previous_code_version or 'unknown'}).", size=8.5)
         if changes:
             pdf.grid(header, changes, tuple([178 / len(header)] * len(header)), size=7.5)
         else:
             pdf.para("No finding changed status since the last run.", size=9)
-    notes = [f for f in a["findings"] if f["severity"] != f["id_band"]]
+    notes = [f for f in a.findings if f.severity_differs]
     if notes:
         pdf.heading("Where the computed severity differs from the id", level=1, room=40)
         for f in notes:
-            pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour, size=8.5)
+            pdf.box(severity_note(f), colours.SEVERITY[f.finding.severity], size=8.5)
 
 
-def _scope(pdf: AssessmentPDF, a: dict) -> None:
+def _scope(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Scope and method")
-    ctx = a["context"]
-    pdf.para(f"Target: {a['target']}. Mode: {a['mode']}. Services attacked: {runs_sentence(a)}.")
+    ctx = a.context
+    pdf.para(f"Target: {ctx.named}. Mode: {ctx.mode}. Services attacked: {runs_sentence(a)}.")
     pdf.para(method_sentence(a))
-    recipe = ctx.get("provenance", {}).get("recipe")
+    recipe = ctx.facts.get("provenance", {}).get("recipe")
     if recipe:
         pdf.para("The model's signed manifest records the recipe it was trained from: "
                  + plain.value(recipe) + ". Its artifacts were verified against the manifest before the attacks.")
     pdf.para("Attacks are plain functions over one client interface and run unchanged in-process or against a "
              "live URL. Evidence in this report is what each attack measured; nothing is copied from the "
              "original write-up.")
-    shown = {"charts", "artifact_hashes", "signer_key_id", "provenance", "versions", "model_metrics",
-             "confusion_matrix", "target", "target_name"}
-    facts = [[plain.label(k), plain.value(v, k)] for k, v in sorted(ctx.items()) if k not in shown]
+    shown = {"artifact_hashes", "signer_key_id", "provenance", "versions", "model_metrics",
+             "confusion_matrix", "target"}
+    facts = [[plain.label(k), plain.value(v, k)] for k, v in sorted(ctx.facts.items()) if k not in shown]
     if facts:
         pdf.heading("Target facts recorded in this run", level=1, room=40)
         pdf.grid(["Fact", "Value"], facts, (50, 128), size=8)
-    for finding_id, reasons in sorted(a.get("check_by_hand", {}).items()):
-        pdf.para(f"{finding_id} not assessed here: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
-    metrics = ctx.get("model_metrics", {})
+    for finding_id, reasons in sorted(ctx.not_assessed.items()):
+        pdf.para(f"{finding_id}: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
+    metrics = ctx.facts.get("model_metrics", {})
     if metrics:
         pdf.heading("Model under assessment", level=1, room=70)
         pdf.grid(["Held-out metric", "Value"], plain.measurement_rows(metrics), (60, 60), size=8)
-    for spec in ctx.get("charts", []):
+    for spec in ctx.charts:
         pdf.chart(render_chart(spec), spec["title"] + ", measured in this run", width=75)
     pdf.para("Software versions are listed in the appendix.", size=8.5)
 
 
-def _threat_map(pdf: AssessmentPDF, a: dict) -> None:
+def _threat_map(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Threat map")
     pdf.para("Each row's OWASP ML Top 10 (2023) and MITRE ATLAS ids are those of the findings on that stage, taken "
              "from the same catalog as the finding pages.", size=8.5)
-    by_id = {f["id"]: f for f in a["findings"]}
-    rows = [[r["stage"], f"{r['threat']}. Example: {r['example']}", r["control"],
-             "\n".join(f"{o} {OWASP_ML_2023[o]}" for o in r["owasp"]),
-             "\n".join(f"{t} {ATLAS[t]}" for t in r["atlas"]),
-             "\n".join(f"{fid}: {by_id[fid]['status']}" for fid in r["findings"]) or "not covered"]
-            for r in a["threat_map"]]
+    rows = [[r.stage, f"{r.threat}. Example: {r.example}", r.control,
+             "\n".join(f"{o} {OWASP_ML_2023[o]}" for o in r.owasp),
+             "\n".join(f"{t} {ATLAS[t]}" for t in r.atlas),
+             "\n".join(f"{fid}: {a.by_id[fid].status.label}" for fid in r.findings) or "not covered"]
+            for r in a.threat_map]
     pdf.grid(["Stage", "Threat", "Control", "OWASP ML 2023", "MITRE ATLAS", "Findings"], rows,
              (22, 36, 32, 26, 30, 32), size=6.8)
 
 
-def _finding(pdf: AssessmentPDF, f: dict) -> None:
+def _finding(pdf: AssessmentPDF, f: FindingResult) -> None:
+    item = f.finding
     pdf.ensure((pdf.h - MARGIN - BOTTOM) * 0.45)
     if pdf.get_y() > MARGIN + 20:
         pdf.ln(3)
         pdf.line(MARGIN, pdf.get_y(), pdf.w - MARGIN, pdf.get_y())
         pdf.ln(2)
-    pdf.heading(f"{f['id']}: {f['title']}", level=1)
-    pdf.coloured(f"Status: {f['status']}", STATUS_COLOURS[f["status"]], 10)
-    pdf.para(f["status_meaning"][:1].upper() + f["status_meaning"][1:] + ".", size=8.5, style="I")
-    if f["severity"] != f["id_band"]:
-        pdf.box(severity_note(f), Severity.from_label(f["severity"]).colour)
-    if f.get("accepted"):
-        pdf.box(plain.accepted_text(f["accepted"]), Status.NOT_ASSESSED.colour)
-    if f["status_code"] == Status.CONTROL_VERIFIED_RESIDUAL.code:
-        pdf.box(f"Residual risk remains. {f['remaining_risk']}.", Status.RESIDUAL_RISK.colour)
-    rows = [["Severity", f"{f['severity']} {f['cvss_score']} (CVSS 3.1 {f['cvss_vector']})"],
-            ["Component", f["component"]], ["OWASP ML Top 10 (2023)", f["owasp"]],
-            ["MITRE ATLAS", ", ".join(f["atlas"])],
-            ["Pipeline stage", ", ".join(f["stages"])], ["Control", f["control"] or "none (no control removes it)"]]
+    pdf.heading(f"{f.id}: {f.title}", level=1)
+    pdf.coloured(f"Status: {f.status.label}", colours.STATUS[f.status], 10)
+    pdf.para(f.status_meaning[:1].upper() + f.status_meaning[1:] + ".", size=8.5, style="I")
+    if f.severity_differs:
+        pdf.box(severity_note(f), colours.SEVERITY[item.severity])
+    if f.accepted:
+        pdf.box(plain.accepted_text(f.accepted), colours.GREY)
+    if f.status is FindingStatus.CONTROL_VERIFIED_RESIDUAL:
+        pdf.box(f"Residual risk remains. {f.remaining_risk}.", colours.STATUS[FindingStatus.RESIDUAL_RISK])
+    rows = [["Severity", f"{item.severity.label} {item.cvss_score} (CVSS 3.1 {item.cvss_vector})"],
+            ["Component", item.component], ["OWASP ML Top 10 (2023)", item.owasp_name],
+            ["MITRE ATLAS", ", ".join(f"{t} {ATLAS[t]}" for t in item.atlas)],
+            ["Pipeline stage", ", ".join(item.stages)], ["Control", item.control or "none (no control removes it)"]]
     pdf.grid(["Field", "Value"], rows, (40, 138), size=8)
-    pdf.label("Description", f["description"])
-    pdf.label("Attack run", f.get("attack_run", f["attack"]))
-    pdf.label("Risk", f["risk"])
+    pdf.label("Description", item.description)
+    pdf.label("Attack run", f.attack_run)
+    pdf.label("Risk", item.risk)
     _evidence(pdf, f)
-    pdf.label("Remediation", f["remediation"])
+    pdf.label("Remediation", item.remediation)
 
 
-def _evidence(pdf: AssessmentPDF, f: dict) -> None:
+def _evidence(pdf: AssessmentPDF, f: FindingResult) -> None:
     pdf.heading("Evidence measured in this run", level=2, room=40)
     pdf.grid(["Run", "Result", "Measured"], plain.run_rows(f), (32, 34, 112), size=7.5)
-    tests = plain.in_run_order([t for t in f["tests"] if t["evidence"]])
-    names = sorted({k for t in tests for k in t["evidence"].get("measurements", {})})
-    if names and len(tests) <= 4:
-        columns = [plain.run_name(t, f) for t in tests]
-        rows = [[plain.label(n)] + [plain.value(t["evidence"].get("measurements", {}).get(n), n) for t in tests]
+    runs = plain.in_run_order([r for r in f.runs if r.evidence])
+    names = sorted({k for r in runs for k in r.evidence.get("measurements", {})})
+    if names and len(runs) <= 4:
+        columns = [plain.run_name(r, f) for r in runs]
+        rows = [[plain.label(n)] + [plain.value(r.evidence.get("measurements", {}).get(n), n) for r in runs]
                 for n in names]
-        width = 118 / len(tests)
-        pdf.grid(["Measurement", *columns], rows, (178 - width * len(tests), *([width] * len(tests))), size=7.5)
+        width = 118 / len(runs)
+        pdf.grid(["Measurement", *columns], rows, (178 - width * len(runs), *([width] * len(runs))), size=7.5)
     elif names:
-        pdf.grid(["Run", "Measured values"], [[plain.run_name(t, f), plain.value(t["evidence"].get("measurements", {}))]
-                                             for t in tests], (50, 128), size=7.5)
-    judging = [t for t in tests if t["judges_fix"] or t["variant"] is None]
-    for test in judging:
-        details = plain.detail_rows({k: v for k, v in test["evidence"].get("details", {}).items()})
+        pdf.grid(["Run", "Measured values"], [[plain.run_name(r, f), plain.value(r.evidence.get("measurements", {}))]
+                                             for r in runs], (50, 128), size=7.5)
+    for run in [r for r in runs if r.judges_fix or r.variant is None]:
+        details = plain.detail_rows(dict(run.evidence.get("details", {})))
         if details:
-            pdf.grid([f"Detail ({plain.run_name(test, f)})", "Value"], details, (48, 130), size=7.5)
+            pdf.grid([f"Detail ({plain.run_name(run, f)})", "Value"], details, (48, 130), size=7.5)
     shown = set()
-    for test in sorted(tests, key=lambda t: (t["judges_fix"], t["nodeid"])):
-        if test["control_isolation"]:
+    for run in sorted(runs, key=lambda r: (r.judges_fix, r.nodeid)):
+        if run.control_isolation:
             continue
-        for sample in test["evidence"].get("samples", []):
-            if (test["variant"], sample["label"]) not in shown:
-                shown.add((test["variant"], sample["label"]))
+        for sample in run.evidence.get("samples", []):
+            if (run.variant_id, sample["label"]) not in shown:
+                shown.add((run.variant_id, sample["label"]))
                 pdf.ensure(30)
-                pdf.para(f"{sample['label']} ({plain.variant_name(test['variant_detail'])}):", size=8, style="B")
+                pdf.para(f"{sample['label']} ({plain.variant_name(run.variant)}):", size=8, style="B")
                 pdf.mono(plain.sample_lines(sample))
     drawn = set()
-    for test in tests:
-        for spec in test["evidence"].get("charts", []):
+    for run in runs:
+        for spec in run.evidence.get("charts", []):
             if spec["title"] not in drawn:
                 drawn.add(spec["title"])
-                pdf.chart(render_chart(spec), f"{spec['title']} ({plain.variant_name(test['variant_detail'])})")
+                pdf.chart(render_chart(spec), f"{spec['title']} ({plain.variant_name(run.variant)})")
 
 
 def _test_id(nodeid: str) -> str:
@@ -363,30 +370,30 @@ def _test_id(nodeid: str) -> str:
     return f"{path}\n  {base}" + (f"\n  [{params}" if params else "")
 
 
-def _appendix(pdf: AssessmentPDF, a: dict) -> None:
+def _appendix(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Appendix: environment and every test")
-    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a["environment"].items())], (60, 118))
+    pdf.grid(["Component", "Version"], [[k, str(v)] for k, v in sorted(a.environment.items())], (60, 118))
     pdf.heading("Every test", level=1, room=40)
-    pdf.para(a["summary"]["tests_sentence"] + ".", style="B")
+    pdf.para(a.count.sentence + ".", style="B")
     pdf.grid(["Test", "Finding", "Result", "Seconds"],
-             [[_test_id(t["nodeid"]), t["finding"] or ("context" if t["context"] else "property check"),
-               plain.run_result(t), f"{t['duration']:.2f}"] for t in a["tests"]],
+             [[_test_id(r.nodeid), r.finding or ("context" if r.context else "property check"), r.result.words,
+               f"{r.duration:.2f}"] for r in a.runs],
              (112, 18, 36, 12), size=6.5)
 
 
-def write_pdf(assessment: dict, path: Path) -> None:
-    pdf = AssessmentPDF(assessment["title"])
+def write_pdf(assessment: Assessment, path: Path) -> None:
+    pdf = AssessmentPDF(assessment.title)
     moment: datetime = report_time()
     pdf.set_creation_date(moment)
-    pdf.set_title(assessment["title"])
-    pdf.set_author("fraudpipe assessment")
-    pdf.set_producer("fraudpipe")
+    pdf.set_title(assessment.title)
+    pdf.set_author("security assessment")
+    pdf.set_producer("security_tests report")
     _cover(pdf, assessment)
     _executive(pdf, assessment)
     _scope(pdf, assessment)
     _threat_map(pdf, assessment)
     pdf.heading("Findings")
-    for finding in assessment["findings"]:
+    for finding in assessment.findings:
         _finding(pdf, finding)
     _appendix(pdf, assessment)
     tmp = path.with_suffix(".pdf.tmp")

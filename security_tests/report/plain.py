@@ -10,7 +10,12 @@ import ast
 import json
 import re
 
+from typing import TYPE_CHECKING
+
 from security_tests.contract import Variant
+
+if TYPE_CHECKING:
+    from security_tests.report.model import Acceptance, Comparison, FindingResult, Run
 
 PERCENT_WORDS = ("fidelity", "rate", "share", "recall", "precision", "accuracy", "agreement")
 _BOOL = re.compile(r"\b(True|False|None)\b")
@@ -91,27 +96,27 @@ def text(source: str) -> str:
     return _BOOL.sub(lambda m: {"True": "yes", "False": "no", "None": "none"}[m.group(1)], words)
 
 
-def variant_name(variant: dict | None) -> str:
+def variant_name(variant: Variant | None) -> str:
     """A run's name for a reader: as acquired, hardened, or hardened with one control off."""
-    if not variant:
+    if variant is None:
         return "Check"
-    if variant.get("live"):
+    if variant.live:
         return "Live target"
-    if variant["profile"] == "inherited":
+    if variant.is_baseline:
         return "As acquired (inherited)"
-    return f"Hardened, {variant['isolates']} off" if variant.get("isolates") else "Hardened"
+    return f"Hardened, {variant.isolates} off" if variant.isolates else "Hardened"
 
 
-def run_name(test: dict, finding: dict | None = None) -> str:
+def run_name(run: Run, finding: FindingResult | None = None) -> str:
     """The run's service, plus the case when a finding has several tests or cases on the same service."""
-    name = variant_name(test["variant_detail"])
+    name = variant_name(run.variant)
     if finding is None:
         return name
-    same = [t for t in finding["tests"] if t["variant"] == test["variant"]]
+    same = [r for r in finding.runs if r.variant_id == run.variant_id]
     if len(same) < 2:
         return name
-    function, _, params = test["nodeid"].split("::")[-1].partition("[")
-    extra = params[:-1].replace(f"{finding['id']}[{test['variant']}]", "").strip("-")
+    function, _, params = run.nodeid.split("::")[-1].partition("[")
+    extra = params[:-1].replace(f"{finding.id}[{run.variant_id}]", "").strip("-")
     case = extra.replace("-", " ") or function.removeprefix("test_").replace("_", " ")
     return f"{name}: {case}"
 
@@ -162,51 +167,41 @@ def _json(item) -> str:
     return shown if len(shown) <= 600 else shown[:600] + " … (full sample in findings.json)"
 
 
-def in_run_order(tests: list[dict]) -> list[dict]:
+def in_run_order(runs) -> list[Run]:
     """As acquired, then hardened (or live), then each control isolated, then checks without a variant."""
     order = {"inherited": 0, "hardened": 1, "live": 1}
-    return sorted(tests, key=lambda t: (order.get(t["variant"] or "", 2 if t["variant"] else 3), t["nodeid"]))
+    return sorted(runs, key=lambda r: (order.get(r.variant_id or "", 2 if r.variant else 3), r.nodeid))
 
 
-def run_rows(finding: dict) -> list[list[str]]:
-    """One row per run: which service, what it showed, what was measured."""
-    tests = in_run_order(finding["tests"])
-    return [[run_name(t, finding), run_result(t), text(t["evidence"].get("summary") or t["message"])]
-            for t in tests]
+def run_rows(finding: FindingResult) -> list[list[str]]:
+    """One row per run: which service, what it showed, what was measured. Runs that measured nothing for
+    the same reason share one row (a white-box family against a live target is one line, not fourteen)."""
+    rows, unmeasured = [], {}
+    for run in in_run_order(finding.runs):
+        if run.not_assessed is not None:
+            key = (run.variant_id, run.summary)
+            if key in unmeasured:
+                unmeasured[key][1] += 1
+                continue
+            unmeasured[key] = row = [run, 1]
+            rows.append(row)
+        else:
+            rows.append([run, 0])
+    return [[run_name(run, finding) if count < 2 else f"{variant_name(run.variant)} ({count} cases)",
+             run.result.words, text(run.summary or run.message)] for run, count in rows]
 
 
-def run_result(test: dict) -> str:
-    """What a run showed, in words; an inherited run whose attack succeeded passed because it succeeded."""
-    variant = Variant.from_dict(test["variant_detail"]) if test["variant_detail"] else None
-    if test["outcome"] == "skipped":
-        return "not assessed"
-    if test["outcome"] in ("failed", "error"):
-        return "FAILED: " + ("control did not hold" if variant and variant.judges_fix else "unexpected result")
-    if test["outcome"] == "xfailed":
-        return "attack succeeded (open residual risk)"
-    if test["outcome"] == "xpassed":
-        return "attack blocked: residual risk no longer reproduces"
-    if variant is not None and variant.attack_should_succeed:
-        return "attack succeeded (expected)"
-    return "attack blocked" if variant is not None else "check passed"
-
-
-def accepted_text(accepted) -> str:
-    """An accepted risk (from the CI branch's accepted-risks file) with its owner and expiry, if present."""
+def accepted_text(accepted: Acceptance | None) -> str:
+    """An accepted risk (from the CI branch's accepted-risks file) with its owner and expiry."""
     if not accepted:
         return ""
-    if isinstance(accepted, dict):
-        owner, expiry = accepted.get("owner", "no owner recorded"), accepted.get("expires") or accepted.get("expiry")
-        rest = {k: v for k, v in accepted.items() if k not in ("owner", "expires", "expiry")}
-        return (f"Accepted risk: owner {owner}, expires {expiry or 'no expiry recorded'}"
-                + (f"; {value(rest)}" if rest else ""))
-    return f"Accepted risk: {value(accepted)}"
+    return f"Accepted risk: owner {accepted.owner}, expires {accepted.expires}; {accepted.reason}"
 
 
-def comparison_table(comparison) -> tuple[list[str], list[list[str]]]:
-    """The "changes since last run" block as a header and rows, whatever list of records it holds."""
-    if not isinstance(comparison, dict):
+def comparison_table(comparison: Comparison | None) -> tuple[list[str], list[list[str]]]:
+    """The "changes since last run" block as a header and rows."""
+    if comparison is None:
         return [], []
-    changes = next((v for v in comparison.values() if isinstance(v, list) and v and isinstance(v[0], dict)), [])
-    header = list(dict.fromkeys(k for change in changes for k in change))
-    return [label(h) for h in header], [[value(c.get(h), h) for h in header] for c in changes]
+    header = ["ID", "Change", "Before", "Now"]
+    return header, [[c.id, c.change, c.old_status or "—", c.new_status or "—"] for c in comparison.findings
+                    if c.change != "unchanged"]

@@ -1,49 +1,64 @@
 """Pytest hooks: evidence in, reports out.
 
 Tests hand the ``evidence`` fixture the ``Evidence`` their attack returned. A
-``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant`` and the evidence (as JSON
-strings, so nothing numpy-typed crosses to the xdist controller) into ``report.user_properties``. The
-controller collects rows in ``pytest_runtest_logreport`` (every test in the security_tests package is an
-assessment test case, with or without a finding), writes findings.json and the PDF in
-``pytest_sessionfinish`` whatever the outcome, and prints the one test count and the finding statuses.
-Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when every test passed. The
-pytest-html hooks put the findings summary above the table and each run's evidence inline in its row
-(``security_tests/report/html.py``).
+``pytest_runtest_makereport`` wrapper puts the finding id, the ``Variant``, the evidence (as JSON strings,
+so nothing numpy-typed crosses to the xdist controller) and, for a run that measured nothing, why
+(``NotAssessed`` kinds) into ``report.user_properties``. The controller collects rows in
+``pytest_runtest_logreport`` (every test in the security_tests package is an assessment test case, with
+or without a finding), builds the one ``Assessment`` model in ``pytest_sessionfinish`` whatever the
+outcome, writes findings.json and the PDF from it, and prints the one test count and the finding
+statuses. Only the ``--fail-on`` gate (``ci.py``) sets the exit status, and only when every test passed.
+The pytest-html hooks put the findings summary above the table and each run's evidence inline in its row.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 import pytest
 
-from security_tests.contract import Evidence, Variant
+from security_tests.contract import Evidence, NotAssessed, Variant
 from security_tests.report import ci
-from security_tests.report.records import TestRow, jsonable
+from security_tests.report.records import NotAssessedNote, TestRow, jsonable
 
 EVIDENCE_KEY = pytest.StashKey["Recorder"]()
-MARKERS = ("finding(id): the catalog finding a security test measures",
-           "assessment_context: records the target and model under assessment for the report",
-           "white_box(reason): needs the service's inside; skipped against a live URL",
-           "slow: heavier attacks (ART); CI runs them too",
-           "black_box: runs only against a live target, from its profile (budgeted queries)")
+NOT_ASSESSED_KEY = pytest.StashKey[NotAssessedNote]()
+
+
+@dataclass(frozen=True)
+class Marker:
+    name: str
+    signature: str
+    meaning: str
+
+
+FINDING = Marker("finding", "finding(id)", "the catalog finding a security test measures")
+CONTEXT = Marker("assessment_context", "assessment_context",
+                 "records the target and model under assessment for the report")
+WHITE_BOX = Marker("white_box", "white_box(reason)",
+                   "needs the service's inside; against a live target it is reported not assessed (needs_inside)")
+SLOW = Marker("slow", "slow", "heavier attacks (ART); CI runs them too")
+BLACK_BOX = Marker("black_box", "black_box", "runs only against a live target, from its profile (budgeted queries)")
+MARKERS = (FINDING, CONTEXT, WHITE_BOX, SLOW, BLACK_BOX)
+"""Declared here and read here (``_row_facts``, ``_skip_note``): what a marker means to the report."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fraudpipe assessment")
-    group.addoption("--assessment-dir", default="artifacts",
-                    help="where findings.json and security-assessment.pdf are written (default: artifacts)")
-    group.addoption("--no-assessment-pdf", action="store_true", help="write findings.json only")
-    ci.add_options(group)
+    report = parser.getgroup("assessment report")
+    report.addoption("--assessment-dir", default="artifacts",
+                     help="where findings.json and security-assessment.pdf are written (default: artifacts)")
+    report.addoption("--no-assessment-pdf", action="store_true", help="write findings.json only")
+    ci.add_options(parser.getgroup("assessment in CI"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     ci.load_inputs(config)
-    config.pluginmanager.register(Collector(config), "fraudpipe-assessment-collector")
-    for line in MARKERS:
-        config.addinivalue_line("markers", line)
+    config.pluginmanager.register(Collector(config), "assessment-report-collector")
+    for marker in MARKERS:
+        config.addinivalue_line("markers", f"{marker.signature}: {marker.meaning}")
 
 
 class Recorder:
@@ -64,23 +79,66 @@ def evidence(request) -> Recorder:
     return recorder
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A ``NotAssessed`` raised anywhere in a test (or turned into a skip by ``live.measure``) makes the test
+    a skip whose kind and reason the report shows: nothing measured is never a verdict. A skip inside a
+    strict-xfail test stays a skip."""
+    try:
+        return (yield)
+    except NotAssessed as exc:
+        pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(exc.kind, str(exc))
+        pytest.skip(str(exc))
+    except pytest.skip.Exception as exc:
+        cause = exc.__context__
+        if isinstance(cause, NotAssessed):
+            pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(cause.kind, str(cause))
+        raise
+
+
 def _variant(item) -> dict | None:
     callspec = getattr(item, "callspec", None)
     variant = callspec.params.get("variant") if callspec else None
     return variant.as_dict() if isinstance(variant, Variant) else None
 
 
+def _live(item) -> bool:
+    from security_tests.target import live_target
+
+    variant = _variant(item)
+    return live_target(item.config) is not None or bool(variant and variant["live"])
+
+
+def _skip_note(item, report) -> NotAssessedNote | None:
+    """Why a skipped test measured nothing: its ``NotAssessed`` kind, ``needs_inside`` for a white-box test
+    against a live target, else a plain skip."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    note = item.stash.get(NOT_ASSESSED_KEY, None)
+    if note is not None:
+        return note
+    white_box = item.get_closest_marker(WHITE_BOX.name)
+    if white_box is not None and _live(item):
+        return NotAssessedNote("needs_inside", white_box.args[0] if white_box.args else "needs the inside")
+    return NotAssessedNote("skipped", _skip_reason(report))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    marker = item.get_closest_marker("finding")
-    context = item.get_closest_marker("assessment_context") is not None
-    recorder = item.stash.get(EVIDENCE_KEY, None)
+    marker = item.get_closest_marker(FINDING.name)
+    context = item.get_closest_marker(CONTEXT.name) is not None
     if marker is None and not context and not _in_assessment(item):
         return report
     report.user_properties.append(("finding", marker.args[0] if marker else None))
     report.user_properties.append(("variant", _variant(item)))
     report.user_properties.append(("context", context))
+    note = _skip_note(item, report)
+    if note is not None:
+        report.user_properties.append(("not_assessed", note.as_dict()))
+    if report.when == "call" and report.failed and call.excinfo is None:
+        report.user_properties.append(("strict_xpass", True))
+    recorder = item.stash.get(EVIDENCE_KEY, None)
     if report.when == "call" and recorder is not None and recorder.recorded is not None:
         safe = jsonable(recorder.recorded.as_dict())
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
@@ -100,13 +158,33 @@ def _skip_reason(report) -> str:
     return str(longrepr or "")
 
 
+def _outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
+
+
+def _last_line(report) -> str:
+    text = (report.longreprtext or "").strip() if report.failed else ""
+    return text.splitlines()[-1][:400] if text else ""
+
+
+def _profile(config: pytest.Config):
+    """The target assessed: the live target's profile, or fraudpipe's own for in-process runs."""
+    from security_tests.target import live_target
+    from security_tests.targets.profile import fraudpipe_target
+
+    target = live_target(config)
+    return target.profile if target is not None else fraudpipe_target()
+
+
 class Collector:
     """Lives on the controller (and, idle, on each xdist worker); holds one row per assessed test."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, TestRow] = {}
-        self._assessment: dict | None = None
+        self._assessment = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -120,6 +198,8 @@ class Collector:
         row.duration += report.duration
         if "evidence" in props:
             row.evidence = json.loads(props["evidence"])
+        if "not_assessed" in props and report.when in ("setup", "call"):
+            row.not_assessed = NotAssessedNote(**props["not_assessed"])
         if report.when == "setup" and report.failed:
             row.outcome = "error"
             row.message = _last_line(report)
@@ -127,29 +207,26 @@ class Collector:
             row.outcome = "skipped"
             row.message = _skip_reason(report)
         elif report.when == "call":
+            row.outcome = _outcome(report)
+            row.strict_xpass = bool(props.get("strict_xpass"))
             if hasattr(report, "wasxfail"):
-                row.outcome = "xfailed" if report.skipped else "xpassed"
                 row.message = report.wasxfail
             else:
-                row.outcome = report.outcome
                 row.message = _skip_reason(report) if report.skipped else _last_line(report)
         elif report.when == "teardown" and report.failed and row.outcome == "passed":
             row.outcome = "error"
         if report.when == "teardown" and not hasattr(self.config, "workerinput"):
-            report.user_properties.extend(ci.case_properties(row.finding, row.status))
+            report.user_properties.extend(ci.case_properties(row.finding, row.result.label))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            return
-        rows = sorted(self.rows.values(), key=lambda r: r.nodeid)
-        if not any(row.finding for row in rows):
+        if hasattr(self.config, "workerinput") or not any(row.finding for row in self.rows.values()):
             return
         out = Path(self.config.getoption("assessment_dir"))
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         out.mkdir(parents=True, exist_ok=True)
         assessment = self.assessment()
-        (out / "findings.json").write_text(json.dumps(assessment, indent=2, sort_keys=True) + "\n")
+        (out / "findings.json").write_text(json.dumps(assessment.as_json(), indent=2, sort_keys=True) + "\n")
         written = [out / "findings.json"]
         if not self.config.getoption("no_assessment_pdf"):
             from security_tests.report.pdf import write_pdf
@@ -158,32 +235,38 @@ class Collector:
             written.append(out / "security-assessment.pdf")
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            summary = assessment["summary"]
-            reporter.write_sep("-", f"security assessment: {summary['tests_sentence']}")
-            reporter.write_line(summary["findings_sentence"])
+            reporter.write_sep("-", f"{assessment.title}: {assessment.count.sentence}")
+            reporter.write_line(assessment.findings_sentence)
             reporter.write_line("written: " + ", ".join(str(p) for p in written))
         ci.finish(self.config, session, assessment, reporter)
 
-    def assessment(self) -> dict:
+    def assessment(self):
         """Built once from the rows, after the last test: the HTML summary and the files share it."""
         if self._assessment is None:
             from security_tests.report.assessment import build_assessment
 
-            self._assessment = ci.enrich(self.config, build_assessment(sorted(self.rows.values(),
-                                                                              key=lambda r: r.nodeid)))
+            self._assessment = ci.add_ci_results(self.config, build_assessment(list(self.rows.values()),
+                                                                               _profile(self.config)))
         return self._assessment
+
+    def _assessed(self) -> bool:
+        return any(row.finding for row in self.rows.values())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
-        report.title = "fraudpipe security assessment"
+        """Asked before any test ran: the title comes from the profile, as the assessment's own does."""
+        from security_tests.report.assessment import title
+
+        report.title = title(_profile(self.config))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
-        if any(row.finding for row in self.rows.values()):
+        if self._assessed():
             from security_tests.report.html import findings_summary
 
-            prefix.append(findings_summary(self.assessment()))
-            prefix.extend(ci.html_summary_lines(self.config))
+            assessment = self.assessment()
+            prefix.append(findings_summary(assessment))
+            prefix.extend(ci.html_summary_lines(assessment))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells) -> None:
@@ -198,13 +281,13 @@ class Collector:
         from security_tests.report.html import sort_key
 
         props = dict(getattr(report, "user_properties", ()))
-        variant = props.get("variant")
-        if "finding" not in props:
+        row = self.rows.get(report.nodeid)
+        variant = row.variant if row is not None else None
+        if "finding" not in props or row is None:
             kind, shown = "unit test", ""
         else:
-            kind = props["finding"] or ("assessment context" if props.get("context") else "property check")
-            test = {"variant_detail": variant, "outcome": _outcome(report), "evidence": {}, "nodeid": "", "message": ""}
-            shown = plain.run_result(test)
+            kind = row.finding or ("assessment context" if row.context else "property check")
+            shown = row.result.words
         key = sort_key(props.get("finding"), variant, kind)
         cells.insert(1, f'<td class="col-order"><span hidden>{key}</span></td>')
         cells.insert(2, f'<td class="col-finding">{escape(kind)}</td>')
@@ -214,22 +297,10 @@ class Collector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report, data) -> None:
         """The run's evidence replaces the log; a real failure keeps its traceback below the evidence."""
-        props = dict(getattr(report, "user_properties", ()))
-        if "evidence" not in props:
+        row = self.rows.get(report.nodeid)
+        if row is None or not row.evidence:
             return
         from security_tests.report.html import evidence_html
 
-        outcome = _outcome(report)
-        html = evidence_html(json.loads(props["evidence"]), props.get("variant"), outcome)
-        data[:] = [html] + (data if outcome in ("failed", "error") else [])
-
-
-def _outcome(report) -> str:
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    return report.outcome
-
-
-def _last_line(report) -> str:
-    text = (report.longreprtext or "").strip() if report.failed else ""
-    return text.splitlines()[-1][:400] if text else ""
+        html = evidence_html(row.evidence, row.variant, row.result)
+        data[:] = [html] + (data if row.outcome in ("failed", "error") and not row.strict_xpass else [])
