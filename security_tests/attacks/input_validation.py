@@ -13,6 +13,7 @@ OpenAPI document driven by schemathesis. Hypothesis strategies over the same sch
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import schemathesis
@@ -220,10 +221,11 @@ def _checks():
     return [getattr(checks, name) for name in _CHECKS if hasattr(checks, name)]
 
 
-def fuzz_openapi(schema, headers: dict, examples: int = 150, only_path: str | None = None, shrink: bool = True,
-                 **call) -> Evidence:
+def fuzz_openapi(schema, sender: Callable[[], tuple[dict, dict]], examples: int = 150, only_path: str | None = None,
+                 shrink: bool = True) -> Evidence:
     """Every operation in ``schema`` with valid and invalid requests alike (no 5xx, a documented status, a
-    conforming body, invalid refused, valid answered); the first failure per operation is kept."""
+    conforming body, invalid refused, valid answered); the first failure per operation is kept. ``sender()``
+    gives each request its headers and how it is sent (live: the budget slice it is counted in)."""
     failures, sent = [], [0]
     operations = [op.ok() for op in schema.get_all_operations() if only_path in (None, op.ok().path)]
     phases = list(Phase) if shrink else [Phase.explicit, Phase.generate]  # live: no extra shrinking requests
@@ -232,6 +234,7 @@ def fuzz_openapi(schema, headers: dict, examples: int = 150, only_path: str | No
                   suppress_health_check=list(HealthCheck))
         @given(case=st.one_of(*(operation.as_strategy(mode) for mode in schemathesis.GenerationMode)))
         def run(case) -> None:
+            headers, call = sender()
             sent[0] += 1
             case.call_and_validate(headers=headers, checks=_checks(), **call)
 
@@ -264,17 +267,22 @@ def _openapi_need(profile: TargetProfile) -> Need:
 @spends(_openapi_need)
 def fuzz_openapi_document(client: Client, profile: TargetProfile) -> Evidence:
     """The target's own document: in-process every operation of the app (150 examples each, shrunk); live
-    the document fetched once, then ``OPENAPI_EXAMPLES`` requests to the predict path over one budget slice
-    (its key and source address)."""
+    the document fetched once, then ``OPENAPI_EXAMPLES`` requests to the predict path, each counted in the
+    budget slice it falls in (that slice's key and source address)."""
     if not profile.openapi_path:
         raise NotAssessed("not assessed: the profile names no openapi_path to drive")
     app = getattr(client, "app", None)
     if app is not None:
-        return fuzz_openapi(schemathesis.openapi.from_wsgi(profile.openapi_path, app), client.credentials())
-    session = client.reserve(1 + OPENAPI_EXAMPLES)
-    schema = schemathesis.openapi.from_url(f"{session.target}{profile.openapi_path}", timeout=10)
-    found = fuzz_openapi(schema, session.credentials(), examples=OPENAPI_EXAMPLES, only_path=profile.predict_path,
-                         shrink=False, base_url=session.target, session=session.session)
+        return fuzz_openapi(schemathesis.openapi.from_wsgi(profile.openapi_path, app),
+                            lambda: (client.credentials(), {}))
+    first = client.reserve(1)
+    schema = schemathesis.openapi.from_url(f"{first.target}{profile.openapi_path}", timeout=10)
+
+    def sender() -> tuple[dict, dict]:
+        slice_client = client.reserve(1)
+        return slice_client.credentials(), {"base_url": slice_client.target, "session": slice_client.session}
+
+    found = fuzz_openapi(schema, sender, examples=OPENAPI_EXAMPLES, only_path=profile.predict_path, shrink=False)
     return replace(found, queries=found.queries + 1)
 
 
