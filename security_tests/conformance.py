@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from security_tests import markers
 from security_tests.findings import Finding
 
 _COLLECT = """
@@ -32,11 +33,11 @@ def variants_by_finding(items: Iterable) -> dict[str, set[str | None]]:
     """Finding id -> the variants its collected tests run (None for a test without variants)."""
     found: dict[str, set[str | None]] = {}
     for item in items:
-        marker = item.get_closest_marker("finding")
-        if marker is not None:
+        finding_id = markers.finding_of(item)
+        if finding_id is not None:
             callspec = getattr(item, "callspec", None)
             variant = callspec.params.get("variant") if callspec else None
-            found.setdefault(marker.args[0], set()).add(getattr(variant, "id", variant))
+            found.setdefault(finding_id, set()).add(getattr(variant, "id", variant))
     return found
 
 
@@ -45,15 +46,14 @@ def engine_records(items: Iterable) -> list[dict]:
     they spend (so it runs live) and whether it needs the inside."""
     records = []
     for item in items:
-        marker = item.get_closest_marker("finding")
-        if marker is None:
+        finding_id = markers.finding_of(item)
+        if finding_id is None:
             continue
-        attacks = item.get_closest_marker("attack")
-        functions = attacks.args if attacks is not None else ()
-        records.append({"finding": marker.args[0], "file": Path(str(item.fspath)).name, "test": item.originalname,
+        functions = markers.attacks_of(item)
+        records.append({"finding": finding_id, "file": Path(str(item.fspath)).name, "test": item.originalname,
                         "modules": sorted({f.__module__ for f in functions}),
                         "live": any(getattr(f, "spends", None) for f in functions),
-                        "white_box": item.get_closest_marker("white_box") is not None})
+                        "white_box": markers.white_box_reason(item) is not None})
     return records
 
 

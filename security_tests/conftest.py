@@ -11,9 +11,10 @@ import pytest
 
 from fraudpipe.serving.app import create_app
 from security_tests.attacks.client import FlaskClient, HttpClient
-from security_tests.contract import NotAssessed, Variant, variants
+from security_tests.contract import Variant, variants
 from security_tests.findings import finding
-from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name, runs_live
+from security_tests import markers
+from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target, planned
 from security_tests.targets.profile import fraudpipe_target
@@ -38,25 +39,11 @@ def start_app(variant: Variant, settings, api_key: str) -> FlaskClient:
                        api_key=api_key)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "attack(*fns): the attacks a finding's test runs; those that declare what "
-                                       "they spend (budget.spends) make the test run against a live target too")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """A failed precondition anywhere in a test (``NotAssessed``) is *not assessed*, never a verdict."""
-    try:
-        return (yield)
-    except NotAssessed as exc:
-        pytest.skip(str(exc))
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``)."""
-    marker = metafunc.definition.get_closest_marker("finding")
-    if "variant" in metafunc.fixturenames and marker is not None:
-        metafunc.parametrize("variant", _params(marker.args[0], metafunc.config))
+    finding_id = markers.finding_of(metafunc.definition)
+    if "variant" in metafunc.fixturenames and finding_id is not None:
+        metafunc.parametrize("variant", _params(finding_id, metafunc.config))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -64,13 +51,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if live_target(config) is None:
         return
     for item in items:
-        if item.get_closest_marker("assessment_context") or runs_live(item):
+        if markers.is_context(item) or markers.runs_live(item):
             continue
-        white_box = item.get_closest_marker("white_box")
+        white_box = markers.white_box_reason(item)
         if white_box is not None:
-            item.add_marker(pytest.mark.skip(reason=f"not assessed (needs the inside), check by hand: "
-                                                    f"{white_box.args[0]}"))
-        elif item.get_closest_marker("finding") is not None:
+            item.add_marker(pytest.mark.skip(reason=f"not assessed (needs the inside), check by hand: {white_box}"))
+        elif markers.finding_of(item) is not None:
             item.add_marker(pytest.mark.skip(reason="not assessed: this attack runs in-process only"))
         else:
             item.add_marker(pytest.mark.skip(reason="switches controls off in-process; not run against a live target"))

@@ -12,10 +12,10 @@ both ways, so the live run gets the whole attack family, and every attack reads 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from security_tests import markers
 from security_tests.attacks.client import Client, FlaskClient
 from security_tests.budget import Need
 from security_tests.contract import BudgetSpent, NotAssessed, Variant
@@ -25,21 +25,11 @@ if TYPE_CHECKING:
     from fraudpipe.settings import Settings
     from security_tests.target import BudgetedClient, LiveTarget
 
-def runs(*attacks: Callable):
-    """Mark a finding's test with the attacks it runs (``@runs(bypass_family)``): the plan reads what they
-    spend, and the conformance check which attack module serves which finding."""
-    import pytest
-
-    return pytest.mark.attack.with_args(*attacks)
-
-
 def need_of(item, profile: TargetProfile) -> Need | None:
     """The budget a collected test asks for against ``profile`` (None: it sends nothing to a live target)."""
-    marker = item.get_closest_marker("attack")
-    finding = item.get_closest_marker("finding")
-    if marker is None or finding is None:
+    if markers.finding_of(item) is None:
         return None
-    needs = [attack.spends(profile) for attack in marker.args if getattr(attack, "spends", None)]
+    needs = [attack.spends(profile) for attack in markers.attacks_of(item) if getattr(attack, "spends", None)]
     if not needs:
         return None
     total = needs[0]
@@ -52,13 +42,7 @@ def need_of(item, profile: TargetProfile) -> Need | None:
 
 def plan_name(item) -> str:
     """The test's name in the plan and the report: ``CRIT-1 test_requests_without_a_valid_key_get_no_answer``."""
-    return f"{item.get_closest_marker('finding').args[0]} {item.originalname}"
-
-
-def runs_live(item) -> bool:
-    """A test runs against a live target when an attack it runs declares what it spends."""
-    marker = item.get_closest_marker("attack")
-    return marker is not None and any(getattr(a, "spends", None) for a in marker.args)
+    return f"{markers.finding_of(item)} {item.originalname}"
 
 
 class Reach:

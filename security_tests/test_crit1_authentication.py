@@ -9,7 +9,7 @@ from fraudpipe.serving.auth import add_key, read_keys_file
 from security_tests.attacks.authentication import (bypass_family, no_key_configured, routes_of,
                                                    unauthenticated_access, undocumented)
 from security_tests.contract import NotAssessed, expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 
 def _key(reach) -> str:

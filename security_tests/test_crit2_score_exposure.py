@@ -9,7 +9,8 @@ from security_tests.attacks.score_exposure import (PER_LABEL, probe_boundaries, 
                                                    spread_in_feature_space)
 from security_tests.contract import expect_attack
 from security_tests.generated_inputs import IN_PROCESS_EXAMPLES, LIVE_EXAMPLES
-from security_tests.reach import require, runs
+from security_tests.markers import runs
+from security_tests.reach import require
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 

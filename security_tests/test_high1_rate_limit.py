@@ -11,7 +11,7 @@ from security_tests.attacks.rate_limit import (boundary_burst, default_limit, fl
                                                pause_then_burst, rotate_identities)
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 

@@ -7,7 +7,7 @@ import pytest
 
 from security_tests.attacks.artifact_integrity import LOAD_TIME_PAYLOADS, SAME_SIZE, tamper_and_serve
 from security_tests.contract import expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 BY_HAND = ("tampering needs write access to the artifact folder: check that the service refuses, before unpickling "
            "anything, a release whose files or signature differ from what was signed")

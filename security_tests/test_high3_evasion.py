@@ -6,7 +6,7 @@ change removes it without the finding being updated, and red (in-process) when t
 import pytest
 
 from security_tests.attacks.evasion import evasion_campaign, hopskipjump_campaign, positive_rows
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.residual import both_labels_answered, expect_residual
 
 LIMIT = 100

@@ -6,7 +6,7 @@ is *not assessed (inconclusive)*, never "not reproduced"."""
 import pytest
 
 from security_tests.attacks.extraction import CURVE_QUERIES, HOLDOUT, UNPROMISED_WINDOW, extraction
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.residual import both_labels_answered, expect_residual
 
 LIMIT = 100

@@ -10,7 +10,7 @@ from fraudpipe.artifacts import load_artifacts
 from fraudpipe.data import generate_transactions
 from fraudpipe.model import split
 from security_tests.attacks.data_exposure import membership_exposure, membership_inference, pii_exposure
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 
 @pytest.mark.white_box("needs the training data and the model's probabilities")

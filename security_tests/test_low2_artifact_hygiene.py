@@ -7,7 +7,7 @@ import pytest
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.artifact_hygiene import key_hygiene
 from security_tests.contract import HARDENED
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.targets.profile import fraudpipe_target
 
 

@@ -9,7 +9,7 @@ from fraudpipe.artifacts import load_artifacts
 from fraudpipe.data import feature_matrix, generate_transactions
 from security_tests.attacks.output_integrity import float32_graph_labels, serve_boundary_rows, stress_rows
 from security_tests.contract import INHERITED
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.targets.profile import fraudpipe_target
 
 

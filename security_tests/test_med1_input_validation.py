@@ -15,7 +15,7 @@ from security_tests.contract import HARDENED, expect_attack, hardened_without
 from security_tests.documented import documented_defaults, left_unset
 from security_tests.generated_inputs import (CONTENT_TYPES, HEADER_TEXT, IN_PROCESS_EXAMPLES, LIVE_EXAMPLES, QUICK,
                                              confusing_bodies, valid_rows)
-from security_tests.reach import runs
+from security_tests.markers import runs
 from security_tests.targets.profile import fraudpipe_target
 
 PROFILE = fraudpipe_target()

@@ -7,7 +7,7 @@ import pytest
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log
 from security_tests.contract import expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 LIMIT = 13  # above the document and the 11 requests of distinct statuses: the limiter counts every path
 EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]

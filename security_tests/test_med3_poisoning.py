@@ -8,7 +8,7 @@ import pytest
 from security_tests.attacks.poisoning import (CASES, dataset_provenance, gate_case, poison_training,
                                               train_on_swapped_labels)
 from security_tests.contract import expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 BY_HAND = ("training time: check that training refuses data that fails schema, range, drift or label-consistency "
            "checks, with its default arguments")

@@ -10,7 +10,7 @@ from fraudpipe.artifacts import load_artifacts, load_unverified
 from security_tests.attacks.supply_chain import (audit_pins, foreign_version_artifacts, load_foreign_build,
                                                  pinned_environment)
 from security_tests.contract import expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESI
                                                       detect_attack, disguise_name, disguised_probing,
                                                       flipping_feature)
 from security_tests.contract import Evidence, expect_attack
-from security_tests.reach import runs
+from security_tests.markers import runs
 
 # Each detector and rule on its own, by the query where it was measured to fire (consecutive run 7,
 # distribution 21) with a little slack: a rule switched off, or a threshold loosened, is not hidden by

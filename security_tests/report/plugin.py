@@ -14,36 +14,18 @@ The pytest-html hooks put the findings summary above the table and each run's ev
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 import pytest
 
+from security_tests import markers
 from security_tests.contract import Evidence, NotAssessed, Variant
 from security_tests.report import ci
 from security_tests.report.records import NotAssessedNote, TestRow, jsonable
 
 EVIDENCE_KEY = pytest.StashKey["Recorder"]()
 NOT_ASSESSED_KEY = pytest.StashKey[NotAssessedNote]()
-
-
-@dataclass(frozen=True)
-class Marker:
-    name: str
-    signature: str
-    meaning: str
-
-
-FINDING = Marker("finding", "finding(id)", "the catalog finding a security test measures")
-CONTEXT = Marker("assessment_context", "assessment_context",
-                 "records the target and model under assessment for the report")
-WHITE_BOX = Marker("white_box", "white_box(reason)",
-                   "needs the service's inside; against a live target it is reported not assessed (needs_inside)")
-SLOW = Marker("slow", "slow", "heavier attacks (ART); CI runs them too")
-BLACK_BOX = Marker("black_box", "black_box", "runs only against a live target, from its profile (budgeted queries)")
-MARKERS = (FINDING, CONTEXT, WHITE_BOX, SLOW, BLACK_BOX)
-"""Declared here and read here (``_row_facts``, ``_skip_note``): what a marker means to the report."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,8 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     ci.load_inputs(config)
     config.pluginmanager.register(Collector(config), "assessment-report-collector")
-    for marker in MARKERS:
-        config.addinivalue_line("markers", f"{marker.signature}: {marker.meaning}")
+    markers.register(config)
 
 
 class Recorder:
@@ -117,20 +98,20 @@ def _skip_note(item, report) -> NotAssessedNote | None:
     note = item.stash.get(NOT_ASSESSED_KEY, None)
     if note is not None:
         return note
-    white_box = item.get_closest_marker(WHITE_BOX.name)
+    white_box = markers.white_box_reason(item)
     if white_box is not None and _live(item):
-        return NotAssessedNote("needs_inside", white_box.args[0] if white_box.args else "needs the inside")
+        return NotAssessedNote("needs_inside", white_box)
     return NotAssessedNote("skipped", _skip_reason(report))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    marker = item.get_closest_marker(FINDING.name)
-    context = item.get_closest_marker(CONTEXT.name) is not None
-    if marker is None and not context and not _in_assessment(item):
+    finding = markers.finding_of(item)
+    context = markers.is_context(item)
+    if finding is None and not context and not _in_assessment(item):
         return report
-    report.user_properties.append(("finding", marker.args[0] if marker else None))
+    report.user_properties.append(("finding", finding))
     report.user_properties.append(("variant", _variant(item)))
     report.user_properties.append(("context", context))
     note = _skip_note(item, report)
