@@ -39,8 +39,14 @@ def start_app(variant: Variant, settings, api_key: str) -> FlaskClient:
                        api_key=api_key)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``)."""
+    """Every test that takes ``variant`` runs each way its finding defines (or once, ``live``). Against a live
+    target a white-box test is one case, not assessed, whatever it is parametrized by in-process: its cases
+    are fraudpipe's inside (its files, its training data), not the target's."""
+    definition = metafunc.definition
+    if live_target(metafunc.config) is not None and markers.white_box_reason(definition) is not None:
+        definition.own_markers[:] = [m for m in definition.own_markers if m.name != "parametrize"]
     finding_id = markers.finding_of(metafunc.definition)
     if "variant" in metafunc.fixturenames and finding_id is not None:
         metafunc.parametrize("variant", _params(finding_id, metafunc.config))

@@ -116,7 +116,7 @@ def test_no_raw_body_gets_a_5xx(start_service, raw):
 
 @QUICK
 @given(row=valid_rows(PROFILE))
-def test_every_in_range_transaction_is_answered(start_service, row):
+def test_every_in_range_input_is_answered(start_service, row):
     answer = start_service(HARDENED, rate_limit="100000/minute").predict(row)
     assert answer.status == 200 and set(answer.body) == {"prediction", "label"}
 
