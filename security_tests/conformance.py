@@ -107,6 +107,9 @@ def catalog_problems(findings: Iterable[Finding], collected: dict[str, set[str |
         if bool(item.severity_note) != (severity != item.id_band):
             problems.append(f"{item.id}: computed {severity}, id band {item.id_band}, but severity note "
                             f"{'present' if item.severity_note else 'missing'}")
+        for needed in item.relies_on:
+            if needed not in controls:
+                problems.append(f"{item.id}: relies on {needed!r}, which is no control")
         if item.control is not None and item.control not in controls:
             problems.append(f"{item.id}: control {item.control!r} exists neither in the app nor in training")
             continue

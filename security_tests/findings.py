@@ -85,6 +85,9 @@ class Finding:
     cwe: tuple[str, ...] = field(default=())
     residual_in: tuple[str, ...] = field(default=())
     """Findings that hold the risk this finding's control does not remove (its control verified, risk remains)."""
+    relies_on: tuple[str, ...] = field(default=())
+    """Other controls this finding's control needs to hold: switching one of them off reopens this finding too
+    (HIGH-1's budget per key counts authenticated keys, so without ``auth`` a key is no identity)."""
     black_box_attack: str = ""
     """Text: what runs against a live target from its profile alone (empty: the finding needs the inside)."""
     own: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
@@ -166,11 +169,11 @@ FINDINGS: tuple[Finding, ...] = (
                     "time; log the key id, never the key{keys_cli}.",
         own={"component": "Flask inference API, POST /predict"},
         control="auth", stage="Inference API (extraction)",
-        attack="10 requests cycling no key, an empty key, a wrong key and a key in the query string.",
+        attack="No key, an empty or wrong key, the key in the query string, keys one edit from the valid key (prefix, case, whitespace, its SHA-256), the key smuggled into 21 other places (query parameters, body, cookie, other schemes and headers, the auth header twice), and every route, method and spelling of {predict}; in-process also a service with no key configured.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
         cwe=("CWE-306",),
-        black_box_attack="One request with the key given (the target must answer it), then no credential, an empty one, a wrong key, a wrong key in the query string, the scheme alone and keys one edit from the valid key, with the profile's header and scheme.",
+        black_box_attack="The same attempts over HTTP with the profile's header and scheme, one request with the key given first (the target must answer it); requests without a key come from fresh source addresses.",
     ),
     Finding(
         id="CRIT-2", title="Model score exposed in the API response",
@@ -183,18 +186,15 @@ FINDINGS: tuple[Finding, ...] = (
              "label-only bisection needs only about log2(range / tolerance) queries.",
         remediation="Return the label only; keep the score in the audit log; treat label-only "
                     "probing as still possible and detect it (see the evasion and monitoring findings).",
-        attack="Decision-boundary probing from the {positive} example: a sweep of each feature ({features}) "
-               "and a label-only bisection of where the label flips.",
+        attack="Decision-boundary probing from the {positive} example (a sweep of each of {features} and a label-only bisection of where the label flips); whole answers compared across inputs of very different score within one label; generated bodies, refusals included, checked for any score-like number.",
         own={"title": "Fraud probability exposed in the API response",
              "description": "Each answer carries fraud_probability, a continuous signal that tells an attacker "
-                            "how far a transaction is from the decision boundary.",
-             "attack": "Decision-boundary probing from {amount 800, 02:00, 20 transactions, foreign}: a sweep of "
-                       "each feature and a label-only bisection of where the label flips."},
+                            "how far a transaction is from the decision boundary."},
         control="hide_probability", stage="API response", residual_in=("HIGH-3",),
         severity_note="The id keeps the write-up's Critical band; because a label-only search finds the same "
                       "boundary in a dozen queries, exposing the probability adds little and scores Medium.",
         cwe=("CWE-200",),
-        black_box_attack='Both examples twice (fields that differ on identical input are left out) and eight varied inputs; every field and header of the answers is checked for numbers strictly between 0 and 1 and for values that differ between inputs given the same label.',
+        black_box_attack="The same probing, answer comparison and generated bodies over HTTP within the budget; fields that differ on identical input (request ids, clocks) are left out.",
     ),
     Finding(
         id="HIGH-1", title="No rate limit on {predict}",
@@ -207,13 +207,12 @@ FINDINGS: tuple[Finding, ...] = (
         remediation="Limit per API key and per client address, before authentication, with a sliding log "
                     "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
-        control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",),
-        attack="500 automated queries, then a decision-tree surrogate trained on the answers; fidelity is "
-               "agreement with the victim on held-out {inputs}.",
+        control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",), relies_on=("auth",),
+        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, and spellings of one address behind a proxy.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
-        black_box_attack='The promised limit plus a fifth more requests on a key and source address no other test used in the window; then the same key from another address and another key from the same address.',
+        black_box_attack="The flood on a key and source address no other test used in the window, the two bypasses after it, and wrong or missing keys from one address.",
     ),
     Finding(
         id="HIGH-2", title="No artifact integrity check at load time",
@@ -228,13 +227,8 @@ FINDINGS: tuple[Finding, ...] = (
                     "key kept outside the artifact folder; read, hash and deserialise the same bytes; serve "
                     "from arrays loaded with allow_pickle=False; refuse any pickle global off an allowlist.",
         control="verify_artifacts", stage="Model artifact", also_stages=("Feature engineering",),
-        attack="Three tamperings: bytes appended to the model file; a trojaned model pickle that writes a "
-               "marker file when unpickled and returns the genuine model; a scaler whose mean is shifted so that "
-               "inputs the model calls {positive} scale like ones it does not.",
-        own={"component": "Model loading (joblib.load of fraud_model.pkl, scaler.pkl)",
-             "attack": "Three tamperings: bytes appended to fraud_model.pkl; a trojaned fraud_model.pkl that writes "
-                       "a marker file when unpickled and returns the genuine model; a scaler.pkl whose hour mean is "
-                       "shifted so that night-time fraud scales like day-time spending."},
+        attack="Appended bytes, a re-pickled scaler, a trojan in the model and in the scaler that writes a marker file when unpickled, 15 same-size tamperings (serving arrays, scaler, model, metrics, charts), a planted public key, a release signed by another key, the signature zeroed, emptied or removed, the manifest format downgraded.",
+        own={"component": "Model loading (joblib.load of fraud_model.pkl, scaler.pkl)"},
         cwe=("CWE-494", "CWE-502"),
     ),
     Finding(
@@ -248,14 +242,12 @@ FINDINGS: tuple[Finding, ...] = (
         remediation="Validate strictly: JSON only, a body size cap, exactly the fields {features}, no "
                     "booleans for numbers, finite numbers, integer fields as integers, ranges from the "
                     "pipeline's schema; answer 422 naming each bad field.",
-        attack="Each of {features} out of range, NaN, Infinity, a string, a boolean, an extra field.",
+        attack="Malformed bodies (an extra or missing field, an array, truncated JSON, text/plain, over 1 MiB); every edge of every range of {features} (each bound, one step inside and outside, NaN, Infinity, a string, a boolean, null, a fraction); parser-confusion bodies (deep nesting, duplicate keys, UTF-16/32, byte-order marks, lone surrogates, charset); the service's own OpenAPI document driven by schemathesis; generated JSON bodies.",
         own={"description": "Only missing fields are refused. Negative amounts, impossible counts, booleans and "
-                            "extra fields reach the model; strings, NaN and Infinity crash the request with a 500.",
-             "attack": "amount -500, transactions_24h 99999, NaN, Infinity, a string, a boolean, hour 99, an extra "
-                       "field."},
+                            "extra fields reach the model; strings, NaN and Infinity crash the request with a 500."},
         control="validate_input", stage="Inference API (evasion)",
         cwe=("CWE-20",),
-        black_box_attack="Inputs generated from the profile's schema: each field below and above its range, of the wrong type, not whole, as a string; NaN, Infinity, null, a missing and an extra field, an array, truncated JSON, text/plain and a body over 1 MiB. Each must get a 4xx, never a 5xx or an answer.",
+        black_box_attack="The same inputs over HTTP from the profile's schema, and the target's own OpenAPI document when the profile names one. Each must get a 4xx, never a 5xx or an answer.",
     ),
     Finding(
         id="MED-2", title="No inference query logging",
@@ -301,8 +293,7 @@ FINDINGS: tuple[Finding, ...] = (
         remediation="Retrain on data where the classes overlap as they do in reality, constrain the model not to "
                     "rely on one feature (monotonic or feature-importance limits), add business rules on the "
                     "features that matter, and alert on clusters of just-past-boundary inputs.",
-        attack="From inputs answered {positive}: a label-only search for the cheapest single- or two-feature change "
-               "that flips the answer.",
+        attack="From the {positive} example, labels only: a boundary search (both ends of every feature, a bisection of each, pairs), its learned change tried on 20 inputs answered {positive} (one query each), a blind search in meaningful steps, and ART HopSkipJump inside each feature's typical range.",
         own={"title": "Label-only evasion: moving the hour defeats the model",
              "component": "The model (RandomForestClassifier) and its training data",
              "description": "In the seed recipe fraud happens only at night and legitimate spending only by day, "
@@ -312,14 +303,12 @@ FINDINGS: tuple[Finding, ...] = (
              "remediation": "Retrain on data where night-time and day-time behaviour overlap (real labelled "
                             "fraud), constrain the model not to rely on one feature (monotonic or feature-importance "
                             "limits), add business rules for amount and velocity, and alert on clusters of "
-                            "just-past-boundary transactions.",
-             "attack": "From 20 fraudulent transactions: set the hour to 06:00 (one query each), then a label-only "
-                       "search for the cheapest single- or two-feature change."},
+                            "just-past-boundary transactions."},
         control=None, stage="Inference API (evasion)", residual=True,
         severity_note="The id's High band reflects business impact; the vector (a valid key needed on the "
                       "hardened service, integrity high) scores Medium.",
         cwe=("CWE-1039",),
-        black_box_attack="From the profile's positive example, labels only: both ends of every feature's range, a bisection of each feature that flips the label alone, pairs of range ends if none does, and ART HopSkipJump inside the ranges when about 100 planned queries are left.",
+        black_box_attack="The same searches over HTTP within the budget: the boundary search first, HopSkipJump only while about 100 planned queries are left.",
     ),
     Finding(
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
@@ -333,12 +322,11 @@ FINDINGS: tuple[Finding, ...] = (
                     "(PRADA-style) feeding alerts, and a model whose decision is not recoverable from a few "
                     "random queries (more features, less separable training data).",
         control=None, stage="Inference API (extraction)", residual=True,
-        attack="Random label-only queries against the hardened service; surrogate fidelity at 10 to 1,000 "
-               "queries with labels and with probabilities (inherited), and what one limit window buys.",
+        attack="One rate-limit window of label-only queries drawn around, between and along the boundary of the two examples and uniformly; a tree or linear copy (the attacker's cross-validated choice) scored on held-out inputs labelled by the target, as balanced accuracy against always-majority; in-process also the curve from 10 to 1,000 queries, with labels and with scores.",
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
                       "confidentiality only) scores Medium.",
         cwe=("CWE-799",),
-        black_box_attack="One promised window of random in-range label-only queries on an untouched key; a tree or linear surrogate (the attacker's cross-validated choice) is scored on other random rows labelled by the target, as balanced accuracy against the always-majority baseline.",
+        black_box_attack="The window on an untouched key, the held-out labels from the shared budget; if every answer carries one label the run is not assessed (inconclusive), never called fixed.",
     ),
     Finding(
         id="MED-3", title="Training data can be poisoned without detection",
