@@ -12,6 +12,7 @@ both ways, so the live run gets the whole attack family, and every attack reads 
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from security_tests.targets.profile import TargetProfile
 if TYPE_CHECKING:
     from fraudpipe.settings import Settings
     from security_tests.target import BudgetedClient, LiveTarget
+
 
 def need_of(item, profile: TargetProfile) -> Need | None:
     """The budget a collected test asks for against ``profile`` (None: it sends nothing to a live target)."""
@@ -45,7 +47,7 @@ def plan_name(item) -> str:
     return f"{markers.finding_of(item)} {item.originalname}"
 
 
-class Reach:
+class Reach(ABC):
     """The clients one run of a test may use, by role; ``profile`` describes the target."""
 
     profile: TargetProfile
@@ -53,30 +55,33 @@ class Reach:
     live: bool = False
 
     @property
+    @abstractmethod
     def key(self) -> str | None:
         """The valid key the assessor's client carries (None against a target that was given none)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def client(self) -> Client:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def keyless(self) -> Client:
         """A client that sends no credential unless the attack sets headers itself."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fresh(self) -> Client:
         """A client with a valid key on a rate-limit window nothing else in this run has touched."""
-        raise NotImplementedError
 
+    @abstractmethod
     def same_key_elsewhere(self) -> Client | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def other_key_same_address(self) -> Client | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def shared_queries(self) -> int:
         """How many queries ``client()`` may send (unbounded in-process)."""
-        raise NotImplementedError
 
 
 class InProcessReach(Reach):
