@@ -75,11 +75,12 @@ def test_no_part_of_an_answer_varies_with_the_score(variant, target, spread_rows
     found.details["probabilities_per_label"] = spread
     answered = min(found.measurements["answers_negative"], found.measurements["answers_positive"])
     if reach.live:
-        require(found.details["refused_statuses"] == [] and answered >= 2,
+        require(found.attack_succeeded or (found.details["refused_statuses"] == [] and answered >= 2),
                 f"not assessed: the comparison needs every input answered and several answers of each label "
                 f"(refused {found.details['refused_statuses']}, labels {found.details['labels_seen']})")
-    assert found.details["refused_statuses"] == [], "every input must be answered for the comparison"
-    assert answered >= 2, "both labels need several answers"
+    else:  # fraudpipe in-process: the rows were chosen to be answered, with several of each label
+        assert found.details["refused_statuses"] == [], "every input must be answered for the comparison"
+        assert answered >= 2, "both labels need several answers"
     if spread is not None:
         assert max(len(values) for values in spread.values()) >= 4, "the rows must differ in probability"
     expect_attack(variant, found)

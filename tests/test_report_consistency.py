@@ -192,7 +192,7 @@ def test_evidence_reads_as_words():
                                         "mode 0600")
     assert plain.value(0.25, "false_positive_rate") == "25.0%" and plain.value(1234) == "1,234"
     assert plain.sample_lines({"label": "x", "request": {"headers": {}, "body": {"a": 1}},
-                               "response": {"status": 401}}).splitlines()[:2] == ["Request", "  X-API-Key: <absent>"]
+                               "response": {"status": 401}}).splitlines()[:2] == ["Request", "  (no credential, no other header)"]
     assert BY_ID["HIGH-1"].residual_in == ("HIGH-4",)
 
 

@@ -13,6 +13,7 @@ OpenAPI document driven by schemathesis. Hypothesis strategies over the same sch
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -21,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
-from security_tests.attacks.client import Client, require_answer
+from security_tests.attacks.client import Answer, Client, require_answer
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.generated_inputs import JSON_VALUES, LIVE_EXAMPLES, near_rows, search
@@ -34,6 +35,16 @@ _TOKEN = "__raw__"
 def _raw(valid: dict, name: str, token: str) -> bytes:
     """``valid`` with a JSON token no encoder writes (NaN, Infinity) as ``name``'s value."""
     return json.dumps({**valid, name: "<v>"}).replace('"<v>"', token).encode()
+
+
+def names_field(answer: Answer, name: str) -> bool:
+    """Whether a refusal names the field: in a ``fields`` object (fraudpipe's shape) or anywhere in its text as
+    a word (``"claim_value out of range"``), since another service words its errors its own way."""
+    body = answer.body
+    if isinstance(body, dict) and isinstance(body.get("fields"), dict) and name in body["fields"]:
+        return True
+    text = body if isinstance(body, str) else json.dumps(body)
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text) is not None
 
 
 def malformed_cases(profile: TargetProfile) -> list[tuple[str, object, bytes | None, str, str | None]]:
@@ -80,8 +91,7 @@ def _malformed_need(profile: TargetProfile) -> Need:
 @spends(_malformed_need)
 def send_malformed(client: Client, profile: TargetProfile) -> Evidence:
     """An extra field, a missing one, an array, truncated JSON, another media type, an oversized body;
-    ``names_the_bad_field`` reads the refusal's ``fields`` (fraudpipe's shape: another service may name the
-    field elsewhere)."""
+    ``names_the_bad_field``: the refusal names the field (see ``names_field``)."""
     require_answer(client.predict(profile.negative_example), "the negative example")
     results = []
     for name, payload, raw, content_type, field in malformed_cases(profile):
@@ -89,7 +99,7 @@ def send_malformed(client: Client, profile: TargetProfile) -> Evidence:
         named = answer.body.get("fields", {}) if isinstance(answer.body, dict) else {}
         results.append({"case": name, "status": answer.status, "answered": answer.ok, "bad_field": field,
                         "fields_named": sorted(named) if isinstance(named, dict) else [],
-                        "names_the_bad_field": field is not None and field in named,
+                        "names_the_bad_field": field is not None and names_field(answer, field),
                         "response": _short(answer.body)})
     found = refusal_evidence(results, lambda r: 400 <= r["status"] < 500, "malformed bodies refused with 4xx",
                              all_422_naming_fields=all(r["status"] == 422 and r["names_the_bad_field"]
@@ -155,9 +165,8 @@ def probe_range_edges(client: Client, profile: TargetProfile) -> Evidence:
             limited += answer.status == 429
             answered, refused = answer.ok, 400 <= answer.status < 500 and isinstance(answer.body, dict)
             if not must_answer:
-                named = answer.body.get("fields", {}) if isinstance(answer.body, dict) else {}
                 refusals.append({"feature": spec.name, "case": case, "status": answer.status,
-                                 "names_the_field": isinstance(named, dict) and spec.name in named})
+                                 "names_the_field": names_field(answer, spec.name)})
             if (must_answer and not answered) or (not must_answer and not refused):
                 wrong.append({"feature": spec.name, "case": case, "value": str(value).replace(_TOKEN, ""),
                               "status": answer.status, "expected": "answered" if must_answer else "4xx"})

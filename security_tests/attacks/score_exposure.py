@@ -203,9 +203,17 @@ LIVE_ROWS = 3 * PER_LABEL
 
 
 def spread_in_feature_space(profile: TargetProfile, n: int = LIVE_ROWS, seed: int = 31) -> list[dict]:
-    """Without the model (a live target): the two examples and random in-range rows, far apart; the
-    service's own labels group them."""
-    return [profile.positive_example, profile.negative_example, *profile.random_rows(n - 2, seed)]
+    """Without the model (a live target): the two examples, inputs on the line between them (where a score
+    moves through its whole range) and inputs over the typical ranges; the service's own labels group them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    positive = np.array(profile.vector(profile.positive_example))
+    negative = np.array(profile.vector(profile.negative_example))
+    between = [profile.row(negative + t * (positive - negative)) for t in np.linspace(0.1, 0.9, (n - 2) // 2)]
+    typical = [profile.row([rng.uniform(*spec.typical_range) for spec in profile.fields])
+               for _ in range(n - 2 - len(between))]
+    return [profile.positive_example, profile.negative_example, *between, *typical]
 
 
 def _with_health(answer: Answer, health: Answer | None) -> Answer:

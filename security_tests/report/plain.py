@@ -148,7 +148,7 @@ def sample_lines(sample: dict) -> str:
     lines = ["Request"]
     headers = request.get("headers")
     if isinstance(headers, dict):
-        lines += [f"  {k}: {v}" for k, v in headers.items()] or ["  X-API-Key: <absent>"]
+        lines += [f"  {k}: {v}" for k, v in headers.items()] or ["  (no credential, no other header)"]
     for key, item in request.items():
         if key != "headers":
             lines.append(f"  {label(key)}: {_json(item)}")
