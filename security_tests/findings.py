@@ -161,13 +161,13 @@ FINDINGS: tuple[Finding, ...] = (
         id="CRIT-1", title="Inference API has no authentication",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:L/A:N",
         component="Inference API, POST {predict}", owasp="ML05", atlas=("AML.T0040", "AML.T0024.002"),
-        description="The acquired service answers {predict} for any caller: no key, an empty key, a wrong "
-                    "key and a key sent in the query string are all treated alike.",
+        description="A service that answers {predict} for any caller treats no key, an empty key, a wrong key and a key sent in the query string alike; the attempts below measure whether this one does.",
         risk="Anyone who can reach the port can query the model without limit or attribution, which is "
              "the precondition for extraction, boundary probing and evasion calibration.",
         remediation="Require a key in the {auth}; store keys only as SHA-256 hashes; compare in constant "
                     "time; log the key id, never the key{keys_cli}.",
-        own={"component": "Flask inference API, POST /predict"},
+        own={"description": "The acquired service answers {predict} for any caller: no key, an empty key, a wrong key and a key sent in the query string are all treated alike.",
+             "component": "Flask inference API, POST /predict"},
         control="auth", stage="Inference API (extraction)",
         attack="No key, an empty or wrong key, the key in the query string, keys one edit from the valid key (prefix, case, whitespace, its SHA-256), the key smuggled into 21 other places (query parameters, body, cookie, other schemes and headers, the auth header twice), and every route, method and spelling of {predict}; in-process also a service with no key configured.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
@@ -200,13 +200,13 @@ FINDINGS: tuple[Finding, ...] = (
         id="HIGH-1", title="No rate limit on {predict}",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:L",
         component="POST {predict}", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005", "AML.T0029"),
-        description="The service answers every automated query at full speed, so an attacker can collect as "
-                    "many labelled answers as it likes and train a copy of the model.",
+        description="A service that answers every automated query at full speed lets an attacker collect as many labelled answers as it likes and train a copy of the model.",
         risk="Unbounded queries make model extraction and exhaustive probing cheap and let one client "
              "exhaust the service.",
         remediation="Limit per API key and per client address, before authentication, with a sliding log "
                     "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
                     "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
+        own={"description": "The service answers every automated query at full speed, so an attacker can collect as many labelled answers as it likes and train a copy of the model."},
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",), relies_on=("auth",),
         attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, and spellings of one address behind a proxy.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
@@ -219,29 +219,25 @@ FINDINGS: tuple[Finding, ...] = (
         cvss_vector="CVSS:3.1/AV:L/AC:L/PR:H/UI:N/S:C/C:H/I:H/A:H",
         component="Model loading (deserialising the model files)", owasp="ML06",
         atlas=("AML.T0010", "AML.T0011.000", "AML.T0018"),
-        description="The service unpickles whatever sits in its model folder. A pickle is a program: "
-                    "loading a trojaned file runs the attacker's code in the service process.",
+        description="A service that deserialises whatever sits in its model folder runs what an attacker puts there: a pickled model is a program, and a swapped file changes every answer.",
         risk="Anyone with write access to model storage gets code execution in the inference service and "
              "can swap in a backdoored model that keeps answering normally.",
-        remediation="Sign a manifest of SHA-256 hashes with Ed25519 at training time; verify with a trusted "
-                    "key kept outside the artifact folder; read, hash and deserialise the same bytes; serve "
-                    "from arrays loaded with allow_pickle=False; refuse any pickle global off an allowlist.",
+        remediation="Sign a manifest of SHA-256 hashes at training time; verify it with a trusted key kept outside the artifact folder before loading; read, hash and deserialise the same bytes; prefer formats that are data, not code; refuse any pickle global off an allowlist.",
         control="verify_artifacts", stage="Model artifact", also_stages=("Feature engineering",),
         attack="Appended bytes, a re-pickled scaler, a trojan in the model and in the scaler that writes a marker file when unpickled, 15 same-size tamperings (serving arrays, scaler, model, metrics, charts), a planted public key, a release signed by another key, the signature zeroed, emptied or removed, the manifest format downgraded.",
-        own={"component": "Model loading (joblib.load of fraud_model.pkl, scaler.pkl)"},
+        own={"remediation": "Sign a manifest of SHA-256 hashes with Ed25519 at training time; verify with a trusted key kept outside the artifact folder; read, hash and deserialise the same bytes; serve from arrays loaded with allow_pickle=False; refuse any pickle global off an allowlist.",
+             "description": "The service unpickles whatever sits in its model folder. A pickle is a program: loading a trojaned file runs the attacker's code in the service process.",
+             "component": "Model loading (joblib.load of fraud_model.pkl, scaler.pkl)"},
         cwe=("CWE-494", "CWE-502"),
     ),
     Finding(
         id="MED-1", title="No input range or type validation",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N",
-        component="POST /predict request parsing", owasp="ML01", atlas=("AML.T0043",),
-        description="Only missing fields are refused. Out-of-range values, booleans and extra fields reach the "
-                    "model; strings, NaN and Infinity crash the request with a 500.",
+        component="POST {predict} request parsing", owasp="ML01", atlas=("AML.T0043",),
+        description="A service that refuses only missing fields lets out-of-range values, wrong types and extra fields reach the model, and may crash on strings, NaN or Infinity with a 500.",
         risk="Out-of-distribution inputs get confident answers the model was never trained to give, and "
              "crashes hide attacks in error noise.",
-        remediation="Validate strictly: JSON only, a body size cap, exactly the fields {features}, no "
-                    "booleans for numbers, finite numbers, integer fields as integers, ranges from the "
-                    "pipeline's schema; answer 422 naming each bad field.",
+        remediation="Validate strictly: JSON only, a body size cap, exactly the fields {features}, no booleans for numbers, finite numbers, integer fields as integers, the ranges the model was trained on; answer 422 naming each bad field.",
         attack="Malformed bodies (an extra or missing field, an array, truncated JSON, text/plain, over 1 MiB); every edge of every range of {features} (each bound, one step inside and outside, NaN, Infinity, a string, a boolean, null, a fraction); parser-confusion bodies (deep nesting, duplicate keys, UTF-16/32, byte-order marks, lone surrogates, charset); the service's own OpenAPI document driven by schemathesis; generated JSON bodies.",
         own={"description": "Only missing fields are refused. Negative amounts, impossible counts, booleans and "
                             "extra fields reach the model; strings, NaN and Infinity crash the request with a 500."},
@@ -253,13 +249,13 @@ FINDINGS: tuple[Finding, ...] = (
         id="MED-2", title="No inference query logging",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N",
         component="Inference API operations", owasp="ML05", atlas=("AML.T0040",),
-        description="The service keeps no record of who asked what and what it answered.",
+        description="A service that keeps no record of who asked what and what it answered leaves nothing to investigate.",
         risk="A probing or extraction campaign leaves no forensic trail, so it can be neither detected "
              "nor investigated. (No OWASP ML Top 10 entry covers logging itself; it is the detective "
              "control for ML05 model theft. The write-up's ML09 is Output Integrity Attack.)",
-        remediation="One JSON line per request, accepted or rejected: UTC time, request id, client, key id, "
-                    "features, prediction, probability, status, reason, latency; appended with one write "
-                    "per record; shipped to a SIEM.",
+        remediation="One JSON line per request, accepted or rejected: UTC time, request id, client, key id, the inputs, the answer, status, reason, latency; appended with one write per record; shipped to a SIEM.",
+        own={"remediation": "One JSON line per request, accepted or rejected: UTC time, request id, client, key id, features, prediction, probability, status, reason, latency; appended with one write per record; shipped to a SIEM.",
+             "description": "The service keeps no record of who asked what and what it answered."},
         control="audit_log", stage="Inference API (extraction)",
         attack="500 queries, then the audit log is read back and checked record by record.",
         cwe=("CWE-778",),
@@ -314,13 +310,13 @@ FINDINGS: tuple[Finding, ...] = (
         id="HIGH-4", title="Label-only model extraction fits inside the rate limit",
         cvss_vector="CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N",
         component="POST {predict} with every control on", owasp="ML05", atlas=("AML.T0024.002", "AML.T0005"),
-        description="The model is simple enough that a decision tree trained on a hundred label-only answers "
-                    "reproduces it; one rate-limit window is enough.",
+        description="A model whose decision a simple copy trained on a window of label-only answers reproduces can be stolen within the rate limit.",
         risk="An attacker with one valid key copies the model in minutes and probes the copy offline, where "
              "no control sees it.",
         remediation="Per-key daily quotas as well as per-minute limits, query-pattern monitoring "
                     "(PRADA-style) feeding alerts, and a model whose decision is not recoverable from a few "
                     "random queries (more features, less separable training data).",
+        own={"description": "The model is simple enough that a decision tree trained on a hundred label-only answers reproduces it; one rate-limit window is enough."},
         control=None, stage="Inference API (extraction)", residual=True,
         attack="One rate-limit window of label-only queries drawn around, between and along the boundary of the two examples and uniformly; a tree or linear copy (the attacker's cross-validated choice) scored on held-out inputs labelled by the target, as balanced accuracy against always-majority; in-process also the curve from 10 to 1,000 queries, with labels and with scores.",
         severity_note="The id's High band reflects that the copy is exact; the vector (a key needed, "
@@ -332,8 +328,7 @@ FINDINGS: tuple[Finding, ...] = (
         id="MED-3", title="Training data can be poisoned without detection",
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:H/UI:N/S:U/C:N/I:H/A:N",
         component="Training data intake", owasp="ML02", atlas=("AML.T0020",),
-        description="The acquired pipeline trains on whatever rows it is given: flipped labels and injected "
-                    "mislabelled rows go straight into the model.",
+        description="A training job that takes whatever rows it is given lets flipped labels and injected mislabelled rows go straight into the model.",
         risk="Whoever can write to the training data can teach the model to miss chosen {positive} cases or to "
              "flag harmless ones; the measured cost is in the evidence.",
         remediation="A data gate before training: schema and range checks, drift against a reference profile from "
@@ -341,7 +336,8 @@ FINDINGS: tuple[Finding, ...] = (
                     "dataset hash in the signed manifest so the model is tied to its data.",
         attack="Random label flips and injected rows shaped like the {positive} class labelled otherwise, at 1, 5 "
                "and 10 % of the training rows; recall and precision measured on clean held-out data.",
-        own={"component": "Training data intake (python -m fraudpipe train)"},
+        own={"description": "The acquired pipeline trains on whatever rows it is given: flipped labels and injected mislabelled rows go straight into the model.",
+             "component": "Training data intake (python -m fraudpipe train)"},
         control="data_gate", stage="Data collection",
         cwe=("CWE-345",),
     ),
@@ -349,16 +345,15 @@ FINDINGS: tuple[Finding, ...] = (
         id="MED-4", title="Dependencies and artifacts not tied to exact versions",
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:H/A:H",
         component="requirements.txt, model artifacts", owasp="ML06", atlas=("AML.T0010",),
-        description="A library release changes what a pickle means; an unpinned install or a model built with "
-                    "another scikit-learn version loads silently.",
+        description="A dependency release can change what a saved model means; an unpinned install, or a model built with other library versions, loads silently.",
         risk="A malicious or merely incompatible release of a dependency runs inside training and serving; a "
              "model built elsewhere behaves differently from the one that was evaluated.",
-        remediation="Pin every requirement with ==, transitive ones included; check installed = pinned; record "
-                    "library versions in the signed manifest and refuse to unpickle on a mismatch; keep a "
-                    "CycloneDX SBOM with each build.",
+        remediation="Pin every requirement with ==, transitive ones included; check installed = pinned; record library versions in the signed manifest and refuse to load on a mismatch; keep a CycloneDX SBOM with each build.",
+        own={"attack": "Load artifacts whose signed manifest records another scikit-learn version; audit the pins and the installed versions; write the SBOM.",
+             "remediation": "Pin every requirement with ==, transitive ones included; check installed = pinned; record library versions in the signed manifest and refuse to unpickle on a mismatch; keep a CycloneDX SBOM with each build.",
+             "description": "A library release changes what a pickle means; an unpinned install or a model built with another scikit-learn version loads silently."},
         control="verify_artifacts", stage="Model training",
-        attack="Load artifacts whose signed manifest records another scikit-learn version; audit the pins and "
-               "the installed versions; write the SBOM.",
+        attack="Load artifacts whose signed manifest records another library version; audit the pins and the installed versions; write the SBOM.",
         severity_note="The id keeps the write-up's Medium band; the vector (a malicious release runs with full "
                       "impact, though it needs high complexity and a user to install it) scores High.",
         cwe=("CWE-1357",),
@@ -399,16 +394,16 @@ FINDINGS: tuple[Finding, ...] = (
         id="LOW-3", title="Serving path must agree with the model at its boundary",
         cvss_vector="CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:N/I:L/A:N",
         component="Serving model", owasp="ML09", atlas=("AML.T0043",),
-        description="A serving path that rounds differently from the evaluated model (a float32 graph, as "
-                    "skl2onnx's default) answers differently near split thresholds.",
-        own={"component": "Serving model (flat-array forest)"},
+        description="A serving path that computes differently from the evaluated model (another number type, a converted graph) answers differently near the model's decision thresholds.",
+        own={"attack": "Every split threshold of the forest and the values just above and below it, sent through the API and compared with scikit-learn; the same set through the forest as a float32 graph.",
+             "remediation": "Keep float64 thresholds and scikit-learn's float32 input cast; test labels and probabilities bit for bit on every split threshold and its neighbours.",
+             "description": "A serving path that rounds differently from the evaluated model (a float32 graph, as skl2onnx's default) answers differently near split thresholds.",
+             "component": "Serving model (flat-array forest)"},
         risk="Disagreement at the boundary is an output-integrity hole an attacker can aim at: inputs where "
              "the served answer is not the evaluated model's answer.",
-        remediation="Keep float64 thresholds and scikit-learn's float32 input cast; test labels and "
-                    "probabilities bit for bit on every split threshold and its neighbours.",
+        remediation="Serve exactly the evaluated model's arithmetic; test labels and scores bit for bit at every decision threshold and its neighbours.",
         control=None, stage="API response",
-        attack="Every split threshold of the forest and the values just above and below it, sent through the "
-               "API and compared with scikit-learn; the same set through the forest as a float32 graph.",
+        attack="Every decision threshold of the model and the values just above and below it, sent through the API and compared with the evaluated model; the same set through a float32 version of it.",
         cwe=("CWE-1339",),
     ),
 )
@@ -423,8 +418,8 @@ THREAT_STAGES: tuple[dict, ...] = (
      "example": "Read training data holding real personal data",
      "control": "Synthetic data only; PII scan of columns and values",
      "own": {"example": "Read training data holding real card numbers"}},
-    {"stage": "Feature engineering", "threat": "Scaler tampering",
-     "example": "Modify the scaler to shift the decision boundary",
+    {"stage": "Feature engineering", "threat": "Preprocessing tampering",
+     "example": "Modify the preprocessing (a scaler) to shift the decision boundary",
      "control": "Signed manifest; serving arrays without pickle",
      "own": {"example": "Modify scaler.pkl to shift the decision boundary"}},
     {"stage": "Model training", "threat": "Supply chain",
