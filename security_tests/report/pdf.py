@@ -270,11 +270,19 @@ def _scope(pdf: AssessmentPDF, a: Assessment) -> None:
              "live URL. Evidence in this report is what each attack measured; nothing is copied from the "
              "original write-up.")
     shown = {"artifact_hashes", "signer_key_id", "provenance", "versions", "model_metrics",
-             "confusion_matrix", "target"}
+             "confusion_matrix", "target", "budget_plan"}
     facts = [[plain.label(k), plain.value(v, k)] for k, v in sorted(ctx.facts.items()) if k not in shown]
     if facts:
         pdf.heading("Target facts recorded in this run", level=1, room=40)
         pdf.grid(["Fact", "Value"], facts, (50, 128), size=8)
+    plan = ctx.facts.get("budget_plan")
+    if isinstance(plan, dict) and isinstance(plan.get("tests"), dict):
+        pdf.heading("Query budget", level=1, room=40)
+        pdf.para(f"{plain.value(plan.get('keys'))} key(s) at {plain.value(plan.get('limit_per_window'))} per "
+                 f"{plain.value(plan.get('window_seconds'))} s window; {plain.value(plan.get('windows_used'))} "
+                 f"window(s) planned. Rule: {plain.text(str(plan.get('rule', '')))}.", size=8.5)
+        pdf.grid(["Finding", "With the key", "Untouched windows", "Addresses without a key", "Not planned"],
+                 budget_rows(plan["tests"]), (22, 28, 30, 36, 62), size=7.5)
     for finding_id, reasons in sorted(ctx.not_assessed.items()):
         pdf.para(f"{finding_id}: {'; '.join(plain.text(r) for r in reasons)}", size=8.5)
     metrics = ctx.facts.get("model_metrics", {})
@@ -284,6 +292,24 @@ def _scope(pdf: AssessmentPDF, a: Assessment) -> None:
     for spec in ctx.charts:
         pdf.chart(render_chart(spec), spec["title"] + ", measured in this run", width=75)
     pdf.para("Software versions are listed in the appendix.", size=8.5)
+
+
+def budget_rows(tests: dict) -> list[list[str]]:
+    """The plan per finding, in counts a reader can check against the promised limit (the per-test plan,
+    with its test names, stays in findings.json)."""
+    rows: dict[str, list] = {}
+    for name, allocation in sorted(tests.items()):
+        if not isinstance(allocation, dict):
+            continue
+        row = rows.setdefault(str(name).split(" ")[0], [0, 0, 0, []])
+        for piece in allocation.get("slices") or []:
+            if isinstance(piece, dict):
+                row[1 if piece.get("fresh") else 0] += int(piece.get("queries") or 0)
+        row[2] += len(allocation.get("keyless_addresses") or [])
+        if allocation.get("reason"):
+            row[3].append(plain.text(str(allocation["reason"])).split(";")[0])
+    return [[finding, f"{shared:,} queries", f"{fresh:,} queries", f"{keyless:,}", "; ".join(reasons) or "—"]
+            for finding, (shared, fresh, keyless, reasons) in rows.items()]
 
 
 def _threat_map(pdf: AssessmentPDF, a: Assessment) -> None:
