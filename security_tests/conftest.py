@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.serving.app import create_app
+from security_tests import markers
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.contract import Variant, variants
 from security_tests.findings import finding
-from security_tests import markers
 from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target, planned
