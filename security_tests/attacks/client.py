@@ -127,7 +127,9 @@ class FlaskClient(_KeyedClient):
 
 
 class HttpClient(_KeyedClient):
-    """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default."""
+    """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default.
+    A redirect is an answer, never followed: following it would carry the assessor's key to whatever origin
+    the target names."""
 
     wire_strips_whitespace = True  # RFC 9110: edge whitespace of a field value is not part of it
 
@@ -159,11 +161,13 @@ class HttpClient(_KeyedClient):
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)
         response = self._session.post(f"{self.target}{self.predict_path}{query}", data=_body(payload, raw_body),
-                                      headers={"Content-Type": content_type, **sent}, timeout=self._timeout)
+                                      headers={"Content-Type": content_type, **sent}, timeout=self._timeout,
+                                      allow_redirects=False)
         return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
-        response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout)
+        response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout,
+                                     allow_redirects=False)
         return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
