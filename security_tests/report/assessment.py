@@ -43,8 +43,10 @@ def count_tests(rows: list[TestRow]) -> TestCount:
 
 
 def _measured(deciding: list[Run]) -> str:
-    """The deciding runs' own words: the first one's, and how many more runs gave the same status."""
-    texts = list(dict.fromkeys(run.summary for run in deciding if run.summary))
+    """The deciding runs' own words: the broadest one's (most requests sent), and how many more runs gave the
+    same status."""
+    broadest = sorted(deciding, key=lambda run: -int((run.evidence or {}).get("queries") or 0))
+    texts = list(dict.fromkeys(run.summary for run in broadest if run.summary))
     if len(texts) <= 1:
         return "".join(texts)
     return f"{texts[0]} (and {len(texts) - 1} more run(s) with this status, in the evidence)"
