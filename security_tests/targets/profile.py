@@ -8,6 +8,7 @@ marks what a document cannot say (which label is the positive one, one example o
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -126,10 +127,6 @@ class TargetProfile:
             value = value[part]
         return value
 
-    def is_positive(self, body: Any) -> bool | None:
-        label = self.label_of(body)
-        return None if label is None else label == self.positive
-
     def row(self, values) -> dict:
         """A request body from a vector in field order, cast and clipped to each field's range."""
         return {f.name: f.clip(float(v)) for f, v in zip(self.fields, values)}
@@ -240,6 +237,7 @@ FRAUDPIPE_SOURCE = "fraudpipe's own schema (fraudpipe.data.FEATURES)"
 FRAUDPIPE_PROFILE = Path(__file__).with_name("fraudpipe.toml")
 
 
+@functools.lru_cache(maxsize=8)
 def fraudpipe_target(url: str | None = None) -> TargetProfile:
     """fraudpipe as the assessment sees every target: its shipped profile (kept equal to its schema by a test)."""
     from dataclasses import replace
