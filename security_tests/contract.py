@@ -269,6 +269,14 @@ class BudgetSpent(NotAssessed):
     kind = "budget"
 
 
+class TargetMisbehaved(NotAssessed):
+    """The target broke a rule of the assessor's HTTP session (an answer over the cap, no answer in time, a
+    redirect, JSON nested too deep): what it sent measures nothing, so the finding that needed it is *not
+    assessed (the target)* with the rule it broke, never held on an answer the assessor refused to read."""
+
+    kind = "target"
+
+
 class Inconclusive(NotAssessed):
     """The attack ran but what it measured cannot tell an open risk from a held one (every answer one label):
     *not assessed (inconclusive)* with what was tried, never "not reproduced"."""

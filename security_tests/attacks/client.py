@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from security_tests.safe_http import parse_answer
+from security_tests.redaction import register_secret
+
 if TYPE_CHECKING:
     from security_tests.targets.profile import TargetProfile
 
@@ -58,13 +61,6 @@ class Client(Protocol):
     def request(self, method: str, path: str, headers: dict | list | None = None, body: bytes = b"") -> Answer: ...
 
 
-def _decode(data: bytes):
-    try:
-        return json.loads(data)
-    except ValueError:
-        return data.decode("utf-8", "replace")
-
-
 def _body(payload, raw_body):
     return raw_body if raw_body is not None else json.dumps(payload).encode()
 
@@ -104,6 +100,7 @@ class FlaskClient(_KeyedClient):
         self.target = f"in-process:{app.extensions['fraudpipe'].profile}"
         self._client = app.test_client(use_cookies=False)  # a Cookie header an attack sets goes out as is
         self._api_key = api_key
+        register_secret(api_key)
         self.remote_addr = remote_addr
         self._environ = {"REMOTE_ADDR": remote_addr}
         if forwarded_for is not None:  # what a proxy in front of the service would add
@@ -113,42 +110,35 @@ class FlaskClient(_KeyedClient):
         sent = self._headers(headers)
         response = self._client.post(f"/predict{query}", data=_body(payload, raw_body), headers=sent,
                                      content_type=content_type, environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile, sent)
+        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
         response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """Any method, any path, headers exactly as given (a list of pairs may repeat a name)."""
         response = self._client.open(path, method=method, data=body, headers=headers or {},
                                      environ_base=self._environ)
-        return Answer(response.status_code, _decode(response.get_data()), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile)
 
 
 class HttpClient(_KeyedClient):
-    """Drives a running service over real HTTP; the assessment never targets a non-loopback host by default.
-    A redirect is an answer, never followed: following it would carry the assessor's key to whatever origin
-    the target names."""
+    """Drives a running service over real HTTP through the assessor's ``safe_session``: a redirect is an
+    answer, never followed (it would carry the key to whatever origin the target names); answers are capped
+    at 1 MiB decoded, bounded in time and depth; a target breaking those rules raises ``TargetMisbehaved``."""
 
     wire_strips_whitespace = True  # RFC 9110: edge whitespace of a field value is not part of it
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0,
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float | None = None,
                  source_address: str | None = None, profile: TargetProfile | None = None) -> None:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        class _SourceAdapter(HTTPAdapter):
-            def init_poolmanager(self, *args, **kwargs):
-                kwargs["source_address"] = (source_address, 0)
-                super().init_poolmanager(*args, **kwargs)
+        from security_tests.safe_http import safe_session
 
         self.target = base_url.rstrip("/")
-        self._session = requests.Session()
-        if source_address:
-            self._session.mount("http://", _SourceAdapter())
+        self._timeout = timeout or (profile.timeout if profile is not None else 10.0)
+        self._session = safe_session(timeout=self._timeout, source_address=source_address)
         self._api_key = api_key
-        self._timeout = timeout
+        register_secret(api_key)
         self.profile = profile
         self.predict_path = profile.predict_path if profile is not None else "/predict"
         self.source_address = source_address
@@ -161,14 +151,12 @@ class HttpClient(_KeyedClient):
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)
         response = self._session.post(f"{self.target}{self.predict_path}{query}", data=_body(payload, raw_body),
-                                      headers={"Content-Type": content_type, **sent}, timeout=self._timeout,
-                                      allow_redirects=False)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile, sent)
+                                      headers={"Content-Type": content_type, **sent}, allow_redirects=False)
+        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
-        response = self._session.get(f"{self.target}{path}", headers=headers or {}, timeout=self._timeout,
-                                     allow_redirects=False)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
+        response = self._session.get(f"{self.target}{path}", headers=headers or {}, allow_redirects=False)
+        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """A repeated header name (a list of pairs) is sent as one comma-joined field, as proxies do."""
@@ -181,17 +169,21 @@ class HttpClient(_KeyedClient):
 
         try:
             response = self._session.request(method, f"{self.target}{path}", headers=headers or {}, data=body,
-                                             timeout=self._timeout, allow_redirects=False)
+                                             allow_redirects=False)
         except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
             return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {}, self.profile)
-        return Answer(response.status_code, _decode(response.content), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile)
 
 
 def require_answer(answer: Answer, what: str) -> Answer:
     """The precondition of every black-box measurement: the target answers a valid request with a label."""
     if not answer.ok:
-        from security_tests.contract import NotAssessed
+        from security_tests.contract import NotAssessed, TargetMisbehaved
 
+        if 300 <= answer.status < 400:
+            location = {k.lower(): v for k, v in answer.headers.items()}.get("location", "nowhere")
+            raise TargetMisbehaved(f"the target redirected {what} to {location[:120]} (status {answer.status}); "
+                                   "the assessor never follows a redirect")
         raise NotAssessed(f"not assessed: the target did not answer {what} with a label "
                           f"(status {answer.status}: {str(answer.body)[:120]})")
     return answer

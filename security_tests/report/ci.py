@@ -23,6 +23,7 @@ from security_tests.report.accepted_risks import (acceptance_note, apply_accepta
 from security_tests.report.compare import change_lines, compare, comparison_line, load_previous
 from security_tests.report.gate import FAIL_ON_CHOICES, GATE_EXIT_STATUS, gate_result
 from security_tests.report.model import Acceptance, Assessment
+from security_tests.redaction import inert
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def finish(config: pytest.Config, session: pytest.Session, assessment: Assessmen
         written.append(Path(config.getoption("summary")))
     if reporter is not None:
         for line in console_lines(assessment) + (["written: " + ", ".join(map(str, written))] if written else []):
-            reporter.write_line(line)
+            reporter.write_line(inert(line))
     if assessment.gate is not None and not assessment.gate.passed and session.exitstatus == 0:
         session.exitstatus = GATE_EXIT_STATUS
 

@@ -23,6 +23,7 @@ from security_tests import markers
 from security_tests.contract import Evidence, NotAssessed, Variant
 from security_tests.report import ci
 from security_tests.report.records import NotAssessedNote, TestRow, jsonable
+from security_tests.redaction import inert, register_secret, scrub, scrub_text
 
 EVIDENCE_KEY = pytest.StashKey["Recorder"]()
 NOT_ASSESSED_KEY = pytest.StashKey[NotAssessedNote]()
@@ -37,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for key in config.getoption("api_key", default=None) or []:
+        register_secret(key)
     ci.load_inputs(config)
     config.pluginmanager.register(Collector(config), "assessment-report-collector")
     markers.register(config)
@@ -68,12 +71,12 @@ def pytest_pyfunc_call(pyfuncitem):
     try:
         return (yield)
     except NotAssessed as exc:
-        pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(exc.kind, str(exc))
-        pytest.skip(str(exc))
+        pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(exc.kind, scrub_text(str(exc)))
+        pytest.skip(scrub_text(str(exc)))
     except pytest.skip.Exception as exc:
         cause = exc.__context__
         if isinstance(cause, NotAssessed):
-            pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(cause.kind, str(cause))
+            pyfuncitem.stash[NOT_ASSESSED_KEY] = NotAssessedNote(cause.kind, scrub_text(str(cause)))
         raise
 
 
@@ -104,9 +107,26 @@ def _skip_note(item, report) -> NotAssessedNote | None:
     return NotAssessedNote("skipped", _skip_reason(report))
 
 
+def _scrub_report(report: pytest.TestReport) -> None:
+    """What pytest itself prints and writes (console, JUnit XML, the HTML log) from this report carries no
+    key and no terminal control: a failure's text, a skip's reason, captured output."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        report.longrepr = (longrepr[0], longrepr[1], scrub_text(str(longrepr[2]), None))
+    elif longrepr is not None:
+        text = str(longrepr)
+        clean = scrub_text(text, None)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(title, scrub_text(content, None)) for title, content in report.sections]
+    if hasattr(report, "wasxfail"):
+        report.wasxfail = scrub_text(report.wasxfail, None)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    _scrub_report(report)
     finding = markers.finding_of(item)
     context = markers.is_context(item)
     if finding is None and not context and not _in_assessment(item):
@@ -121,7 +141,7 @@ def pytest_runtest_makereport(item, call):
         report.user_properties.append(("strict_xpass", True))
     recorder = item.stash.get(EVIDENCE_KEY, None)
     if report.when == "call" and recorder is not None and recorder.recorded is not None:
-        safe = jsonable(recorder.recorded.as_dict())
+        safe = scrub(jsonable(recorder.recorded.as_dict()))
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
     return report
 
@@ -216,9 +236,9 @@ class Collector:
             written.append(out / "security-assessment.pdf")
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_sep("-", f"{assessment.title}: {assessment.count.sentence}")
-            reporter.write_line(assessment.findings_sentence)
-            reporter.write_line("written: " + ", ".join(str(p) for p in written))
+            reporter.write_sep("-", inert(f"{assessment.title}: {assessment.count.sentence}"))
+            reporter.write_line(inert(assessment.findings_sentence))
+            reporter.write_line(inert("written: " + ", ".join(str(p) for p in written)))
         ci.finish(self.config, session, assessment, reporter)
 
     def assessment(self):

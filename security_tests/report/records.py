@@ -33,7 +33,8 @@ def jsonable(value):
 
 
 NOT_ASSESSED_WORDS = {"precondition": "precondition not met", "budget": "budget", "inconclusive": "inconclusive",
-                      "needs_inside": "needs the inside", "skipped": "skipped"}
+                      "needs_inside": "needs the inside", "skipped": "skipped",
+                      "target": "the target broke the assessor's rules"}
 """How each kind of *not assessed* reads (``contract.NotAssessed.kind``, plus the plugin's own two)."""
 
 

@@ -24,14 +24,17 @@ def draft(args: argparse.Namespace) -> int:
     if not is_loopback(parsed.hostname) and not args.allow_remote_target:
         raise ConfigError(f"{args.from_openapi} is not a loopback address; pass --allow-remote-target only for "
                           "a service you are authorised to assess")
+    from security_tests.safe_http import DOCUMENT_CAP, parse_answer, safe_session
+    from security_tests.contract import TargetMisbehaved
+
     try:
-        response = requests.get(args.from_openapi, timeout=args.timeout, allow_redirects=False)
+        response = safe_session(cap=DOCUMENT_CAP, timeout=args.timeout).get(args.from_openapi, allow_redirects=False)
         response.raise_for_status()
-        document = response.json()
+        document = parse_answer(response.content)
+    except TargetMisbehaved as exc:
+        raise ConfigError(f"cannot fetch {args.from_openapi}: {exc}") from None
     except requests.RequestException as exc:
         raise ConfigError(f"cannot fetch {args.from_openapi}: {type(exc).__name__}: {str(exc)[:200]}") from None
-    except ValueError:
-        raise ConfigError(f"{args.from_openapi} did not return a JSON document") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{args.from_openapi} did not return an OpenAPI object")
     text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")

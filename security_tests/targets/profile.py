@@ -101,6 +101,8 @@ class TargetProfile:
     source: str = "built in"
     openapi_path: str | None = None
     extra_headers: dict = field(default_factory=dict)
+    timeout: float = 10.0
+    """Seconds the assessor waits for one answer (``[response] timeout``), after which it reads "not assessed"."""
     own_service: bool = False
     """The target is fraudpipe itself (set only by ``fraudpipe_target``, never from a file): the report may
     then use fraudpipe's own specifics (its artifact files, its monitor, its training data)."""
