@@ -14,7 +14,7 @@ from security_tests.findings import FINDINGS, threat_map
 from security_tests.report import plain
 from security_tests.report.model import (AcceptedRisks, Assessment, Context, FindingResult, Run, TestCount,
                                          ThreatRow)
-from security_tests.report.records import OUTCOME_WORDS, TestRow, rows_by_finding
+from security_tests.report.records import NOT_ASSESSED_WORDS, OUTCOME_WORDS, TestRow, rows_by_finding
 from security_tests.report.status import judge, lift
 from security_tests.targets.profile import TargetProfile, fraudpipe_target
 
@@ -71,19 +71,38 @@ def _remaining_risk(f: FindingResult, by_id: dict[str, FindingResult]) -> str:
     return ""
 
 
+def unmeasured(findings: list[FindingResult]) -> str:
+    """Every finding this run did not measure, grouped by why: "3 not measured (CRIT-2, HIGH-1: the target
+    broke the assessor's rules; MED-2: needs the inside)"; empty when every finding was measured."""
+    by_reason: dict[str, list[str]] = {}
+    for f in findings:
+        if f.status in (FindingStatus.NOT_ASSESSED, FindingStatus.NOT_RUN):
+            kinds = sorted({r.not_assessed.kind for r in f.runs if r.not_assessed is not None})
+            reason = ("; ".join(NOT_ASSESSED_WORDS.get(k, k) for k in kinds) if kinds else
+                      "no test ran" if f.status is FindingStatus.NOT_RUN else "not measured")
+            by_reason.setdefault(reason, []).append(f.id)
+    if not by_reason:
+        return ""
+    count = sum(len(ids) for ids in by_reason.values())
+    return f"{count} not measured (" + "; ".join(f"{', '.join(ids)}: {why}" for why, ids in by_reason.items()) + ")"
+
+
 def _verdict(findings: list[FindingResult], context: Context) -> str:
-    """Against a single target the verdict names it and never claims controls it could not see were verified."""
+    """Against a single target the verdict names it and never claims controls it could not see were verified;
+    every finding the run did not measure is counted and named, whatever the verdict."""
     def ids(*statuses: FindingStatus) -> list[str]:
         return [f.id for f in findings if f.status in statuses]
 
     open_ids, errors, residual_ids = ids(FindingStatus.OPEN), ids(FindingStatus.ERROR), ids(FindingStatus.RESIDUAL_RISK)
     remaining = ids(FindingStatus.CONTROL_VERIFIED_RESIDUAL)
     unreproduced = [f.id for f in findings if f.finding.residual and f.status is FindingStatus.NOT_REPRODUCED]
+    missing = unmeasured(findings)
     where = f"on {context.target_name}" if context.single_target else "on the hardened service"
     if open_ids or errors:
         return "NOT READY: " + "; ".join(
             ([f"{len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"] if open_ids else [])
-            + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else []))
+            + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else [])
+            + ([missing] if missing else []))
     tail = ((f"; {len(residual_ids)} residual risk(s) remain open ({', '.join(residual_ids)})" if residual_ids else "")
             + (f"; {', '.join(remaining)}: controls hold, with risk remaining in those findings"
                if remaining and context.single_target else
@@ -91,9 +110,9 @@ def _verdict(findings: list[FindingResult], context: Context) -> str:
                else "")
             + (f"; residual risk(s) not reproduced on this target ({', '.join(unreproduced)})" if unreproduced else ""))
     if context.single_target:
-        not_assessed = context.not_assessed
-        return (f"CONDITIONAL: no assessed finding open {where}; {len(not_assessed)} not assessed "
-                f"({', '.join(sorted(not_assessed)) or 'none'})" + tail)
+        return f"CONDITIONAL: no assessed finding open {where}; {missing or '0 not measured'}" + tail
+    if missing:
+        return f"CONDITIONAL: no measured finding open {where}; {missing}" + tail
     if tail:
         return "CONDITIONAL: every control verified" + tail
     return "READY: every finding verified fixed on the hardened service"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import matplotlib
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 from fpdf.fonts import FontFace
 
 from security_tests.contract import FindingStatus
@@ -28,6 +28,10 @@ from security_tests.report.model import Assessment, FindingResult
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 MARGIN, BOTTOM = 16, 16
+MAX_CELL = 150
+"""Millimetres of text one table cell may hold: a row always fits below a heading on a fresh page."""
+MAX_PARAGRAPH = 20_000
+"""Characters of one overflowing cell the PDF prints in full (findings.json has the rest)."""
 HEADING_ROOM = 45
 """Millimetres a heading needs below it (itself and a few lines), so it never ends a page."""
 
@@ -116,10 +120,31 @@ class AssessmentPDF(FPDF):
         self.para(text, size, "B")
         self.set_text_color(0, 0, 0)
 
+    def fitted(self, header: list[str], rows: list[list[str]], widths: tuple, line_height: float
+               ) -> tuple[list[list[str]], list[tuple[str, str]]]:
+        """fpdf2 cannot split a table row across pages: a cell taller than ``MAX_CELL`` keeps the lines that fit
+        and says so, and its whole text follows the table as paragraphs, which do split."""
+        most = max(3, int(MAX_CELL / line_height))
+        fitted, overflow = [], []
+        for values in rows:
+            kept = []
+            for index, value in enumerate(values):
+                value = str(value)
+                if len(value) > 240 or value.count("\n") > 8:
+                    lines = self.multi_cell(widths[index] - 2, line_height, value, dry_run=True,
+                                            output=MethodReturnValue.LINES)
+                    if len(lines) > most:
+                        overflow.append((f"{header[index]} ({values[0]})" if index else header[index], value))
+                        value = "\n".join(lines[:most - 1]) + "\n… (continued below the table)"
+                kept.append(value)
+            fitted.append(kept)
+        return fitted, overflow
+
     def grid(self, header: list[str], rows: list[list[str]], widths: tuple, size: float = 7.5,
              colour_column: int | None = None) -> None:
         self.ensure(size * 0.5 * 2 + 12)
         self.set_font("DejaVu", "", size)
+        rows, overflow = self.fitted(header, rows, widths, size * 0.5)
         with self.table(col_widths=widths, width=sum(widths), align="LEFT", text_align="LEFT",
                         line_height=size * 0.5, headings_style=FontFace(emphasis="BOLD", fill_color=(225, 230, 238)),
                         first_row_as_headings=True) as table:
@@ -130,6 +155,11 @@ class AssessmentPDF(FPDF):
                     colour = colours.BY_LABEL.get(value) if index == colour_column else None
                     row.cell(value, style=FontFace(color=colour, emphasis="BOLD") if colour else None)
         self.ln(2)
+        for name, text in overflow:
+            self.label(name, "")
+            self.para(text if len(text) <= MAX_PARAGRAPH else
+                      f"{text[:MAX_PARAGRAPH]}… [{len(text) - MAX_PARAGRAPH:,} more characters in findings.json]",
+                      size=size)
 
     def chart(self, png: bytes, caption: str, width: float = 130) -> None:
         pixels_w, pixels_h = struct.unpack(">II", png[16:24])

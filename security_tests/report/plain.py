@@ -58,11 +58,15 @@ def label(key) -> str:
     return words[:1].upper() + words[1:]
 
 
+LITERAL_SPAN = 2000
+"""Characters a rewritten literal may span: a target's text full of brackets costs linear time, not quadratic."""
+
+
 def _literal_end(source: str, start: int) -> int:
-    """Index after the bracket that closes the one at ``start``; -1 when unbalanced."""
+    """Index after the bracket that closes the one at ``start``; -1 when unbalanced (or too far away)."""
     pairs, depth, quote = {"{": "}", "[": "]"}, 0, ""
     opener = source[start]
-    for index in range(start, len(source)):
+    for index in range(start, min(len(source), start + LITERAL_SPAN)):
         char = source[index]
         if quote:
             quote = "" if char == quote else quote

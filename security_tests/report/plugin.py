@@ -22,8 +22,8 @@ import pytest
 from security_tests import markers
 from security_tests.contract import Evidence, NotAssessed, Variant
 from security_tests.report import ci
-from security_tests.report.records import NotAssessedNote, TestRow, jsonable
-from security_tests.redaction import inert, register_secret, scrub, scrub_text
+from security_tests.redaction import inert, register_secret, scrub_text
+from security_tests.report.records import NotAssessedNote, TestRow, recorded
 
 EVIDENCE_KEY = pytest.StashKey["Recorder"]()
 NOT_ASSESSED_KEY = pytest.StashKey[NotAssessedNote]()
@@ -141,7 +141,7 @@ def pytest_runtest_makereport(item, call):
         report.user_properties.append(("strict_xpass", True))
     recorder = item.stash.get(EVIDENCE_KEY, None)
     if report.when == "call" and recorder is not None and recorder.recorded is not None:
-        safe = scrub(jsonable(recorder.recorded.as_dict()))
+        safe = recorded(recorder.recorded.as_dict())
         report.user_properties.append(("evidence", json.dumps(safe, sort_keys=True)))
     return report
 

@@ -32,6 +32,14 @@ def jsonable(value):
     return clean(json.loads(json.dumps(value, default=default)))
 
 
+def recorded(evidence: dict) -> dict:
+    """Evidence as it is recorded, once, for every output: JSON-safe, with keys hidden, text inert and bounded
+    (``security_tests.redaction``)."""
+    from security_tests.redaction import scrub
+
+    return scrub(jsonable(evidence))
+
+
 NOT_ASSESSED_WORDS = {"precondition": "precondition not met", "budget": "budget", "inconclusive": "inconclusive",
                       "needs_inside": "needs the inside", "skipped": "skipped",
                       "target": "the target broke the assessor's rules"}

@@ -15,6 +15,8 @@ class JudgedRun(Protocol):
     ``run_result`` without the two modules importing each other."""
 
     outcome: str
+    not_assessed: object
+    """Why the run measured nothing (a ``NotAssessedNote`` with a ``kind``), or None."""
 
     @property
     def result(self) -> RunResult: ...
@@ -73,7 +75,9 @@ def judge(rows: list[JudgedRun], single_target: bool) -> Judgement:
 
     A verified fix needs its as-acquired and control-off runs to have shown what they must: one that failed
     leaves the fix unverified (Error). A single target (only live runs) has no before and after, so a
-    blocked attack is ``HELD``, never ``FIXED``.
+    blocked attack is ``HELD``, never ``FIXED``. A run the target spoiled (it broke the assessor's rules:
+    an answer over the cap, no answer in time, a redirect) leaves the finding *not assessed* unless another
+    run measured it open: a held verdict may not stand on the answers the assessor refused to read.
     """
     judging = [row for row in rows if row.judges_finding]
     if not judging:
@@ -85,6 +89,9 @@ def judge(rows: list[JudgedRun], single_target: bool) -> Judgement:
         broken = tuple(row for row in rows if not row.judges_finding and row.outcome in ("failed", "error"))
         if broken:
             return Judgement(FindingStatus.ERROR, broken)
+    spoiled = tuple(row for row in judging if getattr(row.not_assessed, "kind", None) == "target")
+    if spoiled and not worst.is_open and worst is not FindingStatus.ERROR:
+        return Judgement(FindingStatus.NOT_ASSESSED, spoiled)
     if worst is FindingStatus.FIXED and single_target:
         worst = FindingStatus.HELD
     return Judgement(worst, deciding)

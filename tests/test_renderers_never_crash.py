@@ -1,0 +1,76 @@
+"""Every renderer writes a complete, valid file whatever the evidence holds: long, unicode, markup-laden,
+escape-ridden and deeply nested text from a hostile target, recorded the way the plugin records it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+
+from security_tests.contract import LIVE, Evidence, FindingStatus, variants
+from security_tests.findings import FINDINGS
+from security_tests.redaction import scrub_text
+from security_tests.report import records
+from security_tests.report.assessment import build_assessment
+from security_tests.report.compare import compare
+from security_tests.report.html import evidence_html, findings_summary
+from security_tests.report.pdf import write_pdf
+from security_tests.report.sarif import build_sarif
+from security_tests.report.summary import render_summary
+from security_tests.targets.profile import fraudpipe_target
+from tests.schemas import assert_valid_findings, assert_valid_sarif
+
+HOSTILE = ["<script>alert(1)</script>", "<svg onload=alert(1)>", "\x1b[2J\x1b]0;owned\x07", "| --- |", "\ud800",
+           "\u202eevil", "x" * 5000, "[a](javascript:alert(1))", "&lt;b&gt;", "\r\n\t\x00", "😀" * 50, "`", "]]>"]
+
+text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300),
+                 st.lists(st.sampled_from(HOSTILE), max_size=6).map("".join))
+leaf = st.one_of(text, st.integers(), st.floats(allow_nan=True), st.booleans(), st.none())
+nested = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                     st.dictionaries(text, inner, max_size=5)), max_leaves=40)
+
+
+def _rows(data, live: bool) -> list[records.TestRow]:
+    rows = []
+    for item in FINDINGS:
+        for variant in [LIVE] if live else variants(item):
+            evidence = Evidence(
+                attack_succeeded=data.draw(st.booleans()), summary=data.draw(text), queries=data.draw(st.integers(0, 10**6)),
+                samples=[{"label": data.draw(text), "request": {"headers": {data.draw(text): data.draw(text)},
+                                                                "body": data.draw(nested)},
+                          "response": {"status": 200, "body": data.draw(nested)}}],
+                measurements={data.draw(text): data.draw(st.one_of(st.integers(), st.floats(), st.none()))},
+                details={data.draw(text): data.draw(nested), "many": list(range(data.draw(st.integers(0, 3000))))},
+                residual=data.draw(text))
+            outcome = data.draw(st.sampled_from(["passed", "failed", "skipped", "xfailed", "error"]))
+            rows.append(records.TestRow(
+                f"security_tests/test_x.py::test_{item.id}[{variant.id}]", outcome, 0.1, item.id, variant,
+                records.recorded(evidence.as_dict()), message=data.draw(text),
+                not_assessed=records.NotAssessedNote("target", scrub_text(data.draw(text))) if outcome == "skipped" else None))
+    return rows
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(data=st.data(), live=st.booleans())
+def test_every_renderer_writes_a_complete_valid_file_whatever_the_evidence(data, live, tmp_path):
+    assessment = build_assessment(_rows(data, live), fraudpipe_target())
+    previous = assessment.as_json()
+    for finding in previous["findings"]:  # an earlier run in which every finding had another status
+        finding["status"] = data.draw(st.sampled_from([s.label for s in FindingStatus]))
+        finding["measured"] = data.draw(text)
+    assessment.comparison = compare(previous, assessment, data.draw(text))
+
+    document = json.loads(json.dumps(assessment.as_json()))
+    assert_valid_findings(document)
+    assert_valid_sarif(json.loads(json.dumps(build_sarif(assessment))))
+    write_pdf(assessment, tmp_path / "a.pdf")
+    assert (tmp_path / "a.pdf").read_bytes().rstrip().endswith(b"%%EOF")
+
+    page = findings_summary(assessment) + "".join(evidence_html(run.evidence, run.variant, run.result)
+                                                  for run in assessment.runs)
+    summary = render_summary(assessment)
+    (tmp_path / "summary.md").write_text(summary, encoding="utf-8")
+    for rendered in (page, summary):
+        assert not re.search(r"<(script|svg)", rendered, re.I), "target markup would render"
+        assert "\x1b" not in rendered and "\u202e" not in rendered
