@@ -8,7 +8,6 @@ they had passed, and silently honouring a typo would pass one they had not.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -38,10 +37,12 @@ def _expiry(value, where: str) -> date:
 
 def load_accepted_risks(path: str | Path) -> list[Acceptance]:
     """Parse and check the whole file; raise ``pytest.UsageError`` with one line naming the first problem."""
+    from security_tests.targets.profile import BadInput, read_toml
+
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise pytest.UsageError(f"--accepted-risks {path}: {exc}") from None
+        data = read_toml(Path(path), "accepted-risks")
+    except BadInput as exc:
+        raise pytest.UsageError(f"--accepted-risks {exc}") from None
     entries = data.get("accept", [])
     if not isinstance(entries, list) or set(data) - {"accept"}:
         raise pytest.UsageError(f"--accepted-risks {path}: expected only [[accept]] tables")
@@ -53,6 +54,12 @@ def load_accepted_risks(path: str | Path) -> list[Acceptance]:
         missing = [name for name in FIELDS if not str(entry.get(name, "")).strip()]
         if missing:
             raise pytest.UsageError(f"{where}: missing {', '.join(missing)}")
+        unknown = sorted(set(entry) - set(FIELDS))
+        not_text = [name for name in FIELDS[:3] if not isinstance(entry[name], str)]
+        if unknown or not_text:
+            raise pytest.UsageError(f"{where}: " + "; ".join(
+                ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])
+                + [f"{name} must be text" for name in not_text]))
         if entry["id"] not in BY_ID:
             raise pytest.UsageError(f"{where}: unknown finding id {entry['id']!r}")
         if entry["id"] in seen:

@@ -26,15 +26,52 @@ _OPEN_LABELS = {s.label for s in FindingStatus if s.is_open}
 _CLOSED_LABELS = {s.label for s in FindingStatus if s.counts_as_closed}
 
 
+MAX_PREVIOUS_BYTES = 256 << 20
+
+
 def load_previous(path: str | Path) -> dict:
-    """The earlier findings.json; one usage-error line if it is not one."""
+    """The earlier findings.json, checked for every field the comparison reads; one usage-error line (exit 4)
+    naming the first that is wrong, before any attack runs."""
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise pytest.UsageError(f"--compare-to {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
-        raise pytest.UsageError(f"--compare-to {path}: not a findings.json (no 'findings' list)")
+        if not path.is_file():
+            raise pytest.UsageError(f"--compare-to {path}: no file there")
+        if path.stat().st_size > MAX_PREVIOUS_BYTES:
+            raise pytest.UsageError(f"--compare-to {path}: larger than {MAX_PREVIOUS_BYTES >> 20} MiB, not a findings.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise pytest.UsageError(f"--compare-to {path}: not a findings.json ({reason})") from None
+    problem = _previous_problem(data)
+    if problem:
+        raise pytest.UsageError(f"--compare-to {path}: not a findings.json: {problem}")
     return data
+
+
+def _previous_problem(data) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        return "no 'findings' list"
+    for key in ("generated", "code_version"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"'{key}' must be text"
+    for number, finding in enumerate(data["findings"]):
+        where = f"findings[{number}]"
+        if not isinstance(finding, dict):
+            return f"{where} is not an object"
+        for key in ("id", "status"):
+            if not isinstance(finding.get(key), str):
+                return f"{where}.{key} must be text"
+        if finding.get("measured") is not None and not isinstance(finding["measured"], str):
+            return f"{where}.measured must be text"
+        tests = finding.get("tests", [])
+        if not isinstance(tests, list):
+            return f"{where}.tests must be a list"
+        for index, test in enumerate(tests):
+            if not isinstance(test, dict) or not isinstance(test.get("nodeid"), str) \
+                    or not isinstance(test.get("evidence", {}), dict) \
+                    or not isinstance(test.get("evidence", {}).get("measurements", {}), dict):
+                return f"{where}.tests[{index}] needs a text 'nodeid' and an object 'evidence'"
+    return ""
 
 
 def _numbers(tests) -> dict[tuple[str, str], float]:

@@ -11,7 +11,8 @@ from urllib.parse import urlparse
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving.server import is_loopback
-from security_tests.targets.profile import draft_from_openapi
+from security_tests.redaction import inert
+from security_tests.targets.profile import BadInput, draft_from_openapi
 
 
 def draft(args: argparse.Namespace) -> int:
@@ -32,12 +33,15 @@ def draft(args: argparse.Namespace) -> int:
         response.raise_for_status()
         document = parse_answer(response.content)
     except TargetMisbehaved as exc:
-        raise ConfigError(f"cannot fetch {args.from_openapi}: {exc}") from None
+        raise BadInput(f"cannot fetch {args.from_openapi}: {exc}") from None
     except requests.RequestException as exc:
         raise ConfigError(f"cannot fetch {args.from_openapi}: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{args.from_openapi} did not return an OpenAPI object")
-    text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")
+        raise BadInput(f"{args.from_openapi} did not return an OpenAPI object")
+    try:
+        text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")
+    except BadInput as exc:
+        raise BadInput(f"{args.from_openapi}: {exc}") from None
     if args.out is None:
         print(text, end="")
         return 0
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the target's OpenAPI document, e.g. http://127.0.0.1:8000/openapi.json")
     sub.add_argument("--out", type=Path, help="write the draft here (default: print it)")
     sub.add_argument("--allow-remote-target", action="store_true", help="permit a non-loopback URL")
-    sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the document (default 10)")
+    sub.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the document (default 10); "
+                     "the document is read up to 16 MiB, never through a redirect")
     sub.set_defaults(handler=draft)
     return parser
 
@@ -66,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except BadInput as exc:
+        print(f"error: {inert(str(exc))}", file=sys.stderr)
+        return 4
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {inert(str(exc))}", file=sys.stderr)
         return 2
 
 

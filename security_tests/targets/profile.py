@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fraudpipe.errors import ConfigError
+
+class BadInput(ConfigError):
+    """An input file (a profile, an OpenAPI document) the assessment will not read: one line names every
+    problem, and the command exits 4 (pytest's usage error)."""
+
+
+MAX_INPUT_BYTES = 1 << 20
+"""A profile or accepted-risks file larger than this is refused unread: no real one comes near it."""
 
 WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 FEATURE_TYPES = ("float", "int", "bool")
@@ -153,16 +162,119 @@ class TargetProfile:
 def load_profile(path: str | Path, url_override: str | None = None) -> TargetProfile:
     """Read and check a profile; every mistake is one line naming the key."""
     path = Path(path)
+    return profile_from_dict(read_toml(path, "target profile"), source=str(path), url_override=url_override)
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A small TOML input file, or ``BadInput`` in one line: missing, a directory, too large, not UTF-8, not TOML."""
     try:
-        data = tomllib.loads(path.read_text())
+        if not path.is_file():
+            raise BadInput(f"{path}: no {what} file there")
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise BadInput(f"{path}: a {what} is at most {MAX_INPUT_BYTES >> 20} MiB, this file is larger")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read target profile ({exc.strerror})") from None
+        raise BadInput(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: a {what} is UTF-8 text; this file is not") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return profile_from_dict(data, source=str(path), url_override=url_override)
+        raise BadInput(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not valid TOML: nested too deep") from None
+
+
+_TEXT, _PATH, _NUMBER = "text", "a path starting with /", "a number"
+SHAPE: dict[str, dict[str, str]] = {
+    "": {"name": _TEXT, "url": _TEXT, "predict_path": _PATH, "health_path": _PATH, "openapi_path": _PATH,
+         "auth": "table", "response": "table", "rate_limit": "table", "features": "table", "examples": "table"},
+    "auth": {"header": "an HTTP header name", "scheme": _TEXT},
+    "response": {"label": "a dotted path", "positive": "text, a number or true/false",
+                 "timeout": "seconds, above 0 and at most 300"},
+    "rate_limit": {"requests": "a positive whole number", "per": _TEXT},
+    "examples": {"positive": "table", "negative": "table"},
+    "feature": {"type": _TEXT, "min": _NUMBER, "max": _NUMBER, "exclusive_min": "true or false",
+                "exclusive_max": "true or false", "typical": "[low, high]", "unit": _NUMBER, "decimals": "a whole number",
+                "description": _TEXT},
+}
+"""Every key a profile may hold and what it accepts: anything else is a typo that would silently change what
+the assessment measures, so it is refused."""
+
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _accepts(kind: str, value) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == _NUMBER:
+        return number and math.isfinite(value)
+    if kind == "true or false":
+        return isinstance(value, bool)
+    if kind == "a whole number" or kind == "a positive whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "seconds, above 0 and at most 300":
+        return number and 0 < value <= 300
+    if kind == "[low, high]":
+        return isinstance(value, list)
+    if kind == "text, a number or true/false":
+        return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and _CONTROL.search(value))
+    if not isinstance(value, str) or _CONTROL.search(value):
+        return False
+    if kind == _PATH:
+        return value.startswith("/")
+    if kind == "an HTTP header name":
+        return bool(_HEADER.fullmatch(value))
+    if kind == "a dotted path":
+        return bool(value) and all(value.split("."))
+    return True
+
+
+def shape_problems(data: dict) -> list[str]:
+    """Every unknown key, wrongly typed value and ``TODO`` left in a profile, all at once."""
+    problems: list[str] = []
+
+    def check(table: dict, shape: dict[str, str], where: str) -> None:
+        for key, value in table.items():
+            name = f"{where}{key}"
+            if value is None and key in shape:  # only a dict built in code can say "absent" this way
+                continue
+            if key not in shape:
+                problems.append(f"unknown key {name}")
+            elif value == TODO or (isinstance(value, str) and value.strip().upper().startswith(TODO)):
+                problems.append(f"{name} is still TODO")
+            elif not _accepts(shape[key], value):
+                problems.append(f"{name} must be {shape[key]}, got {_shown(value)}")
+
+    check(data, SHAPE[""], "")
+    for section in ("auth", "response", "rate_limit", "examples"):
+        if isinstance(data.get(section), dict):
+            check(data[section], SHAPE[section], f"{section}.")
+    for name, spec in (data.get("features") or {}).items() if isinstance(data.get("features"), dict) else ():
+        if not isinstance(spec, dict):
+            problems.append(f"features.{name} must be a table")
+        elif _CONTROL.search(name) or not name:
+            problems.append("a feature name must be text without control characters")
+        else:
+            check(spec, SHAPE["feature"], f"features.{name}.")
+    for side in ("positive", "negative"):
+        example = (data.get("examples") or {}).get(side) if isinstance(data.get("examples"), dict) else None
+        if isinstance(example, dict):
+            problems += [f"examples.{side}.{k} must be a number or true/false, got {_shown(v)}"
+                         for k, v in example.items() if not isinstance(v, (int, float, bool))]
+    return problems
+
+
+def _shown(value) -> str:
+    kind = {dict: "a table", list: "a list", bool: "true/false", str: "text"}.get(type(value), type(value).__name__)
+    return kind if isinstance(value, (dict, list)) else f"{kind} {str(value)[:40]!r}"
 
 
 def profile_from_dict(data: dict, source: str = "built in", url_override: str | None = None) -> TargetProfile:
+    problems = shape_problems(data)
+    if problems:
+        raise BadInput(f"{source}: " + "; ".join(problems))
+
     def need(table: dict, key: str, where: str):
         if key not in table or table[key] in (None, "", TODO):
             raise ConfigError(f"{source}: {where}{key} is required")
@@ -189,7 +301,8 @@ def profile_from_dict(data: dict, source: str = "built in", url_override: str | 
         auth_header=header, auth_scheme=scheme,
         label_path=tuple(str(need(response, "label", "response.")).split(".")),
         positive=need(response, "positive", "response."), rate_limit=requests, rate_window=per,
-        fields=fields, positive_example=positive, negative_example=negative, source=source)
+        fields=fields, positive_example=positive, negative_example=negative, source=source,
+        timeout=float(response.get("timeout", 10.0)))
 
 
 def _field(name: str, spec: dict, source: str) -> FieldSpec:
@@ -268,64 +381,119 @@ def draft_from_openapi(document: dict, url: str) -> str:
     """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body.
 
     What a document cannot tell (the positive label, one example of each class, the promised limit) is
-    written as ``TODO`` so that loading the draft fails until a person has filled it in.
+    written as ``TODO`` so that loading the draft fails until a person has filled it in. The document is the
+    target's, so it is hostile: the draft is written by a TOML library (no title or field name can change
+    its structure), and a document of the wrong shape is refused in one line (``BadInput``).
     """
+    import tomlkit
+
+    if not isinstance(document, dict):
+        raise BadInput("the OpenAPI document is not an object")
     path, schema = _first_json_post(document)
     schema = _resolve(document, schema)
-    lines = [f'name = "{document.get("info", {}).get("title", "unnamed service")}"', f'url = "{url}"',
-             f'predict_path = "{path}"']
-    if "/health" in document.get("paths", {}):
-        lines.append('health_path = "/health"')
-    lines += ["", "[auth]", f'header = "{_auth_header(document)}"', 'scheme = ""', "", "[response]",
-              f'label = "{TODO}"                # dotted path to the label in the answer',
-              f'positive = "{TODO}"             # the label an attacker wants to avoid', "",
-              "[rate_limit]", f'# requests = {TODO}            # what the service promises', 'per = "minute"']
-    for name, spec in schema.get("properties", {}).items():
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict) or not properties:
+        raise BadInput(f"the OpenAPI request body of {path} names no properties")
+    info = document.get("info")
+    title = info.get("title") if isinstance(info, dict) else None
+    draft = tomlkit.document()
+    draft.add("name", _CONTROL.sub("", title) if isinstance(title, str) and title.strip() else "unnamed service")
+    draft.add("url", url)
+    draft.add("predict_path", path)
+    paths = document["paths"]
+    for key, route in (("health_path", "/health"), ("openapi_path", "/openapi.json")):
+        if route in paths:
+            draft.add(key, route)
+    auth = tomlkit.table()
+    auth.add("header", _auth_header(document))
+    auth.add("scheme", "")
+    response = tomlkit.table()
+    response.add("label", TODO)
+    response["label"].comment("dotted path to the label in the answer")
+    response.add("positive", TODO)
+    response["positive"].comment("the label an attacker wants to avoid")
+    limit = tomlkit.table()
+    limit.add(tomlkit.comment(f"requests = {TODO}  # what the service promises"))
+    limit.add("per", "minute")
+    features = tomlkit.table(is_super_table=True)
+    for name, spec in properties.items():
         spec = _resolve(document, spec)
-        kind = {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float")
-        lines += ["", f"[features.{name}]", f'type = "{kind}"']
-        lines += _bounds(spec)
-    lines += ["", "[examples]", f'positive = "{TODO}"  # {{ field = value, ... }} answered positive',
-              f'negative = "{TODO}"  # one answered negative']
-    return "\n".join(lines) + "\n"
+        feature = tomlkit.table()
+        feature.add("type", {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float"))
+        for key, value in _bounds(spec):
+            feature.add(key, value)
+        features.add(_CONTROL.sub("", str(name)), feature)
+    examples = tomlkit.table()
+    examples.add("positive", TODO)
+    examples["positive"].comment("{ field = value, ... } answered positive")
+    examples.add("negative", TODO)
+    examples["negative"].comment("one answered negative")
+    for key, table in (("auth", auth), ("response", response), ("rate_limit", limit), ("features", features),
+                       ("examples", examples)):
+        draft.add(key, table)
+    return tomlkit.dumps(draft)
 
 
-def _bounds(spec: dict) -> list[str]:
+def _bounds(spec: dict) -> list[tuple[str, Any]]:
     """OpenAPI 3.0 writes ``exclusiveMinimum: true`` beside ``minimum``; 3.1 writes the bound itself."""
-    lines = []
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    bounds: list[tuple[str, Any]] = []
     for side, word in (("min", "Minimum"), ("max", "Maximum")):
         inclusive, exclusive = spec.get(word.lower()), spec.get(f"exclusive{word}")
-        numeric = isinstance(exclusive, (int, float)) and not isinstance(exclusive, bool)
-        bound = exclusive if numeric else inclusive
-        lines.append(f"{side} = {bound}" if bound is not None else f'{side} = "{TODO}"')
-        if numeric or exclusive is True:
-            lines.append(f"exclusive_{side} = true")
-    return lines
+        bound = exclusive if number(exclusive) else inclusive
+        bounds.append((side, bound if number(bound) else TODO))
+        if number(exclusive) or exclusive is True:
+            bounds.append((f"exclusive_{side}", True))
+    return bounds
 
 
 def _first_json_post(document: dict) -> tuple[str, dict]:
-    for path, operations in document.get("paths", {}).items():
-        body = operations.get("post", {}).get("requestBody", {})
-        schema = body.get("content", {}).get("application/json", {}).get("schema")
-        if schema:
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        raise BadInput("the OpenAPI document's 'paths' is not an object")
+    for path, operations in paths.items():
+        post = operations.get("post") if isinstance(operations, dict) else None
+        body = _resolve(document, post.get("requestBody", {})) if isinstance(post, dict) else {}
+        content = body.get("content") if isinstance(body, dict) else None
+        media = content.get("application/json") if isinstance(content, dict) else None
+        schema = media.get("schema") if isinstance(media, dict) else None
+        if isinstance(schema, dict) and isinstance(path, str) and path.startswith("/") and not _CONTROL.search(path):
             return path, schema
-    raise ConfigError("the OpenAPI document has no POST operation with an application/json body")
+    raise BadInput("the OpenAPI document has no POST operation with an application/json body")
 
 
-def _resolve(document: dict, schema: dict) -> dict:
+def _resolve(document: dict, schema, hops: int = 0) -> dict:
+    """A local ``$ref`` followed (into objects or lists), at most 20 hops; anything else is refused."""
+    if not isinstance(schema, dict):
+        raise BadInput(f"the OpenAPI document has a schema that is not an object ({_shown(schema)})")
     ref = schema.get("$ref")
-    if not ref:
+    if ref is None:
         return schema
+    if hops >= 20 or not isinstance(ref, str) or not ref.startswith("#/"):
+        raise BadInput(f"the OpenAPI document's $ref {str(ref)[:80]!r} is not a local reference this draft can follow")
     node: Any = document
-    for part in ref.lstrip("#/").split("/"):
-        node = node.get(part, {})
-    return node
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise BadInput(f"the OpenAPI document's $ref {ref[:80]!r} points nowhere")
+    return _resolve(document, node, hops + 1)
 
 
 def _auth_header(document: dict) -> str:
-    for scheme in document.get("components", {}).get("securitySchemes", {}).values():
+    components = document.get("components")
+    schemes = components.get("securitySchemes") if isinstance(components, dict) else None
+    for scheme in (schemes.values() if isinstance(schemes, dict) else ()):
+        if not isinstance(scheme, dict):
+            continue
         if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
-            return scheme.get("name", "X-API-Key")
+            name = scheme.get("name")
+            return name if isinstance(name, str) and _HEADER.fullmatch(name) else "X-API-Key"
         if scheme.get("type") == "http":
             return "Authorization"
     return "X-API-Key"
