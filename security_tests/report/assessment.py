@@ -71,14 +71,19 @@ def _remaining_risk(f: FindingResult, by_id: dict[str, FindingResult]) -> str:
     return ""
 
 
+UNMEASURED_ORDER = ("target", "budget", "precondition", "inconclusive", "needs_inside", "skipped")
+"""The reason a finding's verdict line gives when its runs were not measured for several: the most telling."""
+
+
 def unmeasured(findings: list[FindingResult]) -> str:
     """Every finding this run did not measure, grouped by why: "3 not measured (CRIT-2, HIGH-1: the target
     broke the assessor's rules; MED-2: needs the inside)"; empty when every finding was measured."""
     by_reason: dict[str, list[str]] = {}
     for f in findings:
         if f.status in (FindingStatus.NOT_ASSESSED, FindingStatus.NOT_RUN):
-            kinds = sorted({r.not_assessed.kind for r in f.runs if r.not_assessed is not None})
-            reason = ("; ".join(NOT_ASSESSED_WORDS.get(k, k) for k in kinds) if kinds else
+            kinds = {r.not_assessed.kind for r in f.runs if r.not_assessed is not None}
+            telling = next((k for k in UNMEASURED_ORDER if k in kinds), None)
+            reason = (NOT_ASSESSED_WORDS.get(telling, telling) if telling else
                       "no test ran" if f.status is FindingStatus.NOT_RUN else "not measured")
             by_reason.setdefault(reason, []).append(f.id)
     if not by_reason:
