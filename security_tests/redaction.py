@@ -19,6 +19,7 @@ writer applies to input files' text (a profile's name, an accepted risk's owner,
 from __future__ import annotations
 
 import base64
+import html
 import re
 import threading
 from urllib.parse import quote, quote_plus
@@ -84,6 +85,15 @@ def inert(text: str) -> str:
     and tab) removed: what may reach a console or a plain-text file."""
     text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return _ESCAPES.sub("", text)
+
+
+def markdown_inert(text: str, one_line: bool = False) -> str:
+    """``text`` as data in any markdown renderer (a CI job summary, SARIF ``markdown``): HTML as entities
+    (GitHub renders raw tags in markdown), markdown syntax backslash-escaped, no control characters."""
+    text = html.escape(inert(str(text)), quote=False)
+    if one_line:
+        text = text.replace("\n", " ").replace("\t", " ")
+    return re.sub(r"([\\`*_\[\]|#!~])", r"\\\1", text)
 
 
 def scrub_text(text: str, limit: int | None = MAX_TEXT) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import security_tests.findings as catalog
 from security_tests.report.accepted_risks import acceptance_note
 from security_tests.report.gate import actively_accepted
+from security_tests.redaction import markdown_inert
 
 if TYPE_CHECKING:
     from security_tests.report.model import Assessment, FindingResult
@@ -56,7 +57,7 @@ def _rule(item: catalog.WordedFinding) -> dict:
 
 def _md(text: str) -> str:
     """Target-supplied words (a feature or label name) are data in markdown, not markup."""
-    return re.sub(r"([\\*_\[\]<>#|])", r"\\\1", text)
+    return markdown_inert(text)
 
 
 def fingerprint(finding_id: str) -> str:

@@ -3,20 +3,15 @@ Every cell is escaped: finding text names the target's own fields and labels, wh
 
 from __future__ import annotations
 
-import html
-import re
 
 from security_tests.report.accepted_risks import acceptance_note
 from security_tests.report.compare import comparison_line
 from security_tests.report.model import Assessment, Comparison
-from security_tests.redaction import inert
+from security_tests.redaction import markdown_inert
 
 
 def _cell(text) -> str:
-    """Inert in any markdown renderer: HTML as entities (GitHub renders raw tags in a job summary), markdown
-    syntax backslash-escaped, one line, no control characters."""
-    text = html.escape(inert(str(text)), quote=False).replace("\n", " ").replace("\t", " ")
-    return re.sub(r"([\\`*_\[\]|#!~])", r"\\\1", text)
+    return markdown_inert(str(text), one_line=True)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
