@@ -74,3 +74,22 @@ def test_every_renderer_writes_a_complete_valid_file_whatever_the_evidence(data,
     for rendered in (page, summary):
         assert not re.search(r"<(script|svg)", rendered, re.I), "target markup would render"
         assert "\x1b" not in rendered and "\u202e" not in rendered
+
+
+def test_a_profile_with_hundreds_of_long_feature_names_renders_every_output(tmp_path):
+    """The catalog's text names the target's features: 300 of them once made a PDF table row taller than a page."""
+    from security_tests.targets.profile import profile_from_dict
+
+    names = [f"applicant_{'very_long_' * 4}feature_{i:03d}" for i in range(300)]
+    features = {name: {"type": "float", "min": 0, "max": 1} for name in names}
+    profile = profile_from_dict({
+        "name": "wide scorer", "url": "http://127.0.0.1:9", "response": {"label": "label", "positive": "BAD"},
+        "features": features, "examples": {"positive": {n: 0.1 for n in names}, "negative": {n: 0.9 for n in names}}})
+    rows = [records.TestRow(f"security_tests/test_x.py::test_{item.id}[live]", "passed", 0.1, item.id, LIVE,
+                            records.recorded(Evidence(False, f"tried {', '.join(names)}", 3).as_dict()))
+            for item in FINDINGS]
+    assessment = build_assessment(rows, profile)
+    write_pdf(assessment, tmp_path / "a.pdf")
+    assert_valid_sarif(json.loads(json.dumps(build_sarif(assessment))))
+    assert_valid_findings(json.loads(json.dumps(assessment.as_json())))
+    assert render_summary(assessment).startswith("# Security assessment of wide scorer")

@@ -28,8 +28,8 @@ from security_tests.report.model import Assessment, FindingResult
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 MARGIN, BOTTOM = 16, 16
-MAX_CELL = 150
-"""Millimetres of text one table cell may hold: a row always fits below a heading on a fresh page."""
+MAX_CELL = 60
+"""Millimetres of text one table cell may hold: a row always fits on a page, and a reader sees the rows around it."""
 MAX_PARAGRAPH = 20_000
 """Characters of one overflowing cell the PDF prints in full (findings.json has the rest)."""
 HEADING_ROOM = 45
