@@ -151,6 +151,8 @@ class BoundedAdapter(HTTPAdapter):
             raise TargetMisbehaved(f"no complete answer in {self.timeout:g} s")
         with _silent_lock:
             _silent.pop(origin, None)
+        if body.lstrip()[:1] in (b"[", b"{") and json_depth(body) > MAX_JSON_DEPTH:  # before any caller's json()
+            raise TargetMisbehaved(f"the answer's JSON nests deeper than {MAX_JSON_DEPTH} levels")
         response._content = body
         response._content_consumed = True
         response.headers.pop("Content-Encoding", None)
