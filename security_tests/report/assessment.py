@@ -92,9 +92,14 @@ def unmeasured(findings: list[FindingResult]) -> str:
     return f"{count} not measured (" + "; ".join(f"{', '.join(ids)}: {why}" for why, ids in by_reason.items()) + ")"
 
 
+def _and(ids: list[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+
+
 def _verdict(findings: list[FindingResult], context: Context) -> str:
-    """Against a single target the verdict names it and never claims controls it could not see were verified;
-    every finding the run did not measure is counted and named, whatever the verdict."""
+    """The verdict in one sentence that names its condition ("CONDITIONAL on accepting HIGH-3 and HIGH-4:
+    …"). Against a single target it names the target and never claims controls it could not see were
+    verified; every finding the run did not measure is counted and named, whatever the verdict."""
     def ids(*statuses: FindingStatus) -> list[str]:
         return [f.id for f in findings if f.status in statuses]
 
@@ -108,18 +113,20 @@ def _verdict(findings: list[FindingResult], context: Context) -> str:
             ([f"{len(open_ids)} finding(s) open {where} ({', '.join(open_ids)})"] if open_ids else [])
             + ([f"the assessment of {len(errors)} finding(s) errored ({', '.join(errors)})"] if errors else [])
             + ([missing] if missing else []))
-    tail = ((f"; {len(residual_ids)} residual risk(s) remain open ({', '.join(residual_ids)})" if residual_ids else "")
-            + (f"; {', '.join(remaining)}: controls hold, with risk remaining in those findings"
-               if remaining and context.single_target else
-               f"; {', '.join(remaining)}: controls verified, with risk remaining in those findings" if remaining
-               else "")
-            + (f"; residual risk(s) not reproduced on this target ({', '.join(unreproduced)})" if unreproduced else ""))
+    conditions = ([f"accepting {_and(residual_ids)} (risk no control removes, measured open)"] if residual_ids else [])
+    own_risk = [fid for fid in remaining if not any(r in residual_ids for r in next(
+        f.finding.residual_in for f in findings if f.id == fid))]
+    conditions += [f"accepting the risk measured in {_and(own_risk)}"] if own_risk else []
+    conditions += [f"checking by hand the {missing.split(' ', 1)[0]} finding(s) not measured"] if missing else []
+    verified = "controls hold" if context.single_target else "controls verified"
+    details = ([f"no assessed finding open {where}" if context.single_target or missing else "every control verified"]
+               + ([missing] if missing else [])
+               + ([f"{', '.join(remaining)}: {verified}, with risk remaining in those findings"] if remaining else [])
+               + ([f"residual risk(s) not reproduced on this target ({', '.join(unreproduced)})"] if unreproduced else []))
+    if conditions:
+        return f"CONDITIONAL on {' and '.join(conditions)}: " + "; ".join(details)
     if context.single_target:
-        return f"CONDITIONAL: no assessed finding open {where}; {missing or '0 not measured'}" + tail
-    if missing:
-        return f"CONDITIONAL: no measured finding open {where}; {missing}" + tail
-    if tail:
-        return "CONDITIONAL: every control verified" + tail
+        return f"READY on {context.target_name}: every finding measured and held" + "".join(f"; {d}" for d in details[1:])
     return "READY: every finding verified fixed on the hardened service"
 
 

@@ -40,7 +40,7 @@ def findings_summary(assessment: Assessment) -> str:
         + (f" (id band {escape(f.finding.id_band.label)})" if f.severity_differs else "")
         + f'</td><td class="fp-status" style="color:{colours.css(colours.STATUS[f.status])}">'
         f"{escape(f.status.label)}</td>"
-        f"<td>{escape(plain.text(f.measured or f.status_meaning))}"
+        + _measured_cell(f)
         + (f"<br><b>Risk that remains:</b> {escape(f.remaining_risk)}" if f.remaining_risk else "")
         + (f"<br><i>{escape(plain.accepted_text(f.accepted))}</i>" if f.accepted else "")
         + "</td></tr>"
@@ -57,6 +57,15 @@ def findings_summary(assessment: Assessment) -> str:
             f"<details><summary>What each status means</summary><ul>{legend}</ul></details>"
             "<p>Below: every test run. Assessment runs come first, sorted by finding; unit tests are marked "
             "“unit test”. Open a row to see what it measured.</p>")
+
+
+def _measured_cell(f) -> str:
+    """The headline, and the whole measured text one click away when it says more."""
+    full = plain.text(f.measured or f.status_meaning)
+    short = plain.text(f.headline)
+    if short == full:
+        return f"<td>{escape(full)}"
+    return f"<td><details><summary>{escape(short)}</summary>{escape(full)}</details>"
 
 
 def _comparison(assessment: Assessment) -> str:

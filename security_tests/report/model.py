@@ -15,6 +15,18 @@ from security_tests.targets.profile import TargetProfile
 SCHEMA_VERSION = "2.0"
 
 
+HEADLINE_CHARS = 140
+
+
+def headline(text: str, limit: int = HEADLINE_CHARS) -> str:
+    """The first clause of ``text`` (up to the first "; " or " (and N more"), cut at a word within ``limit``."""
+    first = text.split(" (and ", 1)[0].split("; ", 1)[0].strip()
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut}…"
+
+
 @dataclass(frozen=True)
 class Run:
     """One test case as the report shows it, with the result ``report/status.py`` gave it."""
@@ -99,10 +111,16 @@ class FindingResult:
     def severity_differs(self) -> bool:
         return self.finding.severity is not self.finding.id_band
 
+    @property
+    def headline(self) -> str:
+        """One short measured sentence for a table cell (the summary, the PDF's executive table): the first
+        clause of the broadest deciding run's words; the whole of ``measured`` is on the finding's page."""
+        return headline(self.measured or self.status_meaning)
+
     def as_json(self) -> dict:
         return {**self.finding.as_dict(), "status": self.status.label, "status_code": self.status.code,
                 "status_meaning": self.status_meaning, "attack_run": self.attack_run, "inherited": self.inherited,
-                "measured": self.measured, "measured_from": list(self.deciding),
+                "measured": self.measured, "headline": self.headline, "measured_from": list(self.deciding),
                 "residual_evidence": list(self.residual_evidence), "remaining_risk": self.remaining_risk,
                 "tests": [run.as_json() for run in self.runs],
                 "accepted": self.accepted.as_json() if self.accepted else None}

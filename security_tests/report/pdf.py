@@ -30,6 +30,9 @@ FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 MARGIN, BOTTOM = 16, 16
 MAX_CELL = 60
 """Millimetres of text one table cell may hold: a row always fits on a page, and a reader sees the rows around it."""
+KEEP_TOGETHER_ROWS = 30
+"""A table of at most this many rows, and at most half a page tall, never starts at the foot of a page: no
+page holds only the last few rows of the one before."""
 MAX_PARAGRAPH = 20_000
 """Characters of one overflowing cell the PDF prints in full (findings.json has the rest)."""
 HEADING_ROOM = 45
@@ -140,11 +143,22 @@ class AssessmentPDF(FPDF):
             fitted.append(kept)
         return fitted, overflow
 
+    def table_height(self, rows: list[list[str]], widths: tuple, line_height: float) -> float:
+        """What a table will take, row by row (its tallest cell), so that a short one is kept on one page."""
+        total = 0.0
+        for values in rows:
+            lines = max(len(self.multi_cell(widths[i] - 2, line_height, str(v), dry_run=True,
+                                            output=MethodReturnValue.LINES)) for i, v in enumerate(values))
+            total += lines * line_height + 2
+        return total
+
     def grid(self, header: list[str], rows: list[list[str]], widths: tuple, size: float = 7.5,
              colour_column: int | None = None) -> None:
-        self.ensure(size * 0.5 * 2 + 12)
         self.set_font("DejaVu", "", size)
         rows, overflow = self.fitted(header, rows, widths, size * 0.5)
+        height = self.table_height([header, *rows], widths, size * 0.5) if len(rows) <= KEEP_TOGETHER_ROWS else 0
+        page = self.h - BOTTOM - MARGIN - 10
+        self.ensure(height + 2 if height <= page / 2 else size * 0.5 * 2 + 12)
         with self.table(col_widths=widths, width=sum(widths), align="LEFT", text_align="LEFT",
                         line_height=size * 0.5, headings_style=FontFace(emphasis="BOLD", fill_color=(225, 230, 238)),
                         first_row_as_headings=True) as table:
@@ -253,8 +267,7 @@ def _executive(pdf: AssessmentPDF, a: Assessment) -> None:
     pdf.heading("Executive summary")
     pdf.para(method_sentence(a))
     pdf.para(a.count.sentence + "; " + a.findings_sentence + ".", style="B")
-    rows = [[f.id, f.title, severity_cell(f), f.status.label, plain.text(f.measured or f.status_meaning)]
-            for f in a.findings]
+    rows = [[f.id, f.title, severity_cell(f), f.status.label, plain.text(f.headline)] for f in a.findings]
     pdf.grid(["ID", "Finding", "Severity (CVSS 3.1)", "Status", f"Measured {_where(a)}"], rows,
              (15, 44, 25, 30, 64), size=7.5, colour_column=3)
     present = {f.status for f in a.findings}
@@ -283,8 +296,12 @@ def _executive(pdf: AssessmentPDF, a: Assessment) -> None:
     notes = [f for f in a.findings if f.severity_differs]
     if notes:
         pdf.heading("Where the computed severity differs from the id", level=1, room=40)
-        for f in notes:
-            pdf.box(severity_note(f), colours.SEVERITY[f.finding.severity], size=8.5)
+        pdf.para("An id keeps the band of the original write-up; the CVSS 3.1 vector computes the severity used "
+                 "everywhere else in this report.", size=8.5)
+        pdf.grid(["ID", "Id band", "Computed", "Why"],
+                 [[f.id, f.finding.id_band.label, f"{f.finding.severity.label} {f.finding.cvss_score}",
+                   f.finding.severity_note or "The catalog records no reason for the difference yet."] for f in notes],
+                 (15, 18, 22, 123), size=7.5)
 
 
 def _scope(pdf: AssessmentPDF, a: Assessment) -> None:

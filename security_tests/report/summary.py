@@ -41,9 +41,11 @@ def render_summary(assessment: Assessment) -> str:
         lines += [f"**Gate (`--fail-on {gate.threshold}`):** {'passed' if gate.passed else 'FAILED'}", ""]
         lines += [f"- {_cell(line)}" for line in gate.failures] + ([""] if gate.failures else [])
     rows = [(f.id, f.title, f"{f.finding.severity.label} {f.finding.cvss_score}",
-             f.status.label + (f" ({acceptance_note(f)})" if f.accepted else ""), f.measured or f.status_meaning)
+             f.status.label + (f" ({acceptance_note(f)})" if f.accepted else ""), f.headline)
             for f in assessment.findings]
     lines += _table(("ID", "title", "severity", "status", "measured result"), rows)
+    lines += ["", "Each finding's whole measurement and every run's evidence: `findings.json` and the PDF's finding "
+              "pages."]
     entries = assessment.accepted_risks.entries
     if entries:
         lines += ["", "## Accepted risks", ""]
