@@ -10,7 +10,9 @@ Every request to a target (the attacks, the OpenAPI document, schemathesis' own 
 - **hold it**: connect and read timeouts, and a deadline per exchange enforced by shutting the socket down
   (a target that trickles its headers a byte at a time never resets it); after ``SILENT_AFTER`` exchanges
   in a row without an answer the target is taken as silent and the rest of the run is refused at once;
-- **crash it**: JSON nested deeper than ``MAX_JSON_DEPTH`` is refused before ``json.loads`` recurses.
+- **crash it**: JSON nested deeper than ``MAX_JSON_DEPTH`` is refused before ``json.loads`` recurses;
+- **steer it**: no cookie a target sets is ever sent back (a planted session could answer keyless requests
+  and make an open front door read as held), and no proxy or ``.netrc`` from the environment is used.
 
 A target that breaks one of these rules gets no verdict from that exchange: ``TargetMisbehaved`` (a
 ``NotAssessed`` of kind ``target``) says which rule, and the findings that needed the answer read
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import socket
+from http.cookiejar import DefaultCookiePolicy
 import threading
 import zlib
 from urllib.parse import urlsplit
@@ -245,6 +248,7 @@ def safe_session(cap: int = ANSWER_CAP, timeout: float = DEFAULT_TIMEOUT,
     """A session every request to a target goes through (see the module docstring for its rules)."""
     session = _NoRedirectSession()
     session.trust_env = False  # no proxy or .netrc from the environment may see the assessor's keys
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # a target cannot plant a session
     session.max_redirects = 0
     adapter = BoundedAdapter(cap, timeout, source_address)
     for scheme in ("http://", "https://"):

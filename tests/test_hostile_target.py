@@ -73,6 +73,32 @@ def test_a_redirect_to_another_origin_never_receives_the_key():
     assert seen == [], "the assessor's key reached another origin"
 
 
+def test_a_cookie_the_target_sets_is_never_sent_back():
+    seen: list[str | None] = []
+
+    class Planting(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=planted; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = _serve(Planting)
+    try:
+        client = HttpClient(f"http://127.0.0.1:{server.server_address[1]}")
+        client.get("/health")
+        client.get("/health")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [None, None]
+
+
 def test_a_target_trickling_its_headers_is_cut_off_at_the_deadline():
     """A read timeout restarts with every byte; only the deadline that shuts the socket bounds a trickle."""
     class Trickle(BaseHTTPRequestHandler):
