@@ -100,20 +100,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _reads(*names: str) -> str:
+    """A subcommand's epilog: the FRAUDPIPE_* variables it reads, with their defaults."""
+    from dataclasses import fields
+
+    defaults = {f.name: f.default for f in fields(Settings)}
+    lines = ["environment (see the README's Settings table):"]
+    for name in names:
+        default = defaults[name]
+        shown = "unset" if default in (None, ()) else str(default).replace(str(Path.home()), "~")
+        lines.append(f"  FRAUDPIPE_{name.upper():<20} default: {shown}")
+    return "\n".join(lines)
+
+
+SERVICE_SETTINGS = ("artifacts_dir", "trusted_key", "api_keys", "api_keys_file", "rate_limit", "rate_limit_storage",
+                    "audit_log", "trusted_proxies", "max_body_bytes", "monitor_block")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fraudpipe",
                                      description="Fraud-detection pipeline and its inference service.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="generate data, fit, evaluate, write and sign artifacts")
+    def command(name: str, help_text: str, *reads: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
+                                   epilog=_reads(*reads) if reads else None,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    train = command("train", "generate data, fit, evaluate, write and sign artifacts",
+                    "artifacts_dir", "signing_key", "trusted_key")
     train.add_argument("--out", type=Path, help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR): new, empty "
-                       "or a fraudpipe release, which is kept as DIR.previous-<UTC time>")
+                       "or a fraudpipe release, which is kept as DIR.previous-<UTC time>; serve reads the folder "
+                       "named by FRAUDPIPE_ARTIFACTS_DIR")
     train.add_argument("--rows", type=int, default=10_000, help="transactions to generate (default 10000)")
     train.add_argument("--fraud-rate", type=float, default=0.05, help="share of fraud rows (default 0.05)")
     train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     train.set_defaults(handler=_cmd_train)
 
-    sign = commands.add_parser("sign", help="re-hash and re-sign a folder with the configured private key")
+    sign = command("sign", "re-hash and re-sign a folder with the configured private key", "signing_key",
+                   "trusted_key")
     sign.add_argument("dir", help="artifact folder: plain files only; its manifest must verify with the "
                                   "trusted key (FRAUDPIPE_TRUSTED_KEY)")
     sign.add_argument("--reattest-provenance", action="store_true",
@@ -121,26 +146,34 @@ def build_parser() -> argparse.ArgumentParser:
                            "versions and provenance it states (printed to stderr)")
     sign.set_defaults(handler=_cmd_sign)
 
-    verify = commands.add_parser("verify", help="run every load-time check without running the files")
+    verify = command("verify", "run every load-time check without running the files", "artifacts_dir",
+                     "trusted_key")
     verify.add_argument("dir", nargs="?", help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
     verify.set_defaults(handler=_cmd_verify)
 
-    serve = commands.add_parser("serve", help="serve the API under gunicorn")
-    serve.add_argument("--profile", choices=("hardened", "inherited"), default="hardened")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=_positive_int, default=1)
+    serve = command("serve", "serve the API under gunicorn; says on the console why it is not ready, if it is not",
+                    *SERVICE_SETTINGS)
+    serve.add_argument("--profile", choices=("hardened", "inherited"), default="hardened",
+                       help="hardened: every control on (default); inherited: the service as acquired, no auth "
+                            "or limits, loopback only")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=_positive_int, default=1,
+                       help="gunicorn workers (default 1); more than one needs FRAUDPIPE_RATE_LIMIT_STORAGE=redis://")
     serve.set_defaults(handler=_cmd_serve)
 
-    monitor = commands.add_parser("monitor", help="replay or follow the shared audit log through the probing "
-                                                  "monitor (sees every worker); prints alert lines")
+    monitor = command("monitor", "replay or follow the shared audit log through the probing monitor (sees every "
+                      "worker); prints alert lines", "audit_log")
     monitor.add_argument("log", nargs="?", help="audit log (default FRAUDPIPE_AUDIT_LOG)")
     monitor.add_argument("--follow", action="store_true", help="keep reading new records, like tail -f")
     monitor.set_defaults(handler=_cmd_monitor)
 
-    keys = commands.add_parser("keys", help="manage API keys")
+    keys = command("keys", "manage API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    new = keys_commands.add_parser("new", help="print a new API key once; store only its hash")
+    new = keys_commands.add_parser("new", help="print a new API key once; store only its hash",
+                                   description="Print a new API key once and append only its SHA-256 to the keys "
+                                               "file, which serve reads.",
+                                   epilog=_reads("api_keys_file"), formatter_class=argparse.RawDescriptionHelpFormatter)
     new.add_argument("--name", required=True, help="key id, written to the audit log instead of the key")
     new.set_defaults(handler=_cmd_keys_new)
     return parser

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from fraudpipe.errors import ConfigError
 
 _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", "~/.config")).expanduser() / "fraudpipe"
+DEFAULT_API_KEYS_FILE = _CONFIG_HOME / "api-keys"
+"""Where ``keys new`` stores key hashes and ``serve`` reads them unless FRAUDPIPE_API_KEYS_FILE says otherwise."""
 
 MAX_BODY_BYTES_LIMIT = 1_048_576
 MAX_TRUSTED_PROXIES = 10
@@ -38,7 +40,7 @@ class Settings:
     signing_key: Path = _CONFIG_HOME / "signing-key.pem"
     trusted_key: Path = _CONFIG_HOME / "trusted-key.pub"
     api_keys: tuple[str, ...] = ()
-    api_keys_file: Path | None = None
+    api_keys_file: Path | None = DEFAULT_API_KEYS_FILE
     rate_limit: str = "100/minute"
     rate_limit_storage: str = "memory://"
     audit_log: Path | None = Path("artifacts/audit.jsonl")

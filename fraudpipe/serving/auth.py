@@ -32,8 +32,12 @@ class KeyStore:
 
     @classmethod
     def from_settings(cls, keys: tuple[str, ...], keys_file: Path | None) -> "KeyStore":
+        """The default keys file (``keys new`` writes it) may not exist yet: no keys from it. A file named in
+        ``FRAUDPIPE_API_KEYS_FILE`` that cannot be read stops the service."""
+        from fraudpipe.settings import DEFAULT_API_KEYS_FILE
+
         entries = {f"env-{key_hash(key).hex()[:8]}": key_hash(key) for key in keys}
-        if keys_file is not None:
+        if keys_file is not None and (keys_file != DEFAULT_API_KEYS_FILE or keys_file.exists()):
             entries.update(read_keys_file(keys_file))
         return cls(entries)
 
@@ -100,7 +104,7 @@ def read_keys_file(path: Path) -> dict[str, bytes]:
 def add_key(path: Path | None, name: str) -> str:
     """Create a key, append only its hash; the caller shows the key once."""
     if path is None:
-        raise ConfigError("set FRAUDPIPE_API_KEYS_FILE to the file that holds the key hashes")
+        raise ConfigError("FRAUDPIPE_API_KEYS_FILE is set empty; set it to the file that holds the key hashes")
     if not _KEY_ID.match(name):
         raise ConfigError(f"key id {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
     path = Path(path)

@@ -62,12 +62,23 @@ def single_worker_hooks() -> dict:
     return {"nworkers_changed": nworkers_changed, "post_fork": post_fork, "pre_exec": pre_exec}
 
 
+def startup_reasons(settings: Settings, profile: str) -> list[str]:
+    """Why the service would start not ready, with full paths: said once on the operator's console, so the
+    first run does not end in a bare 503 whose reason only a keyed caller or the log can read."""
+    from fraudpipe.serving.app import create_app
+
+    return create_app(profile, settings=settings).extensions["fraudpipe"].not_ready_reasons(full_paths=True)
+
+
 def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1", port: int = 8000,
           workers: int = 1) -> int:
     check_serving(settings, profile, host, workers)
     from gunicorn.app.base import BaseApplication
 
     from fraudpipe.serving.app import create_app
+
+    for reason in startup_reasons(settings, profile):
+        print(f"not ready: {reason}", file=sys.stderr, flush=True)
 
     class _Server(BaseApplication):
         def load_config(self) -> None:

@@ -68,8 +68,9 @@ class Service:
             view = wrap(view)
         return view
 
-    def not_ready_reasons(self) -> list[str]:
-        """One reason per unusable dependency; a check that raises counts as a failed check, not a crash."""
+    def not_ready_reasons(self, full_paths: bool = False) -> list[str]:
+        """One reason per unusable dependency; a check that raises counts as a failed check, not a crash.
+        Paths are cut to their last part unless ``full_paths`` (the operator's own console at start)."""
         reasons = [] if self.model.ready else [f"artifacts: {self.model.reason}"]
         for check in self.readiness_checks:
             try:
@@ -78,7 +79,7 @@ class Service:
                 reason = f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}: {exc}"
             if reason:
                 reasons.append(reason)
-        return [without_paths(reason) for reason in reasons]
+        return reasons if full_paths else [without_paths(reason) for reason in reasons]
 
     def health(self, request):
         reasons = self.not_ready_reasons()

@@ -24,7 +24,19 @@ STYLE = """<style>
 .fp-status{font-weight:bold}
 .fp-sample{background:#f4f4f4;padding:6px;white-space:pre-wrap;font-family:monospace;font-size:12px}
 .fp-evidence-block{white-space:normal;font-family:sans-serif}
+body{display:flex;flex-direction:column}
+body>*{order:5}
+#title,#title+p{order:0}
+.summary{order:1}
+#fp-environment{order:2;margin:8px 0}
+.summary__data>h2{display:none}
 </style>"""
+
+FOLD_ENVIRONMENT = """<details id="fp-environment"><summary>Environment (Python, platform, packages)</summary></details>
+<script>document.addEventListener("DOMContentLoaded",function(){var f=document.getElementById("fp-environment");
+["environment-header","environment"].forEach(function(id){var e=document.getElementById(id);if(e){f.appendChild(e);}});
+document.body.appendChild(f);});</script>"""
+"""The page opens on the verdict: pytest-html's environment table is moved into a folded section below it."""
 
 
 def measured_heading(assessment: Assessment) -> str:
@@ -47,7 +59,7 @@ def findings_summary(assessment: Assessment) -> str:
         for f in assessment.findings)
     legend = "".join(f"<li><b>{escape(status.label)}</b>: {escape(meaning)}</li>"
                      for status, meaning in assessment.legend)
-    return (f"{STYLE}<h2 id=\"fp-findings\">Findings: {escape(assessment.title)}</h2>"
+    return (f"{STYLE}{FOLD_ENVIRONMENT}<h2 id=\"fp-findings\">Findings: {escape(assessment.title)}</h2>"
             f"<p class=\"fp-verdict\"><b>{escape(assessment.verdict)}</b></p>"
             f"<p>Target: {escape(assessment.context.named)}. {escape(assessment.count.sentence)}; "
             f"{escape(assessment.findings_sentence)}.</p>"
