@@ -73,6 +73,22 @@ def test_every_command_has_help():
         assert result.returncode == 0 and "usage:" in result.stdout
 
 
+def test_every_option_is_described_and_every_command_names_the_variables_it_reads():
+    from fraudpipe.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    subcommands = {**commands, "keys new": commands["keys"]._subparsers._group_actions[0].choices["new"]}
+    for name, sub in subcommands.items():
+        if name == "keys":
+            continue
+        undescribed = [a.dest for a in sub._actions if a.dest != "help" and not a.help]
+        assert not undescribed, (name, undescribed)
+        assert "FRAUDPIPE_" in (sub.epilog or ""), name
+    assert "FRAUDPIPE_API_KEYS_FILE" in subcommands["keys new"].epilog
+    assert "FRAUDPIPE_ARTIFACTS_DIR" in subcommands["serve"].epilog
+
+
 def test_out_folder_with_files_the_program_did_not_write_is_refused_not_emptied(env, capsys):
     reports = env / "artifacts"
     reports.mkdir()

@@ -33,6 +33,45 @@ def test_keys_new_prints_the_key_once_and_stores_only_its_hash(tmp_path, monkeyp
     assert main(["keys", "new", "--name", "bad name!"]) == 2
 
 
+def test_keys_new_needs_no_setup_and_serve_reads_the_same_default_file(tmp_path):
+    """The first key of a fresh machine: no variable set, the hash lands beside the signing keys."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUDPIPE_", "XDG_CONFIG_HOME"))}
+    env["HOME"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "fraudpipe", "keys", "new", "--name", "alice"], env=env,
+                            capture_output=True, text=True)
+    default = tmp_path / ".config" / "fraudpipe" / "api-keys"
+    assert result.returncode == 0 and str(default) in result.stderr, result.stderr
+    assert set(read_keys_file(default)) == {"alice"}
+    probe = "from fraudpipe.settings import Settings; print(Settings.from_env().api_keys_file)"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip() \
+        == str(default)
+
+
+def test_a_missing_default_keys_file_means_no_keys_but_a_named_one_must_exist(tmp_path):
+    from fraudpipe.serving.auth import KeyStore
+    from fraudpipe.settings import DEFAULT_API_KEYS_FILE
+
+    if not DEFAULT_API_KEYS_FILE.exists():
+        assert len(KeyStore.from_settings((), DEFAULT_API_KEYS_FILE)) == 0
+    with pytest.raises(ConfigError, match="cannot read API keys file"):
+        KeyStore.from_settings((), tmp_path / "named-but-missing")
+
+
+def test_serve_says_why_it_is_not_ready_on_its_console_once_per_reason(tmp_path, capsys):
+    from fraudpipe.serving.server import startup_reasons
+
+    settings = Settings(artifacts_dir=tmp_path / "nothing-trained-here", api_keys=(), api_keys_file=None,
+                        audit_log=None)
+    reasons = startup_reasons(settings, "hardened")
+    assert any(r.startswith("artifacts:") and str(tmp_path / "nothing-trained-here") in r for r in reasons), reasons
+    assert any(r.startswith("auth: no API keys") for r in reasons), reasons
+    assert len(reasons) == len(set(reasons))
+
+
 def test_monitor_command_replays_a_shared_audit_log(tmp_path, capsys):
     import json
 
