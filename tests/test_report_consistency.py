@@ -185,6 +185,13 @@ def test_pdf_layout_keeps_headings_with_text_and_fills_its_pages(rendered, tmp_p
     for index, fill in enumerate(fills[:-1]):
         if index + 1 not in section_starts and index > 0:
             assert fill >= 0.4, f"page {index + 1} is only {fill:.0%} full"
+        if index > 0 and not headings[index]:
+            assert fill >= 0.4, f"page {index + 1} holds only the last {fill:.0%} of the page before it"
+
+
+def test_the_verdict_names_what_it_is_conditional_on(rendered):
+    assessment, _, _ = rendered
+    assert assessment["verdict"].startswith("CONDITIONAL on accepting HIGH-3 and HIGH-4"), assessment["verdict"]
 
 
 def test_evidence_reads_as_words():
