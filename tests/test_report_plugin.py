@@ -117,6 +117,9 @@ def test_a_browser_shows_every_finding_with_its_status_above_the_runs(suite, tmp
                         summary, re.S)
         assert row and f'>{finding["status"]}</td>' in row.group(1), finding["id"]
     assert dom.index('class="fp-findings"') < dom.index('id="results-table"')
+    assert dom.index('class="fp-verdict"') < dom.index('id="environment"'), "the page must open on the verdict"
+    folded = dom[dom.index('id="fp-environment"'):]
+    assert folded.index('id="environment"') < folded.index("</details>"), "the environment table is folded"
     assert "attack succeeded (expected)" in dom and "attack succeeded (open residual risk)" in dom
     assert "Traceback" not in dom and "AssertionError" not in dom
     assert 'href="data:' not in dom
