@@ -12,8 +12,9 @@ it, so no output can forget it:
   reordered);
 - a string longer than ``MAX_TEXT`` is cut, saying how much was left out.
 
-Escaping for a format (HTML, markdown) stays with that format's renderer; ``inert`` is what the console
-writer applies to input files' text (a profile's name, an accepted risk's owner, an earlier findings.json).
+Escaping for a format stays with that format's renderer (the HTML page escapes its own); ``markdown_inert``
+is the one markdown escaping the summary and SARIF share, and ``inert`` is what the console writer applies
+to input files' text (a profile's name, an accepted risk's owner, an earlier findings.json).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class _Secrets:
         self._lock = threading.Lock()
         self._markers: dict[str, str] = {}
         self._pattern: re.Pattern | None = None
+        self._forms: dict[str, str] = {}
 
     def add(self, value: str | None) -> None:
         if not value or len(value) < MIN_SECRET or value in self._markers:
@@ -62,7 +64,7 @@ class _Secrets:
                 self._forms = forms
                 self._pattern = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)),
                                            re.IGNORECASE)
-            return self._pattern, getattr(self, "_forms", {})
+            return self._pattern, self._forms
 
     def hide(self, text: str) -> str:
         pattern, forms = self._compiled()

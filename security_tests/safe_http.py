@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import socket
-from http.cookiejar import DefaultCookiePolicy
 import threading
 import zlib
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import requests
