@@ -5,13 +5,15 @@ documented default in force. In-process each runs inherited, hardened and harden
 (with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
 
 import pytest
+from limits import parse_many
 
 from security_tests.attacks.client import FlaskClient
-from security_tests.attacks.rate_limit import (boundary_burst, default_limit, flood, flood_extra, guess_keys,
+from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra, guess_keys,
                                                pause_then_burst, rotate_identities)
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
 from security_tests.markers import runs
+from security_tests.misconfiguration import as_deployed, deploy
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 
@@ -148,3 +150,22 @@ def test_the_documented_default_limit_is_in_force_when_nothing_is_set(variant, t
     if not variant.attack_should_succeed:
         statuses = found.details["in_order"]
         assert found.measurements["answered"] == limit and statuses[limit:] == [429] * 10
+
+
+@pytest.mark.white_box("starts the service in-process with rate-limit rule lists an operator could write")
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.parametrize("rule", RULE_LISTS)
+@runs(default_limit)
+def test_a_rule_list_is_refused_at_start_or_its_tightest_rule_holds(variant, trained, service_app, rule,
+                                                                   storage_settings, evidence):
+    """``FRAUDPIPE_RATE_LIMIT`` with two rules: a limiter that silently keeps one of them (the first, say)
+    answers far more than the operator meant. Refused at start, the operator writes the tightest rule."""
+    tightest = min(item.amount for item in parse_many(rule))
+    client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(audit_log=None, **storage_settings,
+                                                                                     **o)),
+                             {"rate_limit": rule}, {"rate_limit": f"{tightest}/minute"})
+    found = evidence.record(default_limit(client, PROFILE, tightest, setting=as_deployed(f"rate limit {rule!r}", refusal)))
+    found.details["refused_at_start"] = refusal
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.measurements["answered"] == tightest

@@ -125,16 +125,24 @@ def guess_keys(keyless: Client, profile: TargetProfile, allowed: int | None = No
         details={"statuses": _status_counts(statuses), "first_refusal": refused})
 
 
-def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10) -> Evidence:
-    """The documented default in force when nothing sets the limit: ``documented`` answers, then refusals."""
+def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10,
+                  setting: str = "rate limit left unset") -> Evidence:
+    """The intended limit in force: ``documented`` answers, then refusals. By default the documented default
+    when nothing sets the limit; ``setting`` names another way the limit was configured (a rule list)."""
     statuses = [client.predict(row).status for row in profile.random_rows(documented + extra, seed=3)]
     answered = statuses.count(200)
     return Evidence(
         attack_succeeded=answered > documented, queries=len(statuses),
-        summary=f"rate limit left unset: {answered} of {len(statuses)} answered; the documented default is "
-                f"{documented} per window",
+        summary=f"{setting}: {answered} of {len(statuses)} answered; the intended limit is {documented} per window",
         measurements={"documented_limit": documented, "answered": answered},
-        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}, "in_order": statuses})
+        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}, "in_order": statuses,
+                 "setting": setting})
+
+
+RULE_LISTS = ("1000/minute;5/minute", "1000/minute, 5/minute", "1000/minute|5/minute",
+              "1000 per minute; 5 per minute", "5/minute;1000/minute")
+"""Rate strings with two rules, the tight one last (a limiter that keeps the first keeps the loose one) and
+first: the operator meant both, so at most the tightest may be answered."""
 
 
 def most_answers_in_one_window(brackets: list[tuple[float, float]], window: float) -> int:
