@@ -11,10 +11,12 @@ import pytest
 from fraudpipe import signing
 from fraudpipe.artifacts import load_artifacts
 from fraudpipe.errors import FraudpipeError
-from security_tests.attacks.artifact_integrity import (INSIDER_FORESTS, INSIDER_RELEASES, LOAD_TIME_PAYLOADS, SAME_SIZE,
-                                                       SIGN_TRAPS, sign_trapped_folder, tamper_and_serve)
+from security_tests.attacks.artifact_integrity import (INSIDER_FORESTS, INSIDER_RELEASES, LOAD_TIME_PAYLOADS,
+                                                       PLANTED_KEY_NAMES, SAME_SIZE, SIGN_TRAPS, sign_trapped_folder,
+                                                       tamper_and_serve)
 from security_tests.contract import expect_attack
 from security_tests.markers import runs
+from security_tests.misconfiguration import as_deployed, deploy
 
 BY_HAND = ("tampering needs write access to the artifact folder: check that the service refuses, before unpickling "
            "anything, a release whose files or signature differ from what was signed")
@@ -114,3 +116,28 @@ def test_sign_refuses_a_planted_link_and_an_unverified_manifest(mode, trained, t
                                                 _sign_cli(trained, monkeypatch)))
     assert not found.attack_succeeded, found.summary
     assert found.measurements["exit_status"] == 2 and found.details["stderr"].startswith("error: ")
+
+
+@pytest.mark.white_box(BY_HAND)
+@pytest.mark.finding("HIGH-2")
+@runs(tamper_and_serve)
+def test_a_trusted_key_inside_the_artifact_folder_is_refused_at_start(variant, trained, target, tmp_path, evidence):
+    """``FRAUDPIPE_TRUSTED_KEY`` pointing into the artifact folder lets whoever writes the release choose the
+    key that verifies it: the attacker plants their key there and re-signs. The service must refuse to start;
+    with the key moved outside (as the error says) the attacker's release is refused."""
+    refusals = []
+
+    def serve(folder):
+        reach, refusal = deploy(target, {"artifacts_dir": folder, "trusted_key": folder / PLANTED_KEY_NAMES[0]},
+                                {"artifacts_dir": folder})
+        refusals.append(refusal)
+        return reach.client()
+
+    found = tamper_and_serve(trained.artifacts_dir, tmp_path, "public key planted, release re-signed with it", serve,
+                             target().profile)
+    found.summary = f"{as_deployed('a trusted key inside the artifact folder', refusals[0])}: {found.summary}"
+    found.details["refused_at_start"] = refusals[0]
+    evidence.record(found)
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert refusals[0] and found.measurements["health_status"] == 503
