@@ -83,7 +83,7 @@ def test_a_weak_api_key_is_refused_at_start(variant, trained, service_app, weak,
     client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(audit_log=None, **o)),
                              {"api_keys": (WEAK_KEYS[weak],)}, {"api_keys": trained.api_keys})
     found = evidence.record(guess_weak_keys(FlaskClient(client.app), PROFILE,
-                                            as_deployed(f"the {weak} key {WEAK_KEYS[weak]!r}", refusal)))
+                                            as_deployed(f"API key {WEAK_KEYS[weak]!r} ({weak})", refusal)))
     found.details["refused_at_start"] = refusal
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
