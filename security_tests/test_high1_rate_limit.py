@@ -12,8 +12,9 @@ from limits import parse_many
 from fraudpipe.serving.ratelimit_store import Rate, RedisLog
 
 from security_tests.attacks.client import FlaskClient
-from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra, guess_keys,
-                                               lapsing_leases, pause_then_burst, rotate_identities, storage_outage)
+from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra,
+                                               guess_keys, lapsing_leases, pause_then_burst, rotate_identities,
+                                               storage_outage)
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
 from security_tests.markers import runs
@@ -173,7 +174,8 @@ def test_a_rule_list_is_refused_at_start_or_its_tightest_rule_holds(variant, tra
     client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(audit_log=None, **storage_settings,
                                                                                      **o)),
                              {"rate_limit": rule}, {"rate_limit": f"{tightest}/minute"})
-    found = evidence.record(default_limit(client, PROFILE, tightest, setting=as_deployed(f"rate limit {rule!r}", refusal)))
+    found = evidence.record(default_limit(client, PROFILE, tightest,
+                                          setting=as_deployed(f"rate limit {rule!r}", refusal)))
     found.details["refused_at_start"] = refusal
     expect_attack(variant, found)
     if not variant.attack_should_succeed:

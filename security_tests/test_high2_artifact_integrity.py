@@ -80,7 +80,8 @@ def test_an_insider_release_signed_with_the_real_key_runs_no_code_and_serves_no_
     structure check are all that stand: a trojan's marker must not appear and an unsound forest must not serve."""
     found = evidence.record(tamper_and_serve(
         trained.artifacts_dir, tmp_path, mode, lambda folder: target(artifacts_dir=folder).client(), target().profile,
-        signing_key=signing.load_private_key(trained.signing_key), verify=_operator_verify(variant, trained.trusted_key)))
+        signing_key=signing.load_private_key(trained.signing_key),
+        verify=_operator_verify(variant, trained.trusted_key)))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert not found.details["marker_written"] and found.details["verify_refusal"]

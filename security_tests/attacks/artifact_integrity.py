@@ -309,7 +309,7 @@ def tamper_and_serve(source: Path, workdir: Path, mode: str, serve: Callable[[Pa
                  f"{answered}){checked}; attacker code {'RAN' if code_ran else 'did not run'}"),
         samples=[exchange("The positive example sent to the tampered service", profile.positive_example, prediction)]
         if prediction is not None else [],
-        measurements={"health_status": health.status, "predict_status": None if prediction is None else prediction.status},
+        measurements={"health_status": health.status, "predict_status": None if prediction is None else predicted},
         details={"tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
                  "service_ready": ready, "marker_written": code_ran, "health": health.body,
                  "insider_signed": signing_key is not None, "verify_ran": verify is not None,

@@ -247,7 +247,8 @@ def storage_outage(client: Client, profile: TargetProfile, limit: int, stop_stor
     answered_before = sum(answer.ok for answer in first)
     answered_after = [round(at, 4) for at, answer in rest if answer.ok]
     refusals = [answer for _, answer in rest if not answer.ok]
-    refused_open = [answer.status for answer in refusals if answer.status != 503 or not answer.headers.get("Retry-After")]
+    refused_open = [answer.status for answer in refusals
+                    if answer.status != 503 or not answer.headers.get("Retry-After")]
     answered = answered_before + len(answered_after)
     sample = next((exchange("a request while the rate-limit storage is down", payloads[-1], answer)
                    for _, answer in reversed(rest) if not answer.ok), None)
