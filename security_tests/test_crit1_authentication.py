@@ -6,10 +6,15 @@ import pytest
 
 from fraudpipe.serving.app import create_app
 from fraudpipe.serving.auth import add_key, read_keys_file
-from security_tests.attacks.authentication import (bypass_family, no_key_configured, routes_of,
-                                                   unauthenticated_access, undocumented)
+from security_tests.attacks.authentication import (WEAK_KEYS, bypass_family, guess_weak_keys, no_key_configured,
+                                                   routes_of, unauthenticated_access, undocumented)
+from security_tests.attacks.client import FlaskClient
 from security_tests.contract import NotAssessed, expect_attack
 from security_tests.markers import runs
+from security_tests.misconfiguration import as_deployed, deploy
+from security_tests.targets.profile import fraudpipe_target
+
+PROFILE = fraudpipe_target()
 
 
 def _key(reach) -> str:
@@ -66,3 +71,20 @@ def test_every_served_route_and_method_is_documented(profile, trained):
     planted_app.add_url_rule("/debug/predict", "debug", lambda: "", methods=["GET", "POST"])
     planted = undocumented(planted_app, planted_app.test_client().get("/openapi.json").get_json())
     assert planted["undocumented"] == ["GET /debug/predict", "POST /debug/predict"], "the check must see a new route"
+
+
+@pytest.mark.white_box("starts the service in-process with a weak API key configured")
+@pytest.mark.finding("CRIT-1")
+@pytest.mark.parametrize("weak", list(WEAK_KEYS))
+@runs(guess_weak_keys)
+def test_a_weak_api_key_is_refused_at_start(variant, trained, service_app, weak, evidence):
+    """A short, low-variety or default key is the first thing an attacker tries: the service must refuse to
+    start with it (the operator then makes one with ``keys new``), not let the guess in."""
+    client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(audit_log=None, **o)),
+                             {"api_keys": (WEAK_KEYS[weak],)}, {"api_keys": trained.api_keys})
+    found = evidence.record(guess_weak_keys(FlaskClient(client.app), PROFILE,
+                                            as_deployed(f"API key {WEAK_KEYS[weak]!r} ({weak})", refusal)))
+    found.details["refused_at_start"] = refusal
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert refusal and set(found.details["statuses"].values()) == {401}

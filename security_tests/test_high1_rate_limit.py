@@ -4,14 +4,22 @@ window boundary; slots granted before a pause; rotating keys, addresses and spel
 documented default in force. In-process each runs inherited, hardened and hardened without ``rate_limit``
 (with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
 
+import contextlib
+
 import pytest
+from limits import parse_many
+
+from fraudpipe.serving.ratelimit_store import Rate, RedisLog
 
 from security_tests.attacks.client import FlaskClient
-from security_tests.attacks.rate_limit import (boundary_burst, default_limit, flood, flood_extra, guess_keys,
-                                               pause_then_burst, rotate_identities)
+from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra,
+                                               guess_keys, lapsing_leases, pause_then_burst, rotate_identities,
+                                               storage_outage)
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
 from security_tests.markers import runs
+from security_tests.misconfiguration import as_deployed, deploy
+from security_tests.servers import redis_available, redis_server
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 
@@ -105,9 +113,10 @@ ROTATION_KEYS = tuple(f"rotation-key-{i}-x7Qp2mZk" for i in range(5))
 @pytest.mark.white_box("needs several valid keys and source addresses for one test")
 @pytest.mark.parametrize("rotate", ["keys from one address", "addresses with one key"])
 @runs(rotate_identities)
-def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_service, rotate, evidence):
+def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_service, rotate, storage_settings,
+                                                                 evidence):
     keys = list(ROTATION_KEYS[:4])
-    client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", api_keys=tuple(keys))
+    client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", api_keys=tuple(keys), **storage_settings)
     if rotate == "keys from one address":
         clients = [(f"key {i}", FlaskClient(client.app, api_key=key)) for i, key in enumerate(keys)]
     else:
@@ -124,10 +133,12 @@ def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_
 @pytest.mark.finding("HIGH-1")
 @pytest.mark.white_box("needs a trusted proxy in the service's settings")
 @runs(rotate_identities)
-def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(variant, start_service, evidence):
+def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(variant, start_service, storage_settings,
+                                                                          evidence):
     """Behind a trusted proxy the address comes from X-Forwarded-For: a port, the IPv4-mapped form or a
     value that is no address at all must not open a new budget."""
-    client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", trusted_proxies=1, api_keys=ROTATION_KEYS)
+    client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", trusted_proxies=1, api_keys=ROTATION_KEYS,
+                           **storage_settings)
     spellings = ["203.0.113.5", "203.0.113.5:1", "203.0.113.5:2", "::ffff:203.0.113.5", "junk"]
     clients = [(name, FlaskClient(client.app, api_key=key, remote_addr="203.0.113.5", forwarded_for=name))
                for name, key in zip(spellings, ROTATION_KEYS)]
@@ -140,11 +151,84 @@ def test_one_address_behind_a_proxy_cannot_spread_over_spellings_of_itself(varia
 @pytest.mark.white_box("builds the service in-process with the rate limit left at its default")
 @pytest.mark.finding("HIGH-1")
 @runs(default_limit)
-def test_the_documented_default_limit_is_in_force_when_nothing_is_set(variant, trained, service_app, evidence):
+def test_the_documented_default_limit_is_in_force_when_nothing_is_set(variant, trained, service_app, storage_settings,
+                                                                     evidence):
     limit = per_window(documented_defaults()["rate_limit"])
-    client = service_app(variant, left_unset(trained, "rate_limit"))
+    client = service_app(variant, left_unset(trained, "rate_limit").with_overrides(**storage_settings))
     found = evidence.record(default_limit(client, PROFILE, limit))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         statuses = found.details["in_order"]
         assert found.measurements["answered"] == limit and statuses[limit:] == [429] * 10
+
+
+@pytest.mark.white_box("starts the service in-process with rate-limit rule lists an operator could write")
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.parametrize("rule", RULE_LISTS)
+@runs(default_limit)
+def test_a_rule_list_is_refused_at_start_or_its_tightest_rule_holds(variant, trained, service_app, rule,
+                                                                   storage_settings, evidence):
+    """``FRAUDPIPE_RATE_LIMIT`` with two rules: a limiter that silently keeps one of them (the first, say)
+    answers far more than the operator meant. Refused at start, the operator writes the tightest rule."""
+    tightest = min(item.amount for item in parse_many(rule))
+    client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(audit_log=None, **storage_settings,
+                                                                                     **o)),
+                             {"rate_limit": rule}, {"rate_limit": f"{tightest}/minute"})
+    found = evidence.record(default_limit(client, PROFILE, tightest,
+                                          setting=as_deployed(f"rate limit {rule!r}", refusal)))
+    found.details["refused_at_start"] = refusal
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.measurements["answered"] == tightest
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server this test alone uses (and may stop), and a way to stop it mid-attack."""
+    if not redis_available():
+        pytest.skip("redis-server not installed (.ci/run installs it)")
+    import redis
+
+    with redis_server() as url:
+        def stop() -> None:
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                redis.Redis.from_url(url).shutdown(nosave=True)
+        yield url, stop
+
+
+OUTAGE_LIMIT = 20
+
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.white_box("stops the service's rate-limit storage (Redis) in the middle of a flood")
+@runs(storage_outage)
+def test_a_storage_outage_mid_flood_refuses_with_503_and_never_answers_above_the_limit(variant, start_service,
+                                                                                       own_redis, evidence):
+    url, stop = own_redis
+    client = start_service(variant, rate_limit=f"{OUTAGE_LIMIT}/minute", rate_limit_storage=url)
+    found = evidence.record(storage_outage(client, PROFILE, OUTAGE_LIMIT, stop, before=OUTAGE_LIMIT // 2,
+                                           after=2 * OUTAGE_LIMIT))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.details["refused_without_503_and_retry_after"] == []
+        lease = RedisLog(Rate.parse(f"{OUTAGE_LIMIT}/minute"), url).lease
+        assert (found.measurements["last_answer_after_outage_s"] or 0) <= lease, "only slots leased before the outage"
+
+
+LEASE_LIMIT = 50
+
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.white_box("needs a short window (50/second) and the service's Redis storage")
+@runs(lapsing_leases)
+def test_leases_that_lapse_half_used_neither_overcount_nor_starve_the_client(variant, start_service, redis_url,
+                                                                            evidence):
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    client = start_service(variant, rate_limit=f"{LEASE_LIMIT}/second", rate_limit_storage=redis_url)
+    found = evidence.record(lapsing_leases(client, PROFILE.positive_example, LEASE_LIMIT, 1.0))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        shortfall = LEASE_LIMIT - found.measurements["fewest_answers_in_a_whole_window"]
+        assert shortfall <= found.details["largest_burst"], f"starved by {shortfall}: more than one lease held back"

@@ -5,12 +5,16 @@ hardened, hardened without ``validate_input``) and against a live target, but th
 needs the inside. The properties at the end (any bytes, any header, every in-range row) hold on the hardened
 service in-process."""
 
+import io
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from security_tests.attacks.client import Answer
 from security_tests.attacks.input_validation import (body_over_cap, fuzz_openapi_document, generated_json_bodies,
-                                                     probe_range_edges, send_ambiguous, send_malformed)
+                                                     probe_range_edges, send_ambiguous, send_malformed,
+                                                     valid_body_over_cap)
 from security_tests.contract import HARDENED, expect_attack, hardened_without
 from security_tests.documented import documented_defaults, left_unset
 from security_tests.generated_inputs import (CONTENT_TYPES, HEADER_TEXT, IN_PROCESS_EXAMPLES, LIVE_EXAMPLES, QUICK,
@@ -130,3 +134,33 @@ def test_the_documented_body_cap_is_in_force_when_nothing_is_set(variant, traine
     found = evidence.record(body_over_cap(client, PROFILE, cap))
     assert found.measurements["body_bytes"] == cap + 1
     expect_attack(variant, found)
+
+
+CAP = 1024
+
+
+def _sender(client, framing):
+    """Content-Length declared, or chunked as gunicorn hands it on: ``Transfer-Encoding: chunked`` and a
+    terminated input, so the request has no length (werkzeug's test client would otherwise declare one)."""
+    if framing == "Content-Length":
+        return lambda body: client.predict(raw_body=body)
+
+    def send_chunked(body):
+        response = client.app.test_client().post(
+            "/predict", input_stream=io.BytesIO(body), content_type="application/json",
+            headers={**client.credentials(), "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True, "REMOTE_ADDR": client.remote_addr})
+        return Answer(response.status_code, response.get_json(silent=True), dict(response.headers))
+    return send_chunked
+
+
+@pytest.mark.white_box("sets the service's body cap; sends a chunked body without a length in-process")
+@pytest.mark.finding("MED-1")
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+@runs(valid_body_over_cap)
+def test_a_valid_body_one_byte_over_the_cap_gets_413(variant, start_service, framing, evidence):
+    client = start_service(variant, max_body_bytes=CAP)
+    found = evidence.record(valid_body_over_cap(_sender(client, framing), PROFILE, CAP, framing))
+    expect_attack(variant, found)
+    if variant.attack_should_succeed:
+        assert found.measurements["status"] == 200, "without the cap the padded body is a valid transaction"

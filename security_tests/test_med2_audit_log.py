@@ -2,12 +2,18 @@
 record (the peer address as client, the key's id and never the key, what was sent and answered). Reads the
 service's log, so it runs in-process only (inherited, hardened, hardened without ``audit_log``)."""
 
+from pathlib import Path
+
 import pytest
 
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log
 from security_tests.contract import expect_attack
 from security_tests.markers import runs
+from security_tests.misconfiguration import as_deployed, deploy
+from security_tests.targets.profile import fraudpipe_target
+
+PROFILE = fraudpipe_target()
 
 LIMIT = 13  # above the document and the 11 requests of distinct statuses: the limiter counts every path
 EVERY_STATUS = [200, 400, 401, 404, 405, 413, 415, 422, 429]
@@ -44,3 +50,36 @@ def test_every_request_of_every_status_leaves_one_faithful_record(variant, targe
         declared = {int(code) for code in document["paths"][profile.predict_path]["post"]["responses"]}
         expected = set(EVERY_STATUS) & (declared | {404, 405})
         assert expected <= set(found.details["statuses_sent"]), "the campaign must reach every status the service declares"
+
+
+def _reader_of(path):
+    """The deployed log as an operator reads it; a folder or a device holds no records."""
+    def read_log():
+        if not path.is_file():
+            return [], ""
+        return read_records(path), path.read_text()
+    return read_log
+
+
+@pytest.mark.white_box("starts the service in-process with audit log paths that keep nothing")
+@pytest.mark.finding("MED-2")
+@pytest.mark.parametrize("wrong", ["/dev/null", "a folder"])
+@runs(probe_then_read_log)
+def test_an_audit_log_path_that_keeps_nothing_is_refused_at_start(variant, trained, service_app, audit_path, tmp_path,
+                                                                  wrong, assessor_key, evidence):
+    """``FRAUDPIPE_AUDIT_LOG=/dev/null`` (or a folder) would discard every record while the service reports
+    ready: it must refuse to start, and the log the operator then names must hold the trail."""
+    path = Path(wrong)
+    if wrong == "a folder":
+        path = tmp_path / "logs"
+        path.mkdir()
+    client, refusal = deploy(lambda **o: service_app(variant, trained.with_overrides(**o)),
+                             {"audit_log": path}, {"audit_log": audit_path})
+    health = client.get("/health")
+    found = evidence.record(probe_then_read_log(client, _reader_of(audit_path if refusal else path), PROFILE,
+                                                assessor_key, n=20))
+    found.summary = f"{as_deployed(f'audit log {wrong}', refusal)}, health {health.status}: {found.summary}"
+    found.details.update(refused_at_start=refusal, health_status=health.status)
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert refusal and found.measurements["log_records"] == 20

@@ -9,9 +9,10 @@ from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
 from security_tests.attacks.evasion import boundary_search, informed_evasion, positive_rows
 from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.score_exposure import probe_boundaries
+from security_tests.attacks.client import FlaskClient
 from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
                                                       detect_attack, disguise_name, disguised_probing,
-                                                      flipping_feature)
+                                                      flipping_feature, rotated_probing)
 from security_tests.contract import Evidence, expect_attack
 from security_tests.markers import runs
 
@@ -75,4 +76,23 @@ def test_noisy_and_decoy_interleaved_probing_is_flagged_by_the_monitor(variant, 
         found.details["residual_disguises"] = [r.as_dict() for r in residual]
         found.residual = "the monitor misses: " + (
             "; ".join(r.summary for r in residual if r.attack_succeeded) or "none of the residual disguises tried")
+    expect_attack(variant, found)
+
+
+ROTATED_KEYS = tuple(f"probe-rotation-{i:02d}-k3yQz8Wm" for i in range(12))
+
+
+@pytest.mark.white_box("needs several valid keys from one address, and reads the monitor's alert lines")
+@pytest.mark.finding("MED-5")
+@runs(detect_attack, rotated_probing)
+def test_probing_that_rotates_keys_from_one_address_is_flagged(variant, target, assessor_key, evidence):
+    """Twelve keys from one address, each sending two queries of a sweep: the monitor must watch the address
+    as well as the key (measured: flagged at the address's query 7, the consecutive-run rule)."""
+    reach = target(rate_limit="10000/minute", api_keys=(assessor_key, *ROTATED_KEYS))
+    profile = reach.profile
+    probed = flipping_feature(reach.fresh(), profile)  # learned on another service instance
+    clients = [FlaskClient(reach.app, api_key=key, profile=profile) for key in ROTATED_KEYS]
+    found = evidence.record(detect_attack(f"a sweep of {probed.name} rotating {len(clients)} keys from one address",
+                                          lambda: rotated_probing(clients, profile, probed), alert_lines(clients[0]),
+                                          expect={"probing": 12}))
     expect_attack(variant, found)

@@ -1,4 +1,5 @@
-"""LOW-2: key material in the artifacts or the logs, writable artifacts, a loose or misplaced signing key.
+"""LOW-2: key material in the artifacts or the logs, writable artifacts, a loose or misplaced signing key;
+and what the service tells a caller without a key about itself (its profile, model hash, not-ready reasons).
 
 Paths in, evidence out: the artifact folder, the signing key and the log files are given as paths, so the
 same scan runs over any deployed folder.
@@ -6,6 +7,7 @@ same scan runs over any deployed folder.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -46,3 +48,45 @@ def key_hygiene(artifacts_dir: Path, signing_key: Path, logs: list[Path], secret
                       "detector_hits_on_leaky_copy": len(detector["hits"])},
         details={"hits": result["hits"], "writable_artifacts": writable, "signing_key_mode": key_mode,
                  "signing_key_outside_artifacts": key_outside})
+
+
+ANONYMOUS_REQUESTS = [(method, path) for path in ("/health", "/openapi.json", "/predict", "/", "/debug", "/health/")
+                      for method in ("GET", "HEAD", "OPTIONS", "POST")]
+"""Every served route and a few that are not, with every method an anonymous caller might try."""
+
+
+def operator_details(health: dict) -> list[str]:
+    """What ``/health`` tells an authenticated operator beyond ready or not: each value that identifies
+    something (the profile, the model hash prefix, every not-ready reason). Field names are left out: the
+    API document may describe the operator's view without showing any of it."""
+    details = []
+    for name, value in health.items() if isinstance(health, dict) else ():
+        if name == "status":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and len(item) >= 4:
+                details.append(item)
+    return details
+
+
+def _answer_text(answer) -> str:
+    return json.dumps(answer.body) + json.dumps(answer.headers)
+
+
+def anonymous_disclosure(keyless, operator, requests: list[tuple[str, str]] = ANONYMOUS_REQUESTS) -> Evidence:
+    """Each request without a key, searched for what the operator's ``/health`` shows (``operator``: a client
+    with a valid key). The same search over the operator's own answer must find them, or it proves nothing."""
+    seen = operator.get("/health", operator.credentials())
+    details = operator_details(seen.body)
+    shown = {f"{method} {path}": [d for d in details if d in _answer_text(keyless.request(method, path))]
+             for method, path in requests}
+    leaked = {request: found for request, found in shown.items() if found}
+    seen_by_operator = [d for d in details if d in _answer_text(seen)]
+    examples = "; ".join(f"{request}: {', '.join(found[:3])}" for request, found in list(leaked.items())[:3])
+    return Evidence(
+        attack_succeeded=bool(leaked), queries=len(requests) + 1,
+        summary=(f"{len(leaked)} of {len(requests)} anonymous requests revealed operator details"
+                 + (f" ({examples})" if leaked else f"; the operator's /health shows {len(seen_by_operator)} of them")),
+        measurements={"anonymous_requests": len(requests), "revealing": len(leaked),
+                      "details_on_the_operator_answer": len(seen_by_operator)},
+        details={"operator_details": details, "revealed": leaked})

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import joblib
+import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -144,19 +145,29 @@ def _model_then(finish: Callable[[Path], None]) -> Tampering:
     return tamper
 
 
-def _signed_by(key: Ed25519PrivateKey) -> Callable[[Path], None]:
-    """The attacker's own release: a manifest of the tampered files, signed with the attacker's key."""
+def _signed_by(key: Ed25519PrivateKey, **manifest_fields) -> Callable[[Path], None]:
+    """A manifest of the tampered files signed with ``key``: the attacker's own, or (an insider) the real one."""
     def finish(folder: Path) -> None:
-        _rehash_manifest(folder, signer_key_id=signing.key_id(key.public_key()))
+        _rehash_manifest(folder, signer_key_id=signing.key_id(key.public_key()), **manifest_fields)
         (folder / SIGNATURE_FILE).write_bytes(key.sign((folder / MANIFEST_FILE).read_bytes()))
     return finish
 
 
+PLANTED_KEY_NAMES = ("trusted-key.pub", "trusted-key.pem", "public-key.pem", "public-key.pub", "public.pem",
+                     "pubkey.pem", "key.pub", "key.pem", "signing-key.pub", "signing-key.pem.pub", "manifest.pub",
+                     "manifest.pem", "manifest.sig.pub", "release.pub", "cosign.pub", "ed25519.pub", "verify-key.pem",
+                     "trusted.pem", "trusted.pub")
+"""Every name a loader could plausibly read a key from in the folder it verifies (the configured key's
+default name first); the same key also rides in the manifest under the fields a loader might consult."""
+MANIFEST_KEY_FIELDS = ("public_key", "trusted_key", "signer_public_key")
+
+
 def _planted_key(folder: Path) -> None:
     key = _attacker_key()
-    for name in ("trusted-key.pub", "public-key.pem"):
-        (folder / name).write_bytes(_public_pem(key))
-    _signed_by(key)(folder)
+    pem = _public_pem(key)
+    for name in PLANTED_KEY_NAMES:
+        (folder / name).write_bytes(pem)
+    _signed_by(key, **{field: pem.decode() for field in MANIFEST_KEY_FIELDS})(folder)
 
 
 def _zeroed_signature(folder: Path) -> None:
@@ -204,7 +215,50 @@ SAME_SIZE: dict[str, Tampering] = {
 }
 """Tamperings that keep every data file's size (the manifest and signature are what they rewrite)."""
 
-TAMPERINGS: dict[str, Tampering] = {**LOAD_TIME_PAYLOADS, **SAME_SIZE}
+
+
+def _forest_arrays(data: bytes, change: Callable[[dict[str, np.ndarray]], None]) -> bytes:
+    """The serving arrays rewritten with ``change`` and saved without any check, as an insider could."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        arrays = {name: stored[name].copy() for name in stored.files}
+    change(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+ABSURD_DEPTH = 10**9
+"""A declared depth ``predict`` would walk on every call: a release that answers nothing for hours."""
+
+
+def _absurd_depth(arrays: dict[str, np.ndarray]) -> None:
+    arrays["depth"] = np.asarray(ABSURD_DEPTH, np.intp)
+
+
+def _cycle(arrays: dict[str, np.ndarray]) -> None:
+    """The first split below a tree's root now points back at that root: a path that goes left there loops."""
+    roots, ids = arrays["roots"], np.arange(len(arrays["left"]))
+    split = int(np.flatnonzero((arrays["left"] != ids) & ~np.isin(ids, roots))[0])
+    arrays["left"][split] = roots[roots <= split].max()
+
+
+INSIDER_PICKLES: dict[str, Tampering] = {
+    "trojan fraud_model.pkl": _trojan(MODEL_FILE),
+    "trojan scaler.pkl": _trojan(SCALER_FILE),
+}
+"""Insider releases whose payload runs when a pickle is loaded (by the service or by ``verify``)."""
+
+INSIDER_FORESTS: dict[str, Tampering] = {
+    f"forest declaring depth {ABSURD_DEPTH:,}": _in_place(SERVING_FILE, lambda d: _forest_arrays(d, _absurd_depth)),
+    "forest with a cycle": _in_place(SERVING_FILE, lambda d: _forest_arrays(d, _cycle)),
+}
+"""Insider releases whose serving forest is unsound: served, they hang or loop every request."""
+
+INSIDER_RELEASES: dict[str, Tampering] = {**INSIDER_PICKLES, **INSIDER_FORESTS}
+"""Signed with the real key (an insider, or a stolen key): the signature verifies, only the next layer
+(the allowlist unpickler, the forest's structure check) stands."""
+
+TAMPERINGS: dict[str, Tampering] = {**LOAD_TIME_PAYLOADS, **SAME_SIZE, **INSIDER_RELEASES}
 
 
 def writable_copy(source: Path, target: Path) -> Path:
@@ -216,31 +270,95 @@ def writable_copy(source: Path, target: Path) -> Path:
 
 
 def tamper_and_serve(source: Path, workdir: Path, mode: str, serve: Callable[[Path], Client],
-                     profile: TargetProfile) -> Evidence:
+                     profile: TargetProfile, *, signing_key: Ed25519PrivateKey | None = None,
+                     verify: Callable[[Path], str | None] | None = None) -> Evidence:
     """Apply one tampering to a copy of the release in ``source`` and start the target on it with ``serve``.
 
     The attack succeeds if the tampered folder is served (health answers 200) or the attacker's code ran.
+    An insider (``signing_key``: the real key) re-signs the tampered folder; the operator then runs
+    ``verify`` (the refusal, or None when it accepts) where that check is deployed, and for a pickle payload
+    the attack succeeds if its code ran or ``verify`` passed it (the serving path never unpickles).
     """
     slug = re.sub(r"[^a-z0-9]+", "-", mode.lower())
     folder = writable_copy(source, workdir / f"tampered-{slug}")
     marker = workdir / f"marker-{slug}"
     before = {p.name: p.stat().st_size for p in folder.iterdir()}
     TAMPERINGS[mode](folder, marker)
+    if signing_key is not None:
+        _signed_by(signing_key)(folder)
     after = {p.name: p.stat().st_size for p in folder.iterdir()}
     resized = sorted(n for n in before if n in after and before[n] != after[n] and n not in (MANIFEST_FILE,
                                                                                               SIGNATURE_FILE))
+    refusal = verify(folder) if verify is not None else None
+    verified = verify is not None and refusal is None
     client = serve(folder)
     health = client.get(profile.health_path or "/health")
-    prediction = client.predict(profile.positive_example)
     ready, code_ran = health.status == 200, marker.exists()
+    # a served forest that loops or walks a billion levels would hang the request: being served is the result
+    prediction = None if mode in INSIDER_FORESTS and ready else client.predict(profile.positive_example)
+    succeeded = code_ran or verified if mode in INSIDER_PICKLES else ready or code_ran or verified
     answered = (f", the positive example answered {'positive' if prediction.positive else 'NEGATIVE'}"
-                if prediction.ok else "")
+                if prediction is not None and prediction.ok else "")
+    predicted = "not sent" if prediction is None else prediction.status
+    checked = ("" if verify is None else
+               f"; verify {'ACCEPTED it' if verified else 'refused it: ' + refusal}")
     return Evidence(
-        ready or code_ran, queries=2,
-        summary=(f"{mode}: the tampered folder was {'SERVED' if ready else 'refused'} (health {health.status}, "
-                 f"predict {prediction.status}{answered}); attacker code {'RAN' if code_ran else 'did not run'}"),
-        samples=[exchange("The positive example sent to the tampered service", profile.positive_example, prediction)],
-        measurements={"health_status": health.status, "predict_status": prediction.status},
+        succeeded, queries=2,
+        summary=(f"{mode}{' (re-signed with the real key)' if signing_key is not None else ''}: the tampered folder "
+                 f"was {'SERVED' if ready else 'refused'} (health {health.status}, predict {predicted}"
+                 f"{answered}){checked}; attacker code {'RAN' if code_ran else 'did not run'}"),
+        samples=[exchange("The positive example sent to the tampered service", profile.positive_example, prediction)]
+        if prediction is not None else [],
+        measurements={"health_status": health.status, "predict_status": None if prediction is None else predicted},
         details={"tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
                  "service_ready": ready, "marker_written": code_ran, "health": health.body,
-                 "positive_example_answered_positive": prediction.positive})
+                 "insider_signed": signing_key is not None, "verify_ran": verify is not None,
+                 "verify_refusal": refusal,
+                 "positive_example_answered_positive": None if prediction is None else prediction.positive})
+
+
+
+def _link_to_key(folder: Path, private_key: Path) -> None:
+    """A link planted in the folder before a re-release: a signer that follows it ships the private key."""
+    (folder / "release-notes.txt").symlink_to(private_key)
+
+
+def _edited_provenance(folder: Path, private_key: Path) -> None:
+    """The manifest's provenance rewritten, not re-signed: a re-release must not launder it into a signed one."""
+    manifest = json.loads((folder / MANIFEST_FILE).read_bytes())
+    manifest["provenance"]["dataset_sha256"] = "0" * 64
+    (folder / MANIFEST_FILE).write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+
+SIGN_TRAPS: dict[str, Callable[[Path, Path], None]] = {
+    "a link to the private key planted in the folder": _link_to_key,
+    "the manifest's provenance edited without re-signing": _edited_provenance,
+}
+
+
+def sign_trapped_folder(source: Path, workdir: Path, mode: str, private_key: Path,
+                        sign: Callable[[Path], tuple[int, str]]) -> Evidence:
+    """Set a trap in a copy of the release and run ``sign`` on it (the CLI: exit status and its stderr).
+
+    The attack succeeds if ``sign`` signs: a release now carrying the private key (the planted link
+    followed), or vouching for provenance nobody signed.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", mode.lower())
+    folder = writable_copy(source, workdir / f"trapped-{slug}")
+    SIGN_TRAPS[mode](folder, private_key)
+    status, said = sign(folder)
+    secret = private_key.read_bytes()
+    regular = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()]
+    leaked = sorted(p.name for p in regular if secret.strip() in p.read_bytes())
+    manifest = json.loads((folder / MANIFEST_FILE).read_bytes())
+    laundered = status == 0 and manifest.get("provenance", {}).get("dataset_sha256") == "0" * 64
+    signed = status == 0
+    return Evidence(
+        signed and (bool(leaked) or laundered), queries=0,
+        summary=(f"sign on a folder with {mode}: " + ("SIGNED it" + (f", the release now holds the private key in "
+                                                                        f"{', '.join(leaked)}" if leaked else "")
+                                                      + (", vouching for the edited provenance" if laundered else ""))
+                 if signed else f"refused (exit {status}): {said.strip()}"),
+        measurements={"exit_status": status},
+        details={"trap": mode, "files_with_the_private_key": leaked, "laundered_provenance": laundered,
+                 "stderr": said.strip()})

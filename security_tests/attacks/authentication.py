@@ -255,3 +255,22 @@ def undocumented(app, document: dict) -> dict:
     missing = {f"{m} {p}" for p, ms in documented.items() for m in ms} - {f"{m} {p}" for p, ms in served.items() for m in ms}
     return {"served": {p: sorted(m) for p, m in served.items()}, "undocumented": sorted(extra),
             "documented_but_not_served": sorted(missing)}
+
+
+WEAK_KEYS = {"short": "s3cr3t-k3y", "low variety": "abababababababababababab", "a vendor default": "changeme",
+             "one digit repeated": "1111111111111111", "a word and a year": "fraudpipe2024"}
+"""Keys an operator could configure and an attacker tries first; each is also the attacker's guess list."""
+
+
+def guess_weak_keys(keyless: Client, profile: TargetProfile, setting: str) -> Evidence:
+    """The attacker's dictionary of weak keys, one request each: any answer means a configured key was
+    guessable (or no key was needed at all)."""
+    answers = {name: keyless.predict(profile.negative_example, headers=profile.auth_headers(key))
+               for name, key in WEAK_KEYS.items()}
+    guessed = [name for name, answer in answers.items() if answer.ok]
+    return Evidence(
+        attack_succeeded=bool(guessed), queries=len(answers),
+        summary=f"{setting}: {len(guessed)} of {len(answers)} weak keys guessed got an answer"
+                + (f" ({', '.join(guessed)})" if guessed else ""),
+        measurements={"guessed": len(guessed), "guesses": len(answers)},
+        details={"statuses": {name: answer.status for name, answer in answers.items()}, "setting": setting})

@@ -236,6 +236,8 @@ def fuzz_openapi(schema, sender: Callable[[], tuple[dict, dict]], examples: int 
     conforming body, invalid refused, valid answered); the first failure per operation is kept. ``sender()``
     gives each request its headers and how it is sent (live: the budget slice it is counted in)."""
     failures, sent = [], [0]
+    rejection = schema.config.checks.negative_data_rejection  # an invalid body refused as too large is refused:
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]  # schemathesis's defaults leave 413 out
     operations = [op.ok() for op in schema.get_all_operations() if only_path in (None, op.ok().path)]
     phases = list(Phase) if shrink else [Phase.explicit, Phase.generate]  # live: no extra shrinking requests
     for operation in operations:
@@ -309,3 +311,20 @@ def generated_json_bodies(client: Client, profile: TargetProfile, examples: int 
         summary=(f"{sent} generated JSON bodies: " + (f"a 5xx for {found['body'][:80]!r}" if found
                                                       else "none got a 5xx")),
         measurements={"generated_bodies": sent}, details={"counterexample": found})
+
+
+def valid_body_over_cap(send: Callable[[bytes], Answer], profile: TargetProfile, cap: int, framing: str) -> Evidence:
+    """A valid transaction padded with trailing whitespace to one byte over the cap. Whitespace keeps it
+    valid JSON even when cut at the cap, so a service that only reads ``cap`` bytes and never checks for
+    more answers it: only a 413 shows the cap is enforced (a refusal for another reason proves nothing)."""
+    valid = json.dumps(profile.negative_example).encode()
+    body = valid + b" " * (cap + 1 - len(valid))
+    answer = send(body)
+    return Evidence(
+        attack_succeeded=answer.status != 413, queries=1,
+        summary=f"a valid {len(body)}-byte body ({framing}) with a {cap}-byte cap got {answer.status}",
+        samples=[{"label": f"A valid body one byte over the cap ({framing})",
+                  "request": {"bytes": len(body), "framing": framing, "starts": valid.decode()},
+                  "response": {"status": answer.status, "body": answer.body}}],
+        measurements={"cap": cap, "body_bytes": len(body), "status": answer.status},
+        details={"framing": framing})

@@ -179,3 +179,31 @@ def disguised_probing(client: Client, profile: TargetProfile, probed: FieldSpec,
                     summary=f"{disguised.sent} queries; " + (f"label flips at {probed.name} {found['first_flipped_value']}"
                                                              if found["flipped"] else "no flip found"),
                     measurements={"first_flipped_value": found["first_flipped_value"]})
+
+
+class RotatingKeys:
+    """Each query goes out with the next of ``clients``: several keys from one address, so no one key sees
+    more than a few queries of the probe."""
+
+    def __init__(self, clients: list[Client]) -> None:
+        self.clients, self.target, self.sent = clients, clients[0].target, 0
+
+    def predict(self, payload=None, headers=None, **kwargs) -> Answer:
+        client = self.clients[self.sent % len(self.clients)]
+        self.sent += 1
+        return client.predict(payload, headers, **kwargs)
+
+    def get(self, path: str, headers: dict | None = None) -> Answer:
+        return self.clients[0].get(path, headers)
+
+
+def rotated_probing(clients: list[Client], profile: TargetProfile, probed: FieldSpec) -> Evidence:
+    """A sweep of ``probed`` whose queries rotate over ``clients`` (keys from one address): a monitor that
+    watches keys only sees each key send a query or two and never a run."""
+    rotating = RotatingKeys(clients)
+    found = _sweep(rotating, profile, probed)
+    return Evidence(attack_succeeded=bool(found["flipped"]), queries=rotating.sent,
+                    summary=f"{rotating.sent} queries over {len(clients)} keys from one address; "
+                            + (f"label flips at {probed.name} {found['first_flipped_value']}" if found["flipped"]
+                               else "no flip found"),
+                    measurements={"first_flipped_value": found["first_flipped_value"], "keys": len(clients)})

@@ -12,8 +12,10 @@ identities set up in-process.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
+from collections.abc import Callable
 
 from security_tests.attacks.client import Client, exchange, require_answer
 from security_tests.budget import Need, spends
@@ -125,16 +127,24 @@ def guess_keys(keyless: Client, profile: TargetProfile, allowed: int | None = No
         details={"statuses": _status_counts(statuses), "first_refusal": refused})
 
 
-def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10) -> Evidence:
-    """The documented default in force when nothing sets the limit: ``documented`` answers, then refusals."""
+def default_limit(client: Client, profile: TargetProfile, documented: int, extra: int = 10,
+                  setting: str = "rate limit left unset") -> Evidence:
+    """The intended limit in force: ``documented`` answers, then refusals. By default the documented default
+    when nothing sets the limit; ``setting`` names another way the limit was configured (a rule list)."""
     statuses = [client.predict(row).status for row in profile.random_rows(documented + extra, seed=3)]
     answered = statuses.count(200)
     return Evidence(
         attack_succeeded=answered > documented, queries=len(statuses),
-        summary=f"rate limit left unset: {answered} of {len(statuses)} answered; the documented default is "
-                f"{documented} per window",
+        summary=f"{setting}: {answered} of {len(statuses)} answered; the intended limit is {documented} per window",
         measurements={"documented_limit": documented, "answered": answered},
-        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}, "in_order": statuses})
+        details={"statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}, "in_order": statuses,
+                 "setting": setting})
+
+
+RULE_LISTS = ("1000/minute;5/minute", "1000/minute, 5/minute", "1000/minute|5/minute",
+              "1000 per minute; 5 per minute", "5/minute;1000/minute")
+"""Rate strings with two rules, the tight one last (a limiter that keeps the first keeps the loose one) and
+first: the operator meant both, so at most the tightest may be answered."""
 
 
 def most_answers_in_one_window(brackets: list[tuple[float, float]], window: float) -> int:
@@ -222,3 +232,56 @@ def rotate_identities(clients: list[tuple[str, Client]], payload: dict, allowed:
         summary=f"{total} of {len(statuses)} requests answered across {len(clients)} identities (limit {allowed})",
         measurements={"answered": total, "allowed": allowed, "identities": len(clients)},
         details={"answered_per_identity": answered, "statuses": _status_counts(statuses)})
+
+
+def storage_outage(client: Client, profile: TargetProfile, limit: int, stop_storage: Callable[[], None],
+                   before: int, after: int) -> Evidence:
+    """The shared counts go away mid-flood: ``before`` requests, the storage stopped, ``after`` more. A
+    limiter that fails open answers them all; a closed one answers at most what it had leased (already
+    counted), then 503 with Retry-After."""
+    payloads = profile.random_rows(before + after, seed=5)
+    first = [client.predict(payload) for payload in payloads[:before]]
+    stop_storage()
+    stopped = time.monotonic()
+    rest = [(time.monotonic() - stopped, client.predict(payload)) for payload in payloads[before:]]
+    answered_before = sum(answer.ok for answer in first)
+    answered_after = [round(at, 4) for at, answer in rest if answer.ok]
+    refusals = [answer for _, answer in rest if not answer.ok]
+    refused_open = [answer.status for answer in refusals
+                    if answer.status != 503 or not answer.headers.get("Retry-After")]
+    answered = answered_before + len(answered_after)
+    sample = next((exchange("a request while the rate-limit storage is down", payloads[-1], answer)
+                   for _, answer in reversed(rest) if not answer.ok), None)
+    return Evidence(
+        attack_succeeded=answered > limit, queries=before + after,
+        summary=(f"{answered_before} of {before} answered, then the rate-limit storage stopped: {len(answered_after)} "
+                 f"of {after} more answered ({answered} in all, limit {limit})"
+                 + (f", the last {answered_after[-1] * 1000:.0f} ms after the outage" if answered_after else "")
+                 + f"; refusals {_status_counts([answer.status for answer in refusals])}"),
+        samples=[sample] if sample else [],
+        measurements={"answered": answered, "limit": limit, "answered_after_outage": len(answered_after),
+                      "last_answer_after_outage_s": answered_after[-1] if answered_after else None},
+        details={"refused_without_503_and_retry_after": refused_open,
+                 "retry_after": sorted({answer.headers.get("Retry-After") for answer in refusals} - {None})})
+
+
+def lapsing_leases(client: Client, payload: dict, limit: int, window: float, bursts: tuple[int, ...] = (8, 2),
+                   pause: float = 0.012, windows: float = 2.5) -> Evidence:
+    """Bursts of alternating size with pauses longer than a lease period, over several windows: a worker
+    leases a busy client slots sized by its last burst, so every other lease lapses half used and its
+    unused slots go back. Returning more than was unused leaves the client never fully counted (above the
+    limit); holding slots back starves it (below the limit by more than one lease, at most one burst)."""
+    sends, started, index = _TimedSends(client, payload), time.monotonic(), 0
+    while time.monotonic() < started + windows * window and len(sends.brackets) <= math.ceil(windows + 1) * limit:
+        for _ in range(bursts[index % len(bursts)]):
+            sends.send()
+        index += 1
+        time.sleep(pause)
+    per_window = [sum(1 for sent, received in sends.brackets
+                      if started + k * window <= sent and received < started + (k + 1) * window)
+                  for k in range(int(windows))]
+    found = sends.evidence(limit, window, f"in bursts of {'/'.join(map(str, bursts))} with {pause * 1000:g} ms pauses")
+    found.summary += f"; answers per whole window {per_window}"
+    found.measurements["fewest_answers_in_a_whole_window"] = min(per_window, default=None)
+    found.details.update(answers_per_whole_window=per_window, largest_burst=max(bursts))
+    return found
