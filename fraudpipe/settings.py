@@ -84,6 +84,13 @@ class Settings:
                 values[field.name] = _parse(field.name, raw)
         return replace(cls(**values), **overrides)
 
+    @property
+    def readable_api_keys_file(self) -> Path | None:
+        """The keys file the service reads: the default one (``keys new`` writes it) may not exist yet, which
+        means no keys from it; a file named in FRAUDPIPE_API_KEYS_FILE must be readable."""
+        path = self.api_keys_file
+        return None if path is None or (path == DEFAULT_API_KEYS_FILE and not path.exists()) else path
+
     def with_overrides(self, **overrides) -> "Settings":
         unknown = set(overrides) - {f.name for f in fields(self)}
         if unknown:

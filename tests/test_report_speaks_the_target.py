@@ -122,9 +122,9 @@ def test_the_catalog_speaks_the_profile_and_keeps_fraudpipes_own_words_for_fraud
 def test_target_supplied_text_is_escaped_for_each_format(tmp_path):
     hostile = replace(LOAN, name="<script>x</script> | *loan* _scorer_", positive="<b>DENY</b>")
     model = build_assessment(_rows(hostile), hostile)
-    assert "<script>" not in findings_summary(model) and "&lt;script&gt;" in findings_summary(model)
+    assert "<script>x" not in findings_summary(model) and "&lt;script&gt;x" in findings_summary(model)
     summary = render_summary(model)
-    assert "<script>" not in summary and "\\|" in summary.splitlines()[0]
+    assert "<script>x" not in summary and "\\|" in summary.splitlines()[0]
     write_pdf(model, tmp_path / "a.pdf")
     assert "<script>x</script>" in PdfReader(tmp_path / "a.pdf").pages[0].extract_text()
 

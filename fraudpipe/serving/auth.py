@@ -32,12 +32,8 @@ class KeyStore:
 
     @classmethod
     def from_settings(cls, keys: tuple[str, ...], keys_file: Path | None) -> "KeyStore":
-        """The default keys file (``keys new`` writes it) may not exist yet: no keys from it. A file named in
-        ``FRAUDPIPE_API_KEYS_FILE`` that cannot be read stops the service."""
-        from fraudpipe.settings import DEFAULT_API_KEYS_FILE
-
         entries = {f"env-{key_hash(key).hex()[:8]}": key_hash(key) for key in keys}
-        if keys_file is not None and (keys_file != DEFAULT_API_KEYS_FILE or keys_file.exists()):
+        if keys_file is not None:
             entries.update(read_keys_file(keys_file))
         return cls(entries)
 
@@ -112,6 +108,8 @@ def add_key(path: Path | None, name: str) -> str:
     if name in existing:
         raise ConfigError(f"{path}: key id {name!r} exists already")
     key = secrets.token_urlsafe(32)
+    while key.startswith("-"):  # keys go on command lines, where a leading dash reads as an option
+        key = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as handle:

@@ -56,7 +56,7 @@ class Service:
         """The API keys, read once for the controls that need them (the limiter and auth)."""
         from fraudpipe.serving.auth import KeyStore
 
-        return KeyStore.from_settings(self.settings.api_keys, self.settings.api_keys_file)
+        return KeyStore.from_settings(self.settings.api_keys, self.settings.readable_api_keys_file)
 
     def predict_row(self, request) -> np.ndarray:
         if not self.model.ready:
