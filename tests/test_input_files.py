@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudpipe.errors import ConfigError
 from security_tests.servers import ROOT
 from security_tests.targets.__main__ import main as draft_main
 
@@ -63,8 +64,30 @@ def _write(path: Path, text: str) -> str:
     return str(path)
 
 
+def _refusal(args: list[str]) -> str:
+    """The one line the option's loader refuses the file with, in-process (what pytest prints after ERROR:)."""
+    from security_tests.report.accepted_risks import load_accepted_risks
+    from security_tests.report.compare import load_previous
+    from security_tests.targets.profile import load_profile
+
+    option, path = args
+    loader = {"--target-profile": load_profile, "--accepted-risks": load_accepted_risks,
+              "--compare-to": load_previous}[option]
+    with pytest.raises((pytest.UsageError, ConfigError)) as refused:
+        loader(path)
+    return str(refused.value)
+
+
 @pytest.mark.parametrize("case", list(CASES))
+def test_a_malformed_input_file_is_refused_in_one_line_naming_the_problem(case, tmp_path):
+    make_args, expected = CASES[case]
+    line = _refusal(make_args(tmp_path))
+    assert "\n" not in line and expected in line and "\x1b" not in line, line
+
+
+@pytest.mark.parametrize("case", ["label as a list", "owner given as a table", "a finding without an id"])
 def test_a_malformed_input_file_stops_the_run_in_one_line_with_exit_4(case, tmp_path):
+    """One file of each kind through pytest itself: the loaders' line is all it prints, exit 4."""
     make_args, expected = CASES[case]
     result = _run(tmp_path, *make_args(tmp_path))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
