@@ -194,10 +194,6 @@ def _read(response, cap: int, exchange: _Exchange) -> bytes:
         if len(out) > cap:
             response.close()
             raise TargetMisbehaved(f"answer over {_size(cap)} once decompressed")
-    if inflate:
-        out += inflate.finish(cap + 1 - len(out))
-        if len(out) > cap:
-            raise TargetMisbehaved(f"answer over {_size(cap)} once decompressed")
     return bytes(out)
 
 
@@ -210,8 +206,12 @@ class _Inflater:
         self._started = False
 
     def feed(self, data: bytes, room: int) -> bytes:
+        """Up to ``room`` bytes from ``data``; input left over stays only while the output is full (the caller
+        then stops at the cap), so nothing is pending once the body has been read."""
         try:
             out = self._decoder.decompress(data, max(room, 1))
+            while self._decoder.unconsumed_tail and len(out) < room:
+                out += self._decoder.decompress(self._decoder.unconsumed_tail, room - len(out))
         except zlib.error:
             if self._raw and not self._started:
                 self._decoder = zlib.decompressobj(-15)
@@ -219,16 +219,6 @@ class _Inflater:
                 return self.feed(data, room)
             raise TargetMisbehaved("the answer's compressed body is corrupt") from None
         self._started = True
-        if len(out) >= room:
-            return out
-        while self._decoder.unconsumed_tail and len(out) < room:
-            out += self._decoder.decompress(self._decoder.unconsumed_tail, room - len(out))
-        return out
-
-    def finish(self, room: int) -> bytes:
-        out = b""
-        while self._decoder.unconsumed_tail and len(out) < room:
-            out += self._decoder.decompress(self._decoder.unconsumed_tail, room - len(out))
         return out
 
 
