@@ -114,7 +114,7 @@ def _reads(*names: str) -> str:
 
 
 SERVICE_SETTINGS = ("artifacts_dir", "trusted_key", "api_keys", "api_keys_file", "rate_limit", "rate_limit_storage",
-                    "audit_log", "trusted_proxies", "max_body_bytes", "monitor_block")
+                    "audit_log", "trusted_proxies", "max_body_bytes", "monitor_block", "client_timeout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("dir", nargs="?", help="artifact folder (default FRAUDPIPE_ARTIFACTS_DIR)")
     verify.set_defaults(handler=_cmd_verify)
 
-    serve = command("serve", "serve the API under gunicorn; says on the console why it is not ready, if it is not",
+    serve = command("serve", "serve the API under granian (HTTP/1.1, keep-alive, timed clients); says on the console why it is not ready, if it is not",
                     *SERVICE_SETTINGS)
     serve.add_argument("--profile", choices=("hardened", "inherited"), default="hardened",
                        help="hardened: every control on (default); inherited: the service as acquired, no auth "
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument("--workers", type=_positive_int, default=1,
-                       help="gunicorn workers (default 1); more than one needs FRAUDPIPE_RATE_LIMIT_STORAGE=redis://")
+                       help="worker processes (default 1); more than one needs FRAUDPIPE_RATE_LIMIT_STORAGE=redis://")
     serve.set_defaults(handler=_cmd_serve)
 
     monitor = command("monitor", "replay or follow the shared audit log through the probing monitor (sees every "

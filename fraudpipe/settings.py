@@ -20,6 +20,7 @@ DEFAULT_API_KEYS_FILE = _CONFIG_HOME / "api-keys"
 
 MAX_BODY_BYTES_LIMIT = 1_048_576
 MAX_TRUSTED_PROXIES = 10
+MAX_CLIENT_TIMEOUT = 60  # seconds; the server's header timeout accepts at most a minute
 MIN_API_KEY_LENGTH = 16
 MIN_API_KEY_DISTINCT = 8
 RATE_GRANULARITIES = ("second", "minute", "hour", "day")
@@ -47,6 +48,7 @@ class Settings:
     trusted_proxies: int = 0
     max_body_bytes: int = 4096
     monitor_block: bool = False
+    client_timeout: int = 5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -64,6 +66,7 @@ class Settings:
         check_storage(self.rate_limit_storage)
         _check_int("trusted_proxies", self.trusted_proxies, 0, MAX_TRUSTED_PROXIES)
         _check_int("max_body_bytes", self.max_body_bytes, 1, MAX_BODY_BYTES_LIMIT)
+        _check_int("client_timeout", self.client_timeout, 1, MAX_CLIENT_TIMEOUT)
         if not isinstance(self.monitor_block, bool):
             raise ConfigError(f"{_var('monitor_block')} accepts true or false")
         if self.audit_log is not None:
@@ -194,7 +197,7 @@ def _parse(name: str, raw: str):
         if word not in _TRUE | _FALSE:
             raise ConfigError(f"{_var(name)} accepts true or false (also 1/0, yes/no), got {raw!r}")
         return word in _TRUE
-    if name in {"trusted_proxies", "max_body_bytes"}:
+    if name in {"trusted_proxies", "max_body_bytes", "client_timeout"}:
         if not raw.strip().isascii() or not raw.strip().isdigit():
             raise ConfigError(f"{_var(name)} accepts a whole number (digits only), got {raw!r}")
         return int(raw.strip())

@@ -205,10 +205,10 @@ FINDINGS: tuple[Finding, ...] = (
              "exhaust the service.",
         remediation="Limit per API key and per client address, before authentication, with a sliding log "
                     "(no boundary burst) in shared Redis when several workers serve; answer 429 with Retry-After; ignore X-Forwarded-For unless a "
-                    "trusted proxy count is configured. A limit slows extraction; it does not stop it.",
+                    "trusted proxy count is configured; bound how long a client may take to send its headers and its body. A limit slows extraction; it does not stop it.",
         own={"description": "The service answers every automated query at full speed, so an attacker can collect as many labelled answers as it likes and train a copy of the model."},
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",), relies_on=("auth",),
-        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, and spellings of one address behind a proxy.",
+        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, and spellings of one address behind a proxy; and slow-header and slow-body connections (slowloris) held open while plain requests must still be answered.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),

@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for the live-target tests and benchmarks: redis-server and gunicorn.
+"""Real servers on 127.0.0.1 for the live-target tests and benchmarks: redis-server, gunicorn and granian (through `python -m fraudpipe serve`).
 
 Each is started on a free loopback port, waited for, and stopped (its whole process group) on exit,
 also when the code inside the ``with`` fails.
@@ -110,7 +110,7 @@ def settings_env(settings, **extra: str) -> dict[str, str]:
         "FRAUDPIPE_ARTIFACTS_DIR": str(settings.artifacts_dir), "FRAUDPIPE_TRUSTED_KEY": str(settings.trusted_key),
         "FRAUDPIPE_SIGNING_KEY": str(settings.signing_key), "FRAUDPIPE_API_KEYS": ",".join(settings.api_keys),
         "FRAUDPIPE_RATE_LIMIT": settings.rate_limit, "FRAUDPIPE_RATE_LIMIT_STORAGE": settings.rate_limit_storage,
-        "FRAUDPIPE_AUDIT_LOG": str(settings.audit_log or ""),
+        "FRAUDPIPE_AUDIT_LOG": str(settings.audit_log or ""), "FRAUDPIPE_CLIENT_TIMEOUT": str(settings.client_timeout),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     })
     env.update(extra)

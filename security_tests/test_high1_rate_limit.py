@@ -1,7 +1,9 @@
 """HIGH-1 — no rate limit on the predict path: a flood on an untouched window, then the same key from
 elsewhere and another key from the same address; wrong and missing keys from one address; a burst across a
 window boundary; slots granted before a pause; rotating keys, addresses and spellings of one address; the
-documented default in force. In-process each runs inherited, hardened and hardened without ``rate_limit``
+documented default in force; slow-header and slow-body connections (slowloris) held open while plain
+requests must still be answered, against real servers on loopback (``serve``, where it must be blocked,
+and gunicorn's sync worker as the acquired service was deployed, where it must succeed). In-process each runs inherited, hardened and hardened without ``rate_limit``
 (with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
 
 import contextlib
@@ -15,23 +17,27 @@ from security_tests.attacks.client import FlaskClient
 from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra,
                                                guess_keys, lapsing_leases, pause_then_burst, rotate_identities,
                                                storage_outage)
+from security_tests.attacks.slow_clients import slow_clients
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
-from security_tests.servers import redis_available, redis_server
+from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct, redis_available, redis_server
 from security_tests.target import live_target
 from security_tests.targets.profile import fraudpipe_target
 
 PROFILE = fraudpipe_target()
 LIMIT = 100
 STORAGES = ["memory", "redis"]
+SERVERS = {"serve": False, "gunicorn-sync-as-acquired": True}  # server -> whether the attack should succeed
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Both storages in-process; a live target's storage is its own, so it runs once."""
     if "storage" in metafunc.fixturenames:
         metafunc.parametrize("storage", ["memory"] if live_target(metafunc.config) else STORAGES)
+    if "server" in metafunc.fixturenames:
+        metafunc.parametrize("server", ["live"] if live_target(metafunc.config) else list(SERVERS))
 
 
 @pytest.fixture
@@ -232,3 +238,21 @@ def test_leases_that_lapse_half_used_neither_overcount_nor_starve_the_client(var
     if not variant.attack_should_succeed:
         shortfall = LEASE_LIMIT - found.measurements["fewest_answers_in_a_whole_window"]
         assert shortfall <= found.details["largest_burst"], f"starved by {shortfall}: more than one lease held back"
+
+
+@pytest.mark.finding("HIGH-1")
+@runs(slow_clients)
+def test_slow_clients_cannot_hold_every_worker(server, request, trained, evidence, tmp_path):
+    live = live_target(request.config)
+    if live is not None:
+        evidence.record(slow_clients(live.url, live.profile))
+        return
+    settings = trained.with_overrides(client_timeout=2, audit_log=tmp_path / "audit.jsonl")
+    start = (fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=1) if server == "serve"
+             else gunicorn_direct(settings, free_port(), tmp_path / "server.log", workers=1))
+    with start as running:
+        found = evidence.record(slow_clients(running.url, fraudpipe_target()))
+    assert found.attack_succeeded is SERVERS[server], found.summary
+    if not found.attack_succeeded:
+        assert found.measurements["slow_header_conns_still_open"] == 0, found.summary
+        assert found.measurements["slow_body_conns_still_open"] == 0, found.summary

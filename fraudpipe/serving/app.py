@@ -17,7 +17,8 @@ from flask import Flask, g, jsonify, request
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving import audit, auth, limits, monitor, openapi, output, validation
 from fraudpipe.serving.proxies import trust_proxies
-from fraudpipe.serving.errors import install_error_handlers
+from fraudpipe.serving.errors import ApiError, install_error_handlers
+from fraudpipe.serving.front import BODY_TIMED_OUT
 from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.service import Service
 from fraudpipe.settings import Settings
@@ -75,6 +76,8 @@ def _begin() -> None:
     g.request_id = uuid.uuid4().hex
     g.started = time.perf_counter()
     g.key_id = None
+    if request.environ.get(BODY_TIMED_OUT):
+        raise ApiError(408, "request_timeout", "the request body did not arrive in time; send it at once")
 
 
 def _add_routes(app: Flask, service: Service) -> None:

@@ -1,21 +1,28 @@
-"""``serve``: the app under gunicorn, never Werkzeug's development server.
+"""``serve``: the app behind granian's HTTP/1.1 server and the body-timing front, never a development server.
+
+granian was chosen by measurement (``bench.serve``, README "Serving"): its Rust side parses requests and
+keeps connections alive, so the Python worker spends its time on the request, not on the socket.
 
 Refuses two unsafe combinations before binding: the inherited profile on a non-loopback address (it
 has no authentication), and in-process rate-limit storage with several workers (each worker would
 count alone, multiplying the limit by the number of workers). That second refusal also holds while the
-server runs: with in-process storage, gunicorn's hooks pin the worker count at one (SIGTTIN is undone,
-a worker forked past the limit stops the server, a SIGUSR2 re-exec that would run a second master is
-refused) and the control socket, which can add workers, is never opened.
+server runs: granian has no signal or socket that adds workers, and the one signal that restarts them
+(SIGHUP, which starts each new worker seconds before stopping the old one, two counting apart) is
+refused while counts are in-process. A worker that dies is replaced (it takes its counts with it, as
+it would under any server).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
+import multiprocessing
 import sys
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.settings import Settings
+
+GRACEFUL_STOP_SECONDS = 5
+_served: tuple[Settings, str] | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -41,27 +48,6 @@ def counts_in_process(settings: Settings, profile: str) -> bool:
     return profile == "hardened" and settings.rate_limit_storage.startswith("memory://")
 
 
-def single_worker_hooks() -> dict:
-    """gunicorn server hooks that keep one worker, whatever signal or command asks for more."""
-
-    def nworkers_changed(server, new_value: int, old_value: int | None) -> None:
-        if new_value is not None and new_value > 1:
-            server.log.error("refusing %d workers: memory:// rate-limit storage counts per worker; "
-                             "use FRAUDPIPE_RATE_LIMIT_STORAGE=redis://...", new_value)
-            server._num_workers = 1  # the property setter would call this hook again
-
-    def post_fork(server, worker) -> None:
-        if server.num_workers > 1:
-            server.log.error("worker %s started beside others with memory:// rate-limit storage; stopping", worker.pid)
-            sys.exit(server.WORKER_BOOT_ERROR)  # the arbiter halts: no second, separately counting worker
-
-    def pre_exec(server) -> None:
-        server.log.error("refusing to re-exec (SIGUSR2): two masters would each count the rate limit alone")
-        os._exit(1)
-
-    return {"nworkers_changed": nworkers_changed, "post_fork": post_fork, "pre_exec": pre_exec}
-
-
 def startup_reasons(settings: Settings, profile: str) -> list[str]:
     """Why the service would start not ready, with full paths: said once on the operator's console, so the
     first run does not end in a bare 503 whose reason only a keyed caller or the log can read."""
@@ -70,30 +56,41 @@ def startup_reasons(settings: Settings, profile: str) -> list[str]:
     return create_app(profile, settings=settings).extensions["fraudpipe"].not_ready_reasons(full_paths=True)
 
 
+def served_app():
+    """granian's factory, run in each forked worker: its own app, Redis connection and audit descriptor."""
+    from fraudpipe.serving.app import create_app
+    from fraudpipe.serving.front import front_for
+
+    settings, profile = _served
+    app = create_app(profile, settings=settings)
+    return front_for(app, settings, validated="validate_input" in app.extensions["fraudpipe"].controls)
+
+
 def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1", port: int = 8000,
           workers: int = 1) -> int:
+    global _served
     check_serving(settings, profile, host, workers)
-    from gunicorn.app.base import BaseApplication
-
-    from fraudpipe.serving.app import create_app
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
 
     for reason in startup_reasons(settings, profile):
         print(f"not ready: {reason}", file=sys.stderr, flush=True)
+    _served = (settings, profile)
+    multiprocessing.set_start_method("fork", force=True)  # workers inherit ``_served``, never the environment
+    single = counts_in_process(settings, profile)
 
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "sync")
-            self.cfg.set("accesslog", None)
-            self.cfg.set("graceful_timeout", 5)
-            self.cfg.set("control_socket_disable", True)
-            if counts_in_process(settings, profile):
-                for name, hook in single_worker_hooks().items():
-                    self.cfg.set(name, hook)
+    class _Server(Server):
+        def signal_handler_reload(self, *args, **kwargs) -> None:
+            if single:
+                print("refusing to restart workers (SIGHUP): memory:// rate-limit storage would count in two "
+                      "workers while the new one starts; use FRAUDPIPE_RATE_LIMIT_STORAGE=redis://...",
+                      file=sys.stderr, flush=True)
+                return
+            super().signal_handler_reload(*args, **kwargs)
 
-        def load(self):
-            return create_app(profile, settings=settings)
-
-    _Server().run()
+    _Server(f"{__name__}:served_app", address=host.strip("[]"), port=port, interface=Interfaces.RSGI,
+            workers=workers, http=HTTPModes.http1, websockets=False, factory=True,
+            http1_settings=HTTP1Settings(header_read_timeout=settings.client_timeout * 1000, keep_alive=True),
+            log_access=False, workers_kill_timeout=GRACEFUL_STOP_SECONDS, respawn_failed_workers=True).serve()
     return 0

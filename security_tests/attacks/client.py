@@ -19,6 +19,27 @@ if TYPE_CHECKING:
 NOT_SENT = 0  # the status of a request the HTTP client refused to put on the wire
 
 
+class Fields(dict):
+    """Response header fields, looked up case-insensitively (RFC 9110): granian, HTTP/2 gateways and many
+    proxies send every name in lower case, and ``Retry-After`` must still be found. Still a plain dict for
+    the report."""
+
+    def _name(self, name: str) -> str:
+        if dict.__contains__(self, name) or not isinstance(name, str):
+            return name
+        lowered = name.lower()
+        return next((key for key in self if key.lower() == lowered), name)
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, self._name(name))
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self._name(name))
+
+    def get(self, name: str, default=None):
+        return dict.get(self, self._name(name), default)
+
+
 class Answer(NamedTuple):
     """One response. With a ``profile`` (a live target) the label is read where the profile says; without
     one it is fraudpipe's in-process ``prediction`` (0/1)."""
@@ -110,17 +131,17 @@ class FlaskClient(_KeyedClient):
         sent = self._headers(headers)
         response = self._client.post(f"/predict{query}", data=_body(payload, raw_body), headers=sent,
                                      content_type=content_type, environ_base=self._environ)
-        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile, sent)
+        return Answer(response.status_code, parse_answer(response.get_data()), Fields(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
         response = self._client.get(path, headers=headers or {}, environ_base=self._environ)
-        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.get_data()), Fields(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """Any method, any path, headers exactly as given (a list of pairs may repeat a name)."""
         response = self._client.open(path, method=method, data=body, headers=headers or {},
                                      environ_base=self._environ)
-        return Answer(response.status_code, parse_answer(response.get_data()), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.get_data()), Fields(response.headers), self.profile)
 
 
 class HttpClient(_KeyedClient):
@@ -152,11 +173,11 @@ class HttpClient(_KeyedClient):
         sent = self._headers(headers)
         response = self._session.post(f"{self.target}{self.predict_path}{query}", data=_body(payload, raw_body),
                                       headers={"Content-Type": content_type, **sent}, allow_redirects=False)
-        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile, sent)
+        return Answer(response.status_code, parse_answer(response.content), Fields(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):
         response = self._session.get(f"{self.target}{path}", headers=headers or {}, allow_redirects=False)
-        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.content), Fields(response.headers), self.profile)
 
     def request(self, method, path, headers=None, body=b""):
         """A repeated header name (a list of pairs) is sent as one comma-joined field, as proxies do."""
@@ -172,7 +193,7 @@ class HttpClient(_KeyedClient):
                                              allow_redirects=False)
         except requests.exceptions.InvalidHeader as exc:  # HTTP itself cannot carry it (e.g. edge whitespace)
             return Answer(NOT_SENT, {"error": "not_sendable", "reason": str(exc)}, {}, self.profile)
-        return Answer(response.status_code, parse_answer(response.content), dict(response.headers), self.profile)
+        return Answer(response.status_code, parse_answer(response.content), Fields(response.headers), self.profile)
 
 
 def require_answer(answer: Answer, what: str) -> Answer:
