@@ -73,3 +73,29 @@ def fmt_us(seconds: float) -> str:
 def seed_app_from_env() -> Flask:
     """gunicorn factory for the seed baseline: reads the artifact folder from the settings' environment."""
     return seed_app(Settings.from_env().artifacts_dir)
+
+
+def bare_app():
+    """granian factory: the least a WSGI app can do (read the body, answer two bytes): the server's ceiling."""
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+        return [b"{}"]
+
+    return app
+
+
+def hello_app() -> Flask:
+    """granian factory: Flask's own floor for a JSON POST (``get_json``, ``jsonify``), no model, no control."""
+    app = Flask("hello")
+
+    @app.post("/predict")
+    def predict():
+        return jsonify({"received": len(request.get_json())})
+
+    @app.get("/health")
+    def health():
+        return jsonify({"status": "ok"})
+
+    return app

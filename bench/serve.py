@@ -1,7 +1,10 @@
-"""Requests per second through gunicorn (2 workers, loopback, 8 connections), side by side: the seed's
-call pattern, the inherited profile, hardened without the limiter, and hardened with every control on and
-Redis-backed limits; then the Redis commands each answered request costs and the most answers one window
-held in a boundary burst. Load from wrk (Debian package) on 127.0.0.1 for a fixed duration."""
+"""Requests per second on this machine's 2 cores, side by side in one run (loopback, wrk with 8 keep-alive
+connections, the same transaction repeated): the stack's ceiling on granian (a bare WSGI callable and a
+Flask hello world, 2 workers each), the seed's call pattern and today's-before hardened service on
+gunicorn's sync worker (the baselines), and ``python -m fraudpipe serve --workers 2`` with the inherited
+profile and with every control on and Redis limits. Per row: median req/s, p50 and p99 latency, and the
+server's CPU per answered request (its processes' /proc ticks: steadier than req/s on a shared machine).
+Then the Redis commands per answered request and the most answers one window held in a boundary burst."""
 
 from __future__ import annotations
 
@@ -11,19 +14,27 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from bench.common import TRANSACTION, trained_settings
 from security_tests.attacks.client import HttpClient
 from security_tests.attacks.rate_limit import boundary_burst
-from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct, redis_monitor, redis_server
+from security_tests.servers import (fraudpipe_serve, free_port, gunicorn_direct, redis_monitor, redis_server, serve,
+                                    settings_env)
 
 LUA = """wrk.method = "POST"
 wrk.body = '{body}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = "{key}"
 """
+_SCALE = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _latency(out: str, percentile: str) -> float | None:
+    found = re.search(rf"{percentile}%\s+([\d.]+)(us|ms|s)", out)
+    return float(found.group(1)) * _SCALE[found.group(2)] if found else None
 
 
 def wrk(url: str, key: str, seconds: int, connections: int) -> dict:
@@ -31,14 +42,37 @@ def wrk(url: str, key: str, seconds: int, connections: int) -> dict:
     script.write_text(LUA.format(body=json.dumps(TRANSACTION), key=key))
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                           f"{url}/predict"], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    median = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     non_2xx = int(non2xx.group(1)) if non2xx else 0
-    return {"rps": rps, "non_2xx": non_2xx, "answered": total - non_2xx,
-            "median_ms": float(median.group(1)) * scale[median.group(2)] if median else None}
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "non_2xx": non_2xx,
+            "answered": total - non_2xx, "median_ms": _latency(out, "50"), "p99_ms": _latency(out, "99")}
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(p for child in children for p in _process_tree(int(child)))]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / 100
+
+
+def measured(server, key: str, args) -> dict:
+    """A short warm-up, then the timed run with the server's CPU counted over it."""
+    wrk(server.url, key, 1, args.connections)
+    pids = _process_tree(server.process.pid)
+    before = _cpu_seconds(pids)
+    result = wrk(server.url, key, args.seconds, args.connections)
+    result["cpu_us"] = (_cpu_seconds(pids) - before) / max(1, result["answered"]) * 1e6
+    return result
 
 
 def redis_calls(url: str) -> int:
@@ -46,13 +80,6 @@ def redis_calls(url: str) -> int:
     import redis
 
     return sum(entry["calls"] for entry in redis.Redis.from_url(url).info("commandstats").values())
-
-
-def wrk_counting_redis(url: str, key: str, args, redis: str) -> dict:
-    before = redis_calls(redis)
-    result = wrk(url, key, args.seconds, args.connections)
-    result["redis_per_answer"] = (redis_calls(redis) - before) / max(1, result["answered"])
-    return result
 
 
 def round_trips(server_url: str, key: str, redis: str, requests: int = 200) -> dict:
@@ -67,33 +94,50 @@ def round_trips(server_url: str, key: str, redis: str, requests: int = 200) -> d
 
 
 def boundary(settings, redis: str, root: Path) -> dict:
-    """The boundary burst from the assessment, through gunicorn with the limit in Redis (10/second)."""
+    """The boundary burst from the assessment, through serve with the limit in Redis (10/second)."""
     limited = settings.with_overrides(rate_limit="10/second", rate_limit_storage=redis)
     with fraudpipe_serve(limited, free_port(), root / "boundary.log", workers=2) as server:
         return boundary_burst(HttpClient(server.url, api_key=settings.api_keys[0]), TRANSACTION, 10, 1.0)
 
 
-SERVICES = (("seed", "seed call pattern (predict + predict_proba, n_jobs=-1)"),
-            ("inherited", "inherited profile (seed interface, fast model call)"),
-            ("no_limit", "hardened without rate_limit"),
-            ("hardened", "hardened, every control on, limits in Redis"))
+def granian_wsgi(settings, port: int, log: Path, factory: str):
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "1",
+               "--no-ws", "--http", "1", "--factory", "--log-level", "warning", "--port", str(port), factory]
+    return serve(command, settings_env(settings), port, log)
+
+
+SERVICES = (("bare", "bare WSGI callable, granian WSGI 2 workers"),
+            ("hello", "Flask hello world, granian WSGI 2 workers"),
+            ("seed", "seed call pattern, gunicorn sync 2 workers"),
+            ("before", "hardened, every control, gunicorn sync (old serve)"),
+            ("inherited", "inherited, `serve --workers 2`"),
+            ("hardened", "hardened, every control, Redis, `serve --workers 2`"))
 
 
 def run_once(settings, redis: str, root: Path, args, results: dict) -> dict:
-    key = settings.api_keys[0]
-    apps = {"seed": "bench.common:seed_app_from_env()", "inherited": "fraudpipe:create_app('inherited')",
-            "no_limit": "fraudpipe:create_app('hardened', controls_off=('rate_limit',))"}
-    for name, app in apps.items():
-        with gunicorn_direct(settings, free_port(), root / f"{name}.log", 2, app=app) as server:
-            results[name].append(wrk(server.url, key, args.seconds, args.connections))
-    with fraudpipe_serve(settings.with_overrides(rate_limit_storage=redis), free_port(), root / "hardened.log",
-                         workers=2) as server:
-        results["hardened"].append(wrk_counting_redis(server.url, key, args, redis))
+    key, port = settings.api_keys[0], free_port
+    deployed = settings.with_overrides(rate_limit_storage=redis)
+    servers = {
+        "bare": lambda: granian_wsgi(settings, port(), root / "bare.log", "bench.common:bare_app"),
+        "hello": lambda: granian_wsgi(settings, port(), root / "hello.log", "bench.common:hello_app"),
+        "seed": lambda: gunicorn_direct(settings, port(), root / "seed.log", 2, app="bench.common:seed_app_from_env()"),
+        "before": lambda: gunicorn_direct(deployed, port(), root / "before.log", 2, app="fraudpipe:create_app()"),
+        "inherited": lambda: fraudpipe_serve(settings, port(), root / "inherited.log", workers=2, profile="inherited"),
+    }
+    for name, start in servers.items():
+        with start() as server:
+            results[name].append(measured(server, key, args))
+    with fraudpipe_serve(deployed, port(), root / "hardened.log", workers=2) as server:
+        before = redis_calls(redis)
+        results["hardened"].append(measured(server, key, args))
+        results["hardened"][-1]["redis_per_answer"] = (redis_calls(redis) - before) / max(
+            1, results["hardened"][-1]["answered"])
         return round_trips(server.url, key, redis)
 
 
 def median_of(runs: list[dict], field: str) -> float:
-    return sorted(r[field] for r in runs)[len(runs) // 2]
+    values = sorted(r[field] for r in runs if r.get(field) is not None)
+    return values[len(values) // 2] if values else float("nan")
 
 
 def main() -> None:
@@ -111,21 +155,23 @@ def main() -> None:
         trips = [run_once(settings, redis, root, args, results) for _ in range(args.runs)][-1]
         burst = boundary(settings, redis, root)
     rps = {name: median_of(runs, "rps") for name, runs in results.items()}
+    cpu = {name: median_of(runs, "cpu_us") for name, runs in results.items()}
     print(f"machine: {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
-          f"cores; gunicorn 2 sync workers; wrk {args.connections} connections x {args.seconds} s, "
-          f"median of {args.runs} runs")
-    print(f"{'service':<52}{'req/s':>10}{'median latency':>16}{'non-2xx':>9}")
+          f"cores; wrk 2 threads, {args.connections} keep-alive connections x {args.seconds} s, median of {args.runs} runs")
+    print(f"| {'what is served':<52} | {'req/s':>7} | {'p50 ms':>6} | {'p99 ms':>6} | {'server CPU µs/req':>17} | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, label in SERVICES:
-        print(f"{label:<52}{rps[name]:>10.0f}{median_of(results[name], 'median_ms'):>13.2f} ms"
-              f"{max(r['non_2xx'] for r in results[name]):>9}")
-    ratio = rps["hardened"] / rps["inherited"]
-    print(f"ratio hardened / inherited: {ratio:.0%} (target >= 70 %: {'met' if ratio >= 0.7 else 'MISSED'}); "
-          f"hardened / seed: {rps['hardened'] / rps['seed']:.0f}x; "
-          f"hardened >= 2,000 req/s: {'met' if rps['hardened'] >= 2000 else 'MISSED'}")
+        print(f"| {label:<52} | {rps[name]:>7.0f} | {median_of(results[name], 'median_ms'):>6.2f} | "
+              f"{median_of(results[name], 'p99_ms'):>6.2f} | {cpu[name]:>17.0f} | {max(r['non_2xx'] for r in results[name]):>7} |")
+    hardened = rps["hardened"]
+    for base, target in (("hello", 0.5), ("inherited", 0.7), ("before", None), ("bare", None)):
+        share = hardened / rps[base]
+        verdict = f" (target >= {target:.0%}: {'met' if share >= target else 'MISSED'})" if target else ""
+        print(f"hardened / {base}: {share:.0%} of req/s{verdict}; CPU per request {cpu['hardened'] / cpu[base]:.2f}x")
     print(f"Redis per answered request: {trips['round_trips']:.2f} round trips {trips['client']} (MONITOR, 200 "
           f"requests), {trips['in_script']:.1f} commands inside the script; "
           f"{median_of(results['hardened'], 'redis_per_answer'):.2f} commands in all (INFO commandstats, wrk run)")
-    print(f"boundary burst at 10/second through gunicorn + Redis: {burst.summary}")
+    print(f"boundary burst at 10/second through serve + Redis: {burst.summary}")
 
 
 if __name__ == "__main__":

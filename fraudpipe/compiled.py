@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -102,6 +103,22 @@ class CompiledForest:
             go_left = scaled[rows, self.feature[node]] <= self.threshold[node]
             node = np.where(go_left, self.left[node], self.right[node])
         return np.cumsum(self.leaf_proba[node], axis=1)[:, -1] / len(self.roots)
+
+    @cached_property
+    def _children(self) -> np.ndarray:
+        return np.stack([self.left, self.right], axis=1)
+
+    def predict_one(self, row: np.ndarray) -> tuple[int, float]:
+        """One row, the serving path: the same arithmetic as ``predict_proba``, with every node's decision
+        for this row taken at once (one comparison over all nodes), so a level of the walk costs two
+        indexing operations instead of seven."""
+        scaled = ((np.asarray(row, np.float64).reshape(-1) - self.mean) / self.scale).astype(np.float32)
+        goes_right = ~(scaled[self.feature] <= self.threshold)
+        children, node = self._children, self.roots
+        for _ in range(int(self.depth)):
+            node = children[node, goes_right[node].view(np.int8)]
+        proba = np.cumsum(self.leaf_proba[node])[-1] / len(self.roots)
+        return int(proba > 0.5), float(proba)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Labels and probabilities; a label is fraud only above one half, as scikit-learn's argmax."""

@@ -26,4 +26,7 @@ def test_serving_forest_matches_scikit_learn_bit_for_bit_including_at_every_thre
         labels, proba = loaded.compiled.predict(rows)
         assert np.array_equal(proba, loaded.forest.predict_proba(scaled)[:, 1])
         assert np.array_equal(labels, loaded.forest.predict(scaled))
+        one_by_one = [loaded.compiled.predict_one(row) for row in rows]  # the serving path
+        assert [label for label, _ in one_by_one] == labels.tolist()
+        assert np.array_equal(np.array([p for _, p in one_by_one]), proba)
     assert len(stress) > 100

@@ -21,6 +21,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 BODY_TIMED_OUT = "fraudpipe.body_timed_out"
 WATCH_SECONDS = 0.25
@@ -104,7 +105,7 @@ class Front:
     def environ(scope, body: bytes, timed_out: bool) -> dict:
         client, client_port = _host_port(scope.client or "")
         server, server_port = _host_port(scope.server or "")
-        path, _, _ = scope.path.partition("?")
+        path = unquote_to_bytes(scope.path.partition("?")[0]).decode("latin-1")  # PEP 3333: decoded, latin-1
         environ = {
             "REQUEST_METHOD": scope.method, "SCRIPT_NAME": "", "PATH_INFO": path,
             "QUERY_STRING": scope.query_string, "SERVER_NAME": server, "SERVER_PORT": server_port,

@@ -35,5 +35,4 @@ class ModelService:
         return cls(loaded.compiled, verify, loaded.model_sha256)
 
     def predict(self, row: np.ndarray) -> tuple[int, float]:
-        labels, probabilities = self.compiled.predict(row)
-        return int(labels[0]), float(probabilities[0])
+        return self.compiled.predict_one(row[0])
