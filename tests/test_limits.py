@@ -171,9 +171,9 @@ def test_redis_down_is_unavailable_not_unlimited():
 
 @pytest.fixture
 def app_with(trained, tmp_path, assessor_key):
-    def build(**overrides):
+    def build(controls_off=(), **overrides):
         settings = trained.with_overrides(audit_log=tmp_path / "audit.jsonl", **overrides)
-        app = create_app("hardened", settings=settings)
+        app = create_app("hardened", settings=settings, controls_off=controls_off)
         return app, app.test_client()
 
     return build
@@ -216,10 +216,10 @@ def test_one_key_from_two_addresses_shares_one_budget(app_with, assessor_key):
 
 
 @needs_redis
-def test_a_request_through_the_app_is_at_most_one_redis_round_trip(app_with, assessor_key, redis_url):
+def test_the_limiter_costs_at_most_one_redis_round_trip_per_request(app_with, assessor_key, redis_url):
     """Both budgets (key and address) in one EVALSHA; a client sending fast is served from leased slots,
-    so answered requests cost well under one Redis command each."""
-    _, client = app_with(rate_limit="1000/minute", rate_limit_storage=redis_url)
+    so answered requests cost well under one Redis command each (the monitor, measured below, is off)."""
+    _, client = app_with(controls_off=("monitor",), rate_limit="1000/minute", rate_limit_storage=redis_url)
     client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
     with redis_monitor(redis_url) as counts:
         statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key}).status_code
@@ -228,6 +228,20 @@ def test_a_request_through_the_app_is_at_most_one_redis_round_trip(app_with, ass
     assert set(counts["client"]) == {"evalsha"} and counts["client"]["evalsha"] <= 40, counts
     commands = sum(counts["client"].values()) + sum(counts["lua"].values())
     assert commands / 40 <= 2, counts
+
+
+def test_the_shared_monitor_costs_one_round_trip_per_answer(app_with, assessor_key, redis_url):
+    """Every answered /predict is ordered into the shared history before it leaves: one EVALSHA each (plus
+    the limiter's leased calls); the PRADA distance is pushed without waiting, until the client is flagged."""
+    _, client = app_with(rate_limit="1000/minute", rate_limit_storage=redis_url)
+    client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+    with redis_monitor(redis_url) as counts:
+        statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key}).status_code
+                    for _ in range(40)]
+    assert statuses == [200] * 40
+    assert 40 <= counts["client"]["evalsha"] <= 80, counts
+    assert set(counts["client"]) <= {"evalsha", "eval", "lpush", "ltrim", "pexpire"}, counts  # eval: a script Redis had not yet seen
+    assert counts["client"]["lpush"] <= 40, counts
 
 
 def test_ipv6_addresses_in_one_slash_64_share_one_budget(app_with):

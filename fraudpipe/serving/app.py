@@ -17,7 +17,7 @@ from flask import Flask, g, jsonify, request
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving import audit, auth, limits, monitor, openapi, output, validation
 from fraudpipe.serving.proxies import trust_proxies
-from fraudpipe.serving.errors import ApiError, install_error_handlers
+from fraudpipe.serving.errors import ApiError, api_error_response, install_error_handlers
 from fraudpipe.serving.front import BODY_TIMED_OUT
 from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.service import Service
@@ -51,8 +51,10 @@ def resolve_controls(profile: str, controls_off: Iterable[str] = ()) -> frozense
 
 
 def create_app(profile: str = "hardened", settings: Settings | None = None,
-               controls_off: Iterable[str] = ()) -> Flask:
-    """Build the service: the core routes, then each installed control in request order."""
+               controls_off: Iterable[str] = (), shared_monitor: bool = True) -> Flask:
+    """Build the service: the core routes, then each installed control in request order.
+    ``shared_monitor=False`` keeps the monitor's state in each worker even with Redis storage: only the
+    assessment uses it, to show that per-worker state lets a spread-out sweep through."""
     controls = resolve_controls(profile, controls_off)
     settings = settings or Settings.from_env()
     app = Flask("fraudpipe", static_folder=None)  # no static route: every served path is documented
@@ -60,7 +62,8 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     if settings.trusted_proxies:
         app.wsgi_app = trust_proxies(app.wsgi_app, settings.trusted_proxies)
     model = ModelService.load(settings, verify="verify_artifacts" in controls)
-    service = Service(profile=profile, controls=controls, settings=settings, model=model)
+    service = Service(profile=profile, controls=controls, settings=settings, model=model,
+                      shared_monitor=shared_monitor)
     app.extensions["fraudpipe"] = service
     app.before_request(_begin)
     for name, install in INSTALLERS.items():
@@ -95,6 +98,11 @@ def _add_routes(app: Flask, service: Service) -> None:
 
 def _finish(service: Service, response):
     """Security headers and the record; an answer that cannot be recorded (a full disk) is not given: 503."""
+    for gate in service.answer_gates:
+        try:
+            response = gate(response)
+        except ApiError as exc:
+            response = api_error_response(exc)
     if service.sinks:
         records = [audit.request_record(response)]
         try:

@@ -32,14 +32,16 @@ def http_error_response(exc: HTTPException):
     return response
 
 
+def api_error_response(exc: ApiError):
+    g.reason = exc.reason
+    response = jsonify(exc.body())
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    return response
+
+
 def install_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError):
-        g.reason = exc.reason
-        response = jsonify(exc.body())
-        response.status_code = exc.status
-        response.headers.update(exc.headers)
-        return response
+    app.register_error_handler(ApiError, api_error_response)
 
     @app.errorhandler(Exception)
     def any_error(exc: Exception):

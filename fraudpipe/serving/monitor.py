@@ -149,6 +149,28 @@ class QueryMonitor:
                             f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {state.distances_n} distances",
                             rule="prada")]
 
+    def shared_alerts(self, identity: str, view, raw: np.ndarray, store, distribution: bool) -> list[dict]:
+        """The same rules over the shared history ``view`` (``monitor_store.Observed``) instead of this
+        process's state; the query's PRADA distance is pushed to the store for whoever answers next."""
+        alerts = []
+        if "probing" not in view.flags:
+            history = _History(view.history, raw)
+            probing = None if history.repeat else probing_evidence(history, self.probe_run, raw)
+            if probing:
+                alerts.append(self._alert(identity, "probing", view.count, probing[1], rule=probing[0]))
+        if distribution and "distribution" not in view.flags and len(view.history):
+            x = raw / UNITS
+            distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, x)
+            store.push_distance(identity, distance, PRADA_WINDOW)
+            if view.distances is not None:
+                distances = (view.distances + [distance])[-PRADA_WINDOW:]
+                w = prada_statistic(distances)
+                if w < self.prada_w:
+                    alerts.append(self._alert(identity, "distribution", view.count,
+                                              f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {view.count - 1} "
+                                              "distances", rule="prada"))
+        return alerts
+
     @staticmethod
     def _alert(identity: str, detector: str, query: int, detail: str, rule: str) -> dict:
         return {"type": "alert", "detector": detector, "rule": rule, "client_identity": identity,
@@ -157,24 +179,111 @@ class QueryMonitor:
 
 def install(app: Flask, service) -> None:
     """Observes every answered record; with ``FRAUDPIPE_MONITOR_BLOCK`` a flagged client gets 403.
-    Alerts leave the service as audit records and log lines, the outputs an operator already reads."""
+    Alerts leave the service as audit records and log lines, the outputs an operator already reads.
+    Where the rate limit is shared (Redis) the monitor's state is too (``monitor_store``); with
+    ``memory://`` (one worker) it lives in the process."""
+    if service.shared_monitor and not service.settings.rate_limit_storage.startswith("memory://"):
+        return _install_shared(app, service)
     monitor = QueryMonitor(block=service.settings.monitor_block)
 
     def refuse_flagged() -> None:
-        if request.endpoint == "predict" and monitor.is_blocked(
-                *QueryMonitor.identities({"key_id": g.key_id, "client": request.remote_addr})):
-            raise ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
+        if request.endpoint == "predict" and monitor.is_blocked(*_asking()):
+            raise _blocked()
 
     if monitor.block:
         app.before_request(refuse_flagged)
 
     def observe(records: list[dict]) -> list[dict]:
-        alerts = monitor.observe(records[0])
-        for alert in alerts:
-            app.logger.warning("monitor alert: %s", alert, extra={"monitor_alert": alert})
-        return [{"ts": records[0]["ts"], "request_id": records[0]["request_id"], **alert} for alert in alerts]
+        return _alert_records(app, records, monitor.observe(records[0]))
 
     service.sinks.append(observe)
+
+
+def _asking() -> list[str]:
+    return QueryMonitor.identities({"key_id": g.key_id, "client": request.remote_addr})
+
+
+def _blocked() -> ApiError:
+    return ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
+
+
+def _alert_records(app: Flask, records: list[dict], alerts: list[dict]) -> list[dict]:
+    for alert in alerts:
+        app.logger.warning("monitor alert: %s", alert, extra={"monitor_alert": alert})
+    return [{"ts": records[0]["ts"], "request_id": records[0]["request_id"], **alert} for alert in alerts]
+
+
+def _install_shared(app: Flask, service) -> None:
+    """Every answered /predict is observed in Redis before it leaves (``answer_gates``): a client flagged by
+    any worker is refused there (403 with blocking on), a store that cannot be read turns the answer into
+    503. Flags this process has seen also refuse the client before the model runs."""
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+    from fraudpipe.serving.ratelimit_store import StoreUnavailable
+
+    block = service.settings.monitor_block
+    store = SharedMonitorStore(service.settings.rate_limit_storage)
+    service.readiness_checks.append(store.ready)
+    detectors = QueryMonitor(block=block)
+    flagged_here: set[str] = set()  # only ever adds refusals
+
+    def refuse_known() -> None:
+        if request.endpoint == "predict" and flagged_here.intersection(_asking()):
+            raise _blocked()
+
+    if block:
+        app.before_request(refuse_known)
+
+    def gate(response):
+        features = g.get("features")
+        if request.endpoint != "predict" or response.status_code != 200 or features is None:
+            return response
+        names = _asking()
+        raw = np.array(features, dtype=np.float64)
+        try:
+            seen = store.observe(names, raw, block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY)
+            if isinstance(seen, set):
+                flagged_here.update(names)
+                g.features = g.prediction = g.probability = None
+                raise _blocked()
+            alerts = []
+            for index, (name, view) in enumerate(zip(names, seen)):
+                for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0):
+                    if store.raise_alert(name, alert):
+                        alerts.append(alert)
+                    if block:
+                        flagged_here.add(name)
+        except StoreUnavailable as exc:
+            g.features = g.prediction = g.probability = None
+            raise ApiError(503, "monitor_unavailable", f"{exc}; try again shortly",
+                           headers={"Retry-After": "1"}) from None
+        g.monitor_alerts = alerts
+        return response
+
+    service.answer_gates.append(gate)
+    service.sinks.append(lambda records: _alert_records(app, records, g.pop("monitor_alerts", [])))
+
+
+class _History:
+    """A client's shared history read as the consecutive-run counters ``probing_evidence`` expects, so the
+    shared and the in-process monitor apply one set of rules to the same ordered queries."""
+
+    __slots__ = ("single_feature_run", "rises", "falls", "recent", "recent_n", "repeat")
+
+    def __init__(self, earlier: np.ndarray, raw: np.ndarray) -> None:
+        self.recent = earlier[-WINDOW:]
+        self.recent_n = len(self.recent)
+        steps = np.diff(np.vstack([self.recent, raw]), axis=0) if self.recent_n else np.empty((0, len(raw)))
+        changed = np.count_nonzero(steps, axis=1)
+        self.repeat = bool(len(changed)) and changed[-1] == 0
+        self.single_feature_run = _trailing(changed == 1)
+        self.rises = [_trailing(steps[:, j] > 0) for j in range(len(raw))]
+        self.falls = [_trailing(steps[:, j] < 0) for j in range(len(raw))]
+
+
+def _trailing(flags: np.ndarray) -> int:
+    """How many of the last entries are True, counted back from the end."""
+    misses = np.flatnonzero(~flags)
+    return int(len(flags) - 1 - misses[-1]) if len(misses) else len(flags)
 
 
 def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tuple[str, str] | None:

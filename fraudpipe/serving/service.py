@@ -3,6 +3,7 @@
 The core service reads a body leniently, answers with the probability and records nothing; each
 control's ``install`` swaps one seam (``parse``, ``render``) or adds to one (``sinks``, ``predict_wrappers``,
 ``readiness_checks``: each returns None when its dependency is usable, else the reason it is not;
+``answer_gates``: each sees a response before it is recorded and may replace it by raising ``ApiError``;
 ``identify``: the key id of an authenticated caller, None for anyone else).
 
 Readiness is every dependency at once, and its details are for operators: an anonymous caller learns
@@ -49,6 +50,8 @@ class Service:
     predict_wrappers: list[Callable] = field(default_factory=list)
     readiness_checks: list[Callable[[], str | None]] = field(default_factory=list)
     identify: Callable[..., str | None] = lambda request: None
+    answer_gates: list[Callable] = field(default_factory=list)
+    shared_monitor: bool = True
     _last_reasons: list[str] | None = field(default=None, init=False, repr=False)
 
     @cached_property

@@ -1,0 +1,201 @@
+"""The probing monitor's state in Redis, shared by every worker and host that shares the rate limit.
+
+Exact detection across workers needs each answered query in one ordered history before the next answer
+leaves, so a shared monitor costs one round trip per answered ``/predict`` (made while the answer is held,
+in the script call below): the history is appended to, and the client's flags read, atomically. A flag
+set by any worker therefore refuses the client's very next answer on every worker; a worker that has seen
+a flag also refuses that client before running the model. The rate limiter keeps its leases (no round
+trip for most requests); leases cannot serve the monitor, whose every answer must be ordered.
+
+The PRADA distance of each query to the client's earlier ones is computed by the worker that answered it
+and appended without waiting for the reply (pipelined on the same connection and read on its next use):
+the push is written before that answer leaves, so a later query of the client, wherever it is answered,
+finds it. Alerts are written once (``HSETNX`` on the flag) to one Redis stream, ``monitor --follow
+--stream`` reads it. Any Redis error is ``StoreUnavailable``: the answer becomes a 503, never unwatched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from fraudpipe.serving.ratelimit_store import StoreUnavailable
+
+PREFIX = "fraudpipe:mon:"
+ALERTS = "fraudpipe:mon:alerts"
+ALERTS_KEPT = 100_000
+IDLE_TTL_MS = 24 * 3600 * 1000  # a client's history and flags are forgotten a day after its last answer
+
+# KEYS: per identity its history list, flag hash and distance list (3 keys each), the primary first.
+# ARGV: block (1/0), the packed query, history rows wanted for probing, the PRADA window, PRADA minimum,
+# PRADA every, ttl. Returns {1, flags...} when blocking a flagged client (nothing appended), else
+# {0, {count, flags, history (newest first), distances (newest first) or {}} per identity}.
+OBSERVE_LUA = """
+local block = ARGV[1] == '1'
+local flagged = {}
+for i = 1, #KEYS, 3 do
+  for _, name in ipairs(redis.call('HKEYS', KEYS[i + 1])) do
+    if name ~= 'count' then flagged[#flagged + 1] = name end
+  end
+end
+if block and #flagged > 0 then return {1, flagged} end
+local rows, window, pmin, every, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+  tonumber(ARGV[6]), tonumber(ARGV[7])
+local out = {}
+for i = 1, #KEYS, 3 do
+  local q, f, d = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+  local count = redis.call('HINCRBY', f, 'count', 1)
+  local probing = redis.call('HEXISTS', f, 'probing') == 1
+  local distribution = i > 1 or redis.call('HEXISTS', f, 'distribution') == 1
+  local want = 0
+  if not probing then want = rows end
+  if not distribution then want = window end
+  local history, distances = {}, {}
+  if want > 0 then history = redis.call('LRANGE', q, 0, want - 1) end
+  if not distribution and count - 1 >= pmin and (count - 1 - pmin) % every == 0 then
+    distances = redis.call('LRANGE', d, 0, window - 2)
+  end
+  redis.call('LPUSH', q, ARGV[2])
+  redis.call('LTRIM', q, 0, math.max(rows, window) - 1)
+  redis.call('PEXPIRE', q, ttl)
+  redis.call('PEXPIRE', f, ttl)
+  out[#out + 1] = {count, redis.call('HKEYS', f), history, distances}
+end
+return {0, out}
+"""
+
+# KEYS: the identity's flag hash, the alert stream. ARGV: detector, alert JSON, ttl, stream length.
+ALERT_LUA = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'alert', ARGV[2])
+return 1
+"""
+
+
+class Observed:
+    """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first)."""
+
+    __slots__ = ("count", "flags", "history", "distances")
+
+    def __init__(self, count: int, flags: set[str], history: np.ndarray, distances: list[float] | None) -> None:
+        self.count, self.flags, self.history, self.distances = count, flags, history, distances
+
+
+class SharedMonitorStore:
+    """One connection per process (and thread), opened after the fork, EVALSHA on it directly."""
+
+    pause = 1.0
+
+    def __init__(self, url: str, timeout: float = 0.5) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.exceptions import NoScriptError
+        from redis.retry import Retry
+
+        self._no_script = NoScriptError
+        self._errors = (redis.RedisError, OSError, ValueError, TypeError, IndexError)
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                           retry=Retry(NoBackoff(), 0))
+        self._observe = self.client.register_script(OBSERVE_LUA)
+        self._alert = self.client.register_script(ALERT_LUA)
+        self._local = threading.local()
+        self._failed_at = -math.inf
+
+    def _connection(self):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            pool = self.client.connection_pool
+            local.connection, local.pending, local.pid = pool.connection_class(**pool.connection_kwargs), 0, os.getpid()
+        return local
+
+    def _call(self, script, keys: Sequence[str], args: Sequence) -> object:
+        if time.monotonic() - self._failed_at < self.pause:
+            raise StoreUnavailable("monitor state unreachable (failed moments ago)")
+        local = self._connection()
+        connection = local.connection
+        try:
+            while local.pending:  # replies of pushes sent without waiting: an error among them is an outage
+                local.pending -= 1
+                if isinstance(connection.read_response(), Exception):
+                    raise ValueError("a pipelined monitor write failed")
+            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            try:
+                return connection.read_response()
+            except self._no_script:
+                connection.send_command("EVAL", script.script, len(keys), *keys, *args)
+                return connection.read_response()
+        except self._errors as exc:
+            connection.disconnect()
+            local.pending = 0
+            self._failed_at = time.monotonic()
+            raise StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})") from None
+
+    def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
+                prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
+        """Append ``query`` to each identity's history and read its flags; with ``block``, a flagged client
+        gets its flags back (a set) and nothing is appended."""
+        keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("q", "f", "d")]
+        packed = np.asarray(query, np.float64).tobytes()
+        reply = self._call(self._observe, keys, (int(block), packed, history_rows, prada_window, prada_min,
+                                                 prada_every, IDLE_TTL_MS))
+        if int(reply[0]) == 1:
+            return {_text(flag) for flag in reply[1]}
+        seen = []
+        for count, flags, history, distances in reply[1]:
+            rows = np.frombuffer(b"".join(reversed(history)), np.float64).reshape(-1, len(query))
+            seen.append(Observed(int(count), {_text(f) for f in flags} - {"count"}, rows,
+                                 [float(d) for d in reversed(distances)] if distances else None))
+        return seen
+
+    def push_distance(self, identity: str, distance: float, keep: int) -> None:
+        """Appended without waiting: the reply is read (and an error raised) on this connection's next call."""
+        local = self._connection()
+        key = f"{PREFIX}{identity}:d"
+        try:
+            local.connection.send_packed_command(local.connection.pack_commands(
+                [("LPUSH", key, repr(float(distance))), ("LTRIM", key, 0, keep - 1), ("PEXPIRE", key, IDLE_TTL_MS)]),
+                check_health=False)
+            local.pending += 3
+        except self._errors as exc:
+            local.connection.disconnect()
+            local.pending = 0
+            self._failed_at = time.monotonic()
+            raise StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})") from None
+
+    def raise_alert(self, identity: str, alert: dict) -> bool:
+        """True when this call set the flag (the alert is new); False when another worker set it first."""
+        reply = self._call(self._alert, [f"{PREFIX}{identity}:f", ALERTS],
+                           (alert["detector"], json.dumps(alert, separators=(",", ":")), IDLE_TTL_MS, ALERTS_KEPT))
+        return int(reply) == 1
+
+    def ready(self) -> str | None:
+        try:
+            self.client.ping()
+        except self._errors as exc:
+            return f"monitor state unreachable ({type(exc).__name__})"
+        return None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def follow_alerts(url: str, from_start: bool, stop_after: float | None = None):
+    """Yield every alert in the shared stream, in order, each once: from its start or from now on."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    last = "0" if from_start else "$"
+    started = time.monotonic()
+    while stop_after is None or time.monotonic() - started < stop_after:
+        for _, entries in client.xread({ALERTS: last}, block=500, count=100) or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                yield json.loads(fields[b"alert"])
