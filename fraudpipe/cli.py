@@ -69,6 +69,8 @@ def _cmd_monitor(args, settings: Settings) -> int:
 
     from fraudpipe.serving.monitor import QueryMonitor
 
+    if args.stream:
+        return _follow_stream(args, settings)
     path = Path(args.log or settings.audit_log or "")
     if not path.is_file():
         raise ConfigError(f"{path}: no audit log to read")
@@ -90,6 +92,27 @@ def _cmd_monitor(args, settings: Settings) -> int:
                 print(json.dumps({"ts": record.get("ts"), "request_id": record.get("request_id"), **alert}),
                       flush=True)
     print(f"{alerts} alert(s) from {path}", file=sys.stderr)
+    return 0
+
+
+def _follow_stream(args, settings: Settings) -> int:
+    """The deployment's one alert stream (every worker and host), from FRAUDPIPE_RATE_LIMIT_STORAGE."""
+    import json
+
+    from fraudpipe.serving.monitor_store import read_alerts
+
+    if settings.rate_limit_storage.startswith("memory://"):
+        raise ConfigError("--stream reads the alerts shared in Redis: set FRAUDPIPE_RATE_LIMIT_STORAGE=redis://...")
+    if args.log:
+        raise ConfigError("--stream reads Redis, not a log file: give one or the other")
+    alerts = 0
+    try:
+        for alert in read_alerts(settings.rate_limit_storage, args.follow):
+            alerts += 1
+            print(json.dumps(alert), flush=True)
+    except Exception as exc:  # redis-py's errors (refused, timeout, wrong type) share no base with OSError
+        raise ConfigError(f"the alert stream cannot be read: {type(exc).__name__}") from None
+    print(f"{alerts} alert(s) from the shared stream", file=sys.stderr)
     return 0
 
 
@@ -166,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "worker); prints alert lines", "audit_log")
     monitor.add_argument("log", nargs="?", help="audit log (default FRAUDPIPE_AUDIT_LOG)")
     monitor.add_argument("--follow", action="store_true", help="keep reading new records, like tail -f")
+    monitor.add_argument("--stream", action="store_true",
+                         help="read the alerts every worker and host wrote to the shared Redis stream "
+                              "(FRAUDPIPE_RATE_LIMIT_STORAGE) instead of one host's audit log")
     monitor.set_defaults(handler=_cmd_monitor)
 
     keys = command("keys", "manage API keys")

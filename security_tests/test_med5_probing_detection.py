@@ -1,20 +1,27 @@
 """MED-5 — probing goes unnoticed: the query monitor must flag boundary probing, also disguised with noise and
 decoys, each rule on its own by the query where it was measured to fire. What it still misses (one-query
 evasion, random-query extraction, heavier disguises) and its false-positive rate on benign clients are the
-finding's measured residual. Reading the monitor's alerts needs the inside, so these run in-process only."""
+finding's measured residual. Reading the monitor's alerts needs the inside, so these run in-process only.
+A sweep spread over several workers sharing Redis (``serve --workers 2`` and ``4``, and two single-worker
+servers standing for two hosts) must be refused at the query one worker seeing every query refuses it, and
+never answered after; with the monitor's state kept in each worker (``shared_monitor=False``, two hosts
+alternated) the same sweep must get through."""
 
 import pytest
 
+from fraudpipe import create_app
 from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
 from security_tests.attacks.evasion import boundary_search, informed_evasion, positive_rows
 from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.score_exposure import probe_boundaries
-from security_tests.attacks.client import FlaskClient
+from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
                                                       detect_attack, disguise_name, disguised_probing,
-                                                      flipping_feature, rotated_probing)
+                                                      flipping_feature, rotated_probing, spread_sweep)
 from security_tests.contract import Evidence, expect_attack
 from security_tests.markers import runs
+from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct
+from security_tests.targets.profile import fraudpipe_target
 
 # Each detector and rule on its own, by the query where it was measured to fire (consecutive run 7,
 # distribution 21) with a little slack: a rule switched off, or a threshold loosened, is not hidden by
@@ -96,3 +103,44 @@ def test_probing_that_rotates_keys_from_one_address_is_flagged(variant, target, 
                                           lambda: rotated_probing(clients, profile, probed), alert_lines(clients[0]),
                                           expect={"probing": 12}))
     expect_attack(variant, found)
+
+
+# deployment -> (servers, workers each, whether the monitor's state is shared through Redis). Two servers
+# stand for two hosts behind a load balancer that alternates between them.
+SPREAD = {"serve-2-workers": (1, 2, True), "serve-4-workers": (1, 4, True), "two-hosts": (2, 1, True),
+          "two-hosts-per-worker-state": (2, 1, False)}
+
+
+@pytest.mark.white_box("starts fraudpipe's own workers sharing one Redis")
+@pytest.mark.finding("MED-5")
+@runs(spread_sweep)
+@pytest.mark.parametrize("deployment", list(SPREAD))
+def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deployment, trained, redis_url, assessor_key,
+                                                                       evidence, tmp_path):
+    import contextlib
+    import itertools
+
+    import redis
+
+    hosts, workers, shared = SPREAD[deployment]
+    settings = trained.with_overrides(rate_limit="100000/minute", rate_limit_storage=redis_url, monitor_block=True,
+                                      audit_log=tmp_path / "audit.jsonl")
+    redis.Redis.from_url(redis_url).flushall()
+    profile = fraudpipe_target()
+    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
+    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(rate_limit_storage="memory://")),
+                      api_key=assessor_key, profile=profile)
+    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+
+    def start(host: int):
+        log = tmp_path / f"server-{host}.log"
+        if shared:
+            return fraudpipe_serve(settings, free_port(), log, workers=workers)
+        return gunicorn_direct(settings, free_port(), log, workers, app="fraudpipe:create_app('hardened', shared_monitor=False)")
+
+    with contextlib.ExitStack() as running:
+        urls = itertools.cycle([running.enter_context(start(host)).url for host in range(hosts)])
+        found = evidence.record(spread_sweep(lambda: HttpClient(next(urls), api_key=assessor_key, profile=profile),
+                                             profile, probed, 3, flagged_by))
+    assert flagged_by is not None
+    assert found.attack_succeeded is not shared, found.summary

@@ -68,3 +68,93 @@ def test_monitor_memory_per_client_is_bounded():
         monitor.observe({"key_id": "k", "features": rng.uniform(1, 20, 4).tolist(), "status": 200})
     state = monitor._clients["k"]
     assert len(state.distances) <= 200 and state.queries.shape[0] <= 200
+
+
+class _SharedWorkers:
+    """Several workers' monitors over one Redis, fed in turn: what ``serve --workers N`` does per answer."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+        self.stores = [SharedMonitorStore(url) for _ in range(workers)]
+        self.calls = 0
+
+    def observe(self, record: dict) -> list[dict]:
+        from fraudpipe.serving.monitor import observe_shared
+
+        store = self.stores[self.calls % len(self.stores)]
+        self.calls += 1
+        return observe_shared(store, QueryMonitor(), QueryMonitor.identities(record),
+                              np.array(record["features"], dtype=np.float64)) or []
+
+
+def _narrow(seed=4, n=40):
+    """Queries packed along two values: PRADA's distance distribution is far from normal (flagged at 21)."""
+    rng = np.random.default_rng(seed)
+    return [[float(rng.uniform(100, 101)), 3.0, float(rng.integers(0, 2)), 0.0] for _ in range(n)]
+
+
+def _benign(seed=3, n=60):
+    rng = np.random.default_rng(seed)
+    return [[float(rng.uniform(1, 2000)), float(rng.integers(0, 24)), float(rng.integers(0, 31)),
+             float(rng.integers(0, 2))] for _ in range(n)]
+
+
+def test_shared_state_raises_every_alert_at_the_query_one_process_raises_it(redis_url):
+    """The same rules over the shared history: consecutive, aligned (noise, decoys), monotonic and PRADA
+    alerts come at the same query with one, two or four workers as in one process, each alert once."""
+    import redis
+
+    cases = [(_sweep(), ["k"], ["198.51.100.1"]), (_sweep(noise=10.0), ["k"], ["198.51.100.1"]),
+             (_sweep(decoys=1), ["k"], ["198.51.100.1"]), (_sweep(), [f"k{i}" for i in range(12)], ["198.51.100.2"]),
+             (_narrow(), ["k"], ["198.51.100.3"]), (_benign(), ["k"], ["198.51.100.4"])]
+    for rows, keys, addresses in cases:
+        expected = _feed(QueryMonitor(), rows, keys, addresses)
+        for workers in (1, 2, 4):
+            redis.Redis.from_url(redis_url).flushall()
+            assert _feed(_SharedWorkers(redis_url, workers), rows, keys, addresses) == expected, (workers, keys)
+        stream = redis.Redis.from_url(redis_url).xrange("fraudpipe:mon:alerts")
+        assert len(stream) == len(expected)  # the last run's alerts, each once
+    detectors = {alert[1] for rows, keys, addresses in cases for alert in _feed(QueryMonitor(), rows, keys, addresses)}
+    assert detectors == {"probing", "distribution"} and _feed(QueryMonitor(), *cases[-1]) == []
+
+
+def test_the_alert_stream_is_read_in_order_by_monitor_stream(redis_url, trained, capsys):
+    import redis
+
+    from fraudpipe.cli import main
+
+    redis.Redis.from_url(redis_url).flushall()
+    alerts = _feed(_SharedWorkers(redis_url, 2), _sweep(), ["k"], ["198.51.100.1"])
+    settings = {"FRAUDPIPE_RATE_LIMIT_STORAGE": redis_url}
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, settings):
+        assert main(["monitor", "--stream"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(a["client_identity"], a["detector"], a["at_query"]) for a in map(__import__("json").loads, printed)] \
+        == alerts
+
+
+def test_a_monitor_whose_state_cannot_be_read_answers_503_never_unwatched(trained, assessor_key, redis_url, tmp_path):
+    """Redis down, or a client's state of the wrong type: the answer is held back (503), not given unwatched.
+    The limiter is off here so that the monitor's own refusal is what is measured."""
+    import redis
+
+    from fraudpipe.serving.app import create_app
+    from fraudpipe.serving.audit import read_records
+    from security_tests.servers import free_port
+
+    body = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+    for url in (f"redis://127.0.0.1:{free_port()}", redis_url):
+        redis.Redis.from_url(redis_url).flushall()
+        settings = trained.with_overrides(rate_limit_storage=url, audit_log=tmp_path / "audit.jsonl")
+        app = create_app("hardened", settings=settings, controls_off=("rate_limit",))
+        key_id = app.extensions["fraudpipe"].keys.identify(assessor_key)
+        redis.Redis.from_url(redis_url).set(f"fraudpipe:mon:{key_id}:f", "not a hash")
+        response = app.test_client().post("/predict", json=body, headers={"X-API-Key": assessor_key})
+        assert response.status_code == 503 and response.json["error"] == "monitor_unavailable", response.json
+        assert "prediction" not in response.json and int(response.headers["Retry-After"]) >= 1
+        record = read_records(tmp_path / "audit.jsonl")[-1]
+        assert record["status"] == 503 and record["prediction"] is None

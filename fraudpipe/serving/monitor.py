@@ -238,20 +238,13 @@ def _install_shared(app: Flask, service) -> None:
         if request.endpoint != "predict" or response.status_code != 200 or features is None:
             return response
         names = _asking()
-        raw = np.array(features, dtype=np.float64)
         try:
-            seen = store.observe(names, raw, block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY)
-            if isinstance(seen, set):
-                flagged_here.update(names)
+            alerts = observe_shared(store, detectors, names, np.array(features, dtype=np.float64))
+            if block and alerts:
+                flagged_here.update(alert["client_identity"] for alert in alerts)
+            if alerts is None:
                 g.features = g.prediction = g.probability = None
                 raise _blocked()
-            alerts = []
-            for index, (name, view) in enumerate(zip(names, seen)):
-                for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0):
-                    if store.raise_alert(name, alert):
-                        alerts.append(alert)
-                    if block:
-                        flagged_here.add(name)
         except StoreUnavailable as exc:
             g.features = g.prediction = g.probability = None
             raise ApiError(503, "monitor_unavailable", f"{exc}; try again shortly",
@@ -261,6 +254,17 @@ def _install_shared(app: Flask, service) -> None:
 
     service.answer_gates.append(gate)
     service.sinks.append(lambda records: _alert_records(app, records, g.pop("monitor_alerts", [])))
+
+
+def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: np.ndarray) -> list[dict] | None:
+    """One answered query through the shared state: the alerts it raised first anywhere (each alert once
+    across workers), or None when ``detectors.block`` is on and the client is already flagged."""
+    seen = store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY)
+    if isinstance(seen, set):
+        return None
+    return [alert for index, (name, view) in enumerate(zip(identities, seen))
+            for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0)
+            if store.raise_alert(name, alert)]
 
 
 class _History:

@@ -187,15 +187,17 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def follow_alerts(url: str, from_start: bool, stop_after: float | None = None):
-    """Yield every alert in the shared stream, in order, each once: from its start or from now on."""
+def read_alerts(url: str, follow: bool):
+    """Every alert in the shared stream, in order, each once; with ``follow``, then each new one as it lands."""
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    last = "0" if from_start else "$"
-    started = time.monotonic()
-    while stop_after is None or time.monotonic() - started < stop_after:
-        for _, entries in client.xread({ALERTS: last}, block=500, count=100) or []:
+    last = "0"
+    while True:
+        batch = client.xread({ALERTS: last}, block=1000 if follow else None, count=500) or []
+        if not batch and not follow:
+            return
+        for _, entries in batch:
             for entry_id, fields in entries:
                 last = entry_id
                 yield json.loads(fields[b"alert"])
