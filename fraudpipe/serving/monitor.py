@@ -161,7 +161,7 @@ class QueryMonitor:
         if distribution and "distribution" not in view.flags and len(view.history):
             x = raw / UNITS
             distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, x)
-            store.push_distance(identity, distance, PRADA_WINDOW)
+            store.push_distance(identity, distance)
             if view.distances is not None:
                 distances = (view.distances + [distance])[-PRADA_WINDOW:]
                 w = prada_statistic(distances)
@@ -276,9 +276,11 @@ class _History:
     def __init__(self, earlier: np.ndarray, raw: np.ndarray) -> None:
         self.recent = earlier[-WINDOW:]
         self.recent_n = len(self.recent)
+        self.repeat = bool(self.recent_n) and bool((self.recent[-1] == raw).all())
+        if self.repeat:  # cannot complete a run (see ``QueryMonitor._observe``): nothing more to count
+            return
         steps = np.diff(np.vstack([self.recent, raw]), axis=0) if self.recent_n else np.empty((0, len(raw)))
         changed = np.count_nonzero(steps, axis=1)
-        self.repeat = bool(len(changed)) and changed[-1] == 0
         self.single_feature_run = _trailing(changed == 1)
         self.rises = [_trailing(steps[:, j] > 0) for j in range(len(raw))]
         self.falls = [_trailing(steps[:, j] < 0) for j in range(len(raw))]

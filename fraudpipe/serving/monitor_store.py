@@ -30,42 +30,51 @@ from fraudpipe.serving.ratelimit_store import StoreUnavailable
 PREFIX = "fraudpipe:mon:"
 ALERTS = "fraudpipe:mon:alerts"
 ALERTS_KEPT = 100_000
-IDLE_TTL_MS = 24 * 3600 * 1000  # a client's history and flags are forgotten a day after its last answer
+IDLE_TTL_MS = 24 * 3600 * 1000  # a client's history and flags are forgotten about a day after it goes quiet
+# (the expiry is renewed every 64th answer, not on each: two commands fewer per answer)
 
-# KEYS: per identity its history list, flag hash and distance list (3 keys each), the primary first.
-# ARGV: block (1/0), the packed query, history rows wanted for probing, the PRADA window, PRADA minimum,
-# PRADA every, ttl. Returns {1, flags...} when blocking a flagged client (nothing appended), else
-# {0, {count, flags, history (newest first), distances (newest first) or {}} per identity}.
+# KEYS: per identity its history (a string of packed rows, newest last), flag hash and distances (a string
+# of packed float64, newest last); the primary identity first. ARGV: block (1/0), the packed query, history
+# rows wanted for probing, the PRADA window, PRADA minimum, PRADA every, ttl (ms). Returns {1} when blocking
+# a flagged client (nothing appended), else {0, {count, probing flagged, distribution flagged, earlier rows,
+# earlier distances} per identity}. Strings, not lists: one bulk reply per identity, one SET to append.
 OBSERVE_LUA = """
-local block = ARGV[1] == '1'
-local flagged = {}
-for i = 1, #KEYS, 3 do
-  for _, name in ipairs(redis.call('HKEYS', KEYS[i + 1])) do
-    if name ~= 'count' then flagged[#flagged + 1] = name end
-  end
-end
-if block and #flagged > 0 then return {1, flagged} end
+local query = ARGV[2]
+local width = #query
 local rows, window, pmin, every, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
   tonumber(ARGV[6]), tonumber(ARGV[7])
+local flags, any = {}, false
+for i = 1, #KEYS, 3 do
+  local found = redis.call('HMGET', KEYS[i + 1], 'probing', 'distribution')
+  flags[#flags + 1] = found
+  if found[1] or found[2] then any = true end
+end
+if ARGV[1] == '1' and any then return {1} end
+local function trimmed(key, length, keep)
+  if length > 2 * keep then
+    redis.call('SET', key, redis.call('GETRANGE', key, -keep, -1), 'KEEPTTL')
+  end
+end
 local out = {}
 for i = 1, #KEYS, 3 do
-  local q, f, d = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+  local h, f, d = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+  local probing, distribution = flags[(i + 2) / 3][1], flags[(i + 2) / 3][2] or i > 1
   local count = redis.call('HINCRBY', f, 'count', 1)
-  local probing = redis.call('HEXISTS', f, 'probing') == 1
-  local distribution = i > 1 or redis.call('HEXISTS', f, 'distribution') == 1
   local want = 0
   if not probing then want = rows end
   if not distribution then want = window end
-  local history, distances = {}, {}
-  if want > 0 then history = redis.call('LRANGE', q, 0, want - 1) end
+  local earlier, distances = '', ''
+  if want > 0 then earlier = redis.call('GETRANGE', h, -want * width, -1) end
   if not distribution and count - 1 >= pmin and (count - 1 - pmin) % every == 0 then
-    distances = redis.call('LRANGE', d, 0, window - 2)
+    distances = redis.call('GETRANGE', d, -(window - 1) * 8, -1)
+    trimmed(d, redis.call('STRLEN', d), window * 8)
   end
-  redis.call('LPUSH', q, ARGV[2])
-  redis.call('LTRIM', q, 0, math.max(rows, window) - 1)
-  redis.call('PEXPIRE', q, ttl)
-  redis.call('PEXPIRE', f, ttl)
-  out[#out + 1] = {count, redis.call('HKEYS', f), history, distances}
+  trimmed(h, redis.call('APPEND', h, query), math.max(rows, window) * width)
+  if count % 64 == 1 then
+    redis.call('PEXPIRE', h, ttl)
+    redis.call('PEXPIRE', f, ttl)
+  end
+  out[#out + 1] = {count, probing and 1 or 0, distribution and 1 or 0, earlier, distances}
 end
 return {0, out}
 """
@@ -141,28 +150,27 @@ class SharedMonitorStore:
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """Append ``query`` to each identity's history and read its flags; with ``block``, a flagged client
         gets its flags back (a set) and nothing is appended."""
-        keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("q", "f", "d")]
+        keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("h", "f", "d")]
         packed = np.asarray(query, np.float64).tobytes()
         reply = self._call(self._observe, keys, (int(block), packed, history_rows, prada_window, prada_min,
                                                  prada_every, IDLE_TTL_MS))
         if int(reply[0]) == 1:
-            return {_text(flag) for flag in reply[1]}
+            return {"flagged"}
         seen = []
-        for count, flags, history, distances in reply[1]:
-            rows = np.frombuffer(b"".join(reversed(history)), np.float64).reshape(-1, len(query))
-            seen.append(Observed(int(count), {_text(f) for f in flags} - {"count"}, rows,
-                                 [float(d) for d in reversed(distances)] if distances else None))
+        for count, probing, distribution, earlier, distances in reply[1]:
+            flags = {name for name, on in (("probing", probing), ("distribution", distribution)) if int(on)}
+            seen.append(Observed(int(count), flags, np.frombuffer(earlier, np.float64).reshape(-1, len(query)),
+                                 np.frombuffer(distances, np.float64).tolist() if distances else None))
         return seen
 
-    def push_distance(self, identity: str, distance: float, keep: int) -> None:
+    def push_distance(self, identity: str, distance: float) -> None:
         """Appended without waiting: the reply is read (and an error raised) on this connection's next call."""
         local = self._connection()
         key = f"{PREFIX}{identity}:d"
         try:
             local.connection.send_packed_command(local.connection.pack_commands(
-                [("LPUSH", key, repr(float(distance))), ("LTRIM", key, 0, keep - 1), ("PEXPIRE", key, IDLE_TTL_MS)]),
-                check_health=False)
-            local.pending += 3
+                [("APPEND", key, np.float64(distance).tobytes()), ("PEXPIRE", key, IDLE_TTL_MS)]), check_health=False)
+            local.pending += 2  # the distance list is trimmed by the observe script when it is read
         except self._errors as exc:
             local.connection.disconnect()
             local.pending = 0
