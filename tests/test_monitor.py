@@ -158,3 +158,10 @@ def test_a_monitor_whose_state_cannot_be_read_answers_503_never_unwatched(traine
         assert "prediction" not in response.json and int(response.headers["Retry-After"]) >= 1
         record = read_records(tmp_path / "audit.jsonl")[-1]
         assert record["status"] == 503 and record["prediction"] is None
+
+
+def test_rotating_ipv6_addresses_inside_one_slash_64_is_one_client():
+    """A host routinely holds a whole /64: without a key, each address of it must not be a fresh history."""
+    addresses = [f"2001:db8:7:7::{i:x}" for i in range(1, 25)]
+    spread = _feed(QueryMonitor(), _sweep(), [None], addresses)
+    assert spread == _feed(QueryMonitor(), _sweep(), [None], ["2001:db8:7:7::1"]) and spread

@@ -26,6 +26,7 @@ from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
 from fraudpipe.serving.errors import ApiError
+from fraudpipe.serving.limits import budget_address
 
 PROBE_RUN = 6
 WINDOW = 20
@@ -87,14 +88,15 @@ class QueryMonitor:
 
     @staticmethod
     def identity(record: dict) -> str:
-        return record.get("key_id") or f"addr:{record.get('client')}"
+        return record.get("key_id") or f"addr:{budget_address(str(record.get('client')))}"
 
     @staticmethod
     def identities(record: dict) -> list[str]:
-        """The key and the address, each watched on its own; an unknown address is not one identity."""
+        """The key and the address (an IPv6 /64, as the limiter counts it), each watched on its own; an
+        unknown address is not one identity."""
         found = [QueryMonitor.identity(record)]
         if record.get("key_id") and record.get("client"):
-            found.append(f"addr:{record['client']}")
+            found.append(f"addr:{budget_address(record['client'])}")
         return found
 
     def is_blocked(self, *identities: str) -> bool:

@@ -69,7 +69,9 @@ for i = 1, #KEYS, 3 do
     distances = redis.call('GETRANGE', d, -(window - 1) * 8, -1)
     trimmed(d, redis.call('STRLEN', d), window * 8)
   end
-  trimmed(h, redis.call('APPEND', h, query), math.max(rows, window) * width)
+  local keep = rows
+  if i == 1 then keep = math.max(rows, window) end
+  trimmed(h, redis.call('APPEND', h, query), keep * width)
   if count % 64 == 1 then
     redis.call('PEXPIRE', h, ttl)
     redis.call('PEXPIRE', f, ttl)
