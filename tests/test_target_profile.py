@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ConfigError
-from security_tests.targets.profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
+from security_tests.targets.profile import (FRAUDPIPE_SOURCE, BadInput, draft_from_openapi, fraudpipe_profile, load_profile,
                                      profile_from_dict)
 from security_tests.budget import Need, make_plan, source_addresses
 from security_tests.targets.__main__ import main as draft_main
@@ -154,3 +154,54 @@ def test_profile_draft_refuses_remote_and_odd_urls_in_one_line(tmp_path, url, me
 def test_profile_draft_refuses_a_document_that_is_not_openapi(tmp_path, openapi_url, capsys):
     assert draft_main(["draft", "--from-openapi", f"{openapi_url}/other"]) == 4
     assert "OpenAPI" in capsys.readouterr().err
+
+
+def _claims(**changes) -> dict:
+    """A nested-body profile answering a numeric label, as tests/targets/claims_service.toml is."""
+    data = {"request": {"body": {"claim": {}, "channel": "api"}},
+            "response": {"label": "results.0.decision", "positive": 1},
+            "features": {"amount": {"type": "float", "min": 0, "max": 10, "path": "claim.amount"},
+                         "age": {"type": "int", "min": 18, "max": 99, "path": "claim.age", "attacker_controls": False}},
+            "examples": {"positive": {"amount": 9, "age": 20}, "negative": {"amount": 1, "age": 50}}}
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def test_features_go_to_their_path_in_the_body_template_and_a_label_is_read_through_a_list():
+    profile = profile_from_dict(_claims())
+    assert profile.body({"amount": 9.0, "age": 20, "extra": 1}) == {
+        "claim": {"amount": 9.0, "age": 20, "extra": 1}, "channel": "api"}
+    assert profile.label_of({"results": [{"decision": 1}]}) == 1 and profile.label_of({"results": []}) is None
+    assert profile.is_positive(1) and not profile.is_positive(True) and not profile.is_positive(0)
+    assert [f.attacker_controls for f in profile.fields] == [True, False]
+    flat = fraudpipe_profile()
+    assert flat.body(flat.positive_example) is flat.positive_example
+
+
+def test_hostile_grey_box_sections_are_refused_in_one_line_naming_every_problem(tmp_path):
+    (tmp_path / "text").write_text("not a program")
+    data = _claims(audit={"log": str(tmp_path), "status": "status"},
+                   artifacts={"folder": str(tmp_path / "missing"), "verify": "python -m verify {folder}"},
+                   environment={"requirements": str(tmp_path / "none.txt"), "python": str(tmp_path / "text")}, ratelimit={})
+    with pytest.raises(BadInput) as refused:
+        profile_from_dict(data, source="p.toml")
+    message = str(refused.value)
+    assert "\n" not in message
+    for problem in ("unknown key ratelimit", "artifacts.verify must be a command as a list of text",
+                    f"audit.log {tmp_path} is a folder", "artifacts.folder", "is not a folder",
+                    "environment.requirements", f"environment.python {tmp_path / 'text'} is not a program"):
+        assert problem in message, message
+
+
+def test_a_todo_anywhere_in_a_body_template_or_a_command_refuses_the_profile(tmp_path):
+    data = _claims(request={"body": {"claim": {}, "channel": ["TODO"]}},
+                   artifacts={"folder": str(tmp_path), "verify": ["python", "TODO", "{folder}"]})
+    with pytest.raises(BadInput, match="request.body is still TODO; artifacts.verify is still TODO"):
+        profile_from_dict(data)
+
+
+def test_a_feature_path_through_a_constant_is_refused():
+    data = _claims(request={"body": {"claim": "fixed"}})
+    with pytest.raises(BadInput, match="goes through a constant"):
+        profile_from_dict(data)
