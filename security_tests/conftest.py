@@ -12,7 +12,7 @@ import pytest
 from fraudpipe.serving.app import create_app
 from security_tests import markers
 from security_tests.attacks.client import FlaskClient, HttpClient
-from security_tests.contract import Variant, variants
+from security_tests.contract import LIVE, Variant, variants
 from security_tests.findings import finding
 from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name
 from security_tests.residual import ResidualRiskOpen
@@ -110,6 +110,17 @@ def target(request, variant, trained, assessor_key, audit_path):
         return InProcessReach(variant, settings, assessor_key, fraudpipe_target())
 
     return reach
+
+
+@pytest.fixture
+def grey_box(request) -> LiveReach:
+    """A grey-box test's reach into the live target (its profile names the target's own files). In-process
+    there is nothing of another service to read: fraudpipe's inside is measured by the white-box tests."""
+    live = live_target(request.config)
+    if live is None:
+        pytest.skip("grey-box: runs against a live target whose profile names its log, model folder or environment")
+    planned(live, request.session.items, lambda item: need_of(item, live.profile))
+    return LiveReach(LIVE, live, plan_name(request.node))
 
 
 @pytest.fixture(scope="session")

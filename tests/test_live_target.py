@@ -33,7 +33,7 @@ BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
 
 def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
-           extra: tuple[str, ...] = (), suite: str = "security_tests") -> dict:
+           extra: tuple[str, ...] = (), suite: str = "security_tests", env: dict | None = None) -> dict:
     """The live suite (or one finding's file of it) in a subprocess, as a user runs it; returns findings.json
     by finding id."""
     args = [sys.executable, "-m", "pytest", suite, "--target-url", url, "-q", "-p", "no:cacheprovider",
@@ -42,7 +42,7 @@ def assess(url: str, keys, out: Path, network: str, profile: Path | None = None,
     args += [] if pdf else ["--no-assessment-pdf"]
     for key in keys:
         args += ["--api-key", key]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in (env or os.environ).items() if not k.startswith("PYTEST_")}
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
     assert (out / "findings.json").exists(), result.stdout[-3000:] + result.stderr[-2000:]
     assessment = json.loads((out / "findings.json").read_text())
