@@ -4,11 +4,14 @@ In-process, against stand-in clients whose answers are a function of the request
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from security_tests.attacks.client import Answer
 from security_tests.attacks.evasion import boundary_search, candidates
 from security_tests.attacks.rate_limit import flood, guess_keys
+from security_tests.attacks.score_exposure import score_fields
 from security_tests.contract import NotAssessed
 from security_tests.targets.profile import TargetProfile, profile_from_dict
 
@@ -62,3 +65,12 @@ def test_a_limit_promised_per_address_is_not_judged_by_the_same_key_from_elsewhe
 def test_a_limit_promised_per_key_leaves_wrong_keys_from_one_address_unjudged():
     with pytest.raises(NotAssessed, match="per key only"):
         guess_keys(Stand(_profile(scope="key")), _profile(scope="key"))
+
+
+def test_the_score_field_the_profile_names_is_exposed_whatever_it_holds():
+    """A percentage reads as no fraction; named in ``[response] score`` it is the field CRIT-2 checks."""
+    profile = _profile()
+    answer = Answer(200, {"results": [{"decision": 1, "risk": 87}]}, {}, profile)
+    assert score_fields(answer, profile) == {}
+    named = replace(profile, score_path=("results", "0", "risk"))
+    assert score_fields(answer._replace(profile=named), named) == {"body.results[0].risk": 87}
