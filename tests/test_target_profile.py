@@ -8,7 +8,7 @@ import pytest
 from fraudpipe.errors import ConfigError
 from security_tests.targets.profile import (FRAUDPIPE_SOURCE, BadInput, draft_from_openapi, fraudpipe_profile, load_profile,
                                      profile_from_dict)
-from security_tests.budget import Need, make_plan, source_addresses
+from security_tests.budget import Need, make_plan, plan_order, source_addresses
 from security_tests.targets.__main__ import main as draft_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,3 +205,37 @@ def test_a_feature_path_through_a_constant_is_refused():
     data = _claims(request={"body": {"claim": "fixed"}})
     with pytest.raises(BadInput, match="goes through a constant"):
         profile_from_dict(data)
+
+
+def test_an_optional_part_is_planned_last_so_a_short_budget_drops_it_first():
+    """Naming openapi_path once left MED-1's range edges not assessed (budget): the fuzz took the room first."""
+    needs = [Need("MED-1 fuzz", 21, 21, optional=True, why="openapi"), Need("MED-1 edges", 25, 25),
+             Need("CRIT-2", 10, 10)]
+    plan = make_plan(sorted(needs, key=plan_order), 1, 40, 60, True, False, 0, source_addresses("127.0.1.0/24", 20))
+    assert plan.allocations["MED-1 edges"].assessed and plan.allocations["CRIT-2"].assessed
+    assert "budget" in plan.allocations["MED-1 fuzz"].reason
+
+
+def test_range_violations_measured_before_the_limit_cut_in_are_kept():
+    """A window spent mid-way once turned every range violation already found into "not assessed (budget)"."""
+    from security_tests.attacks.client import Answer
+    from security_tests.attacks.input_validation import probe_range_edges
+    from security_tests.contract import NotAssessed
+
+    profile = fraudpipe_profile()
+
+    class NoValidationThenLimited:
+        sent = 0
+
+        def predict(self, payload=None, headers=None, raw_body=None, **_):
+            self.sent += 1
+            if self.sent > 10:
+                return Answer(429, {"error": "rate_limited"}, {}, profile)
+            return Answer(200, {"label": "FRAUD"}, {}, profile)
+
+    try:
+        found = probe_range_edges(NoValidationThenLimited(), profile)
+    except NotAssessed as exc:  # the plugin would turn it into a skip; here it is the bug
+        pytest.fail(f"the measured violations were thrown away: {exc}")
+    assert found.attack_succeeded and found.measurements["rate_limited"] > 0, found.summary
+    assert "rate-limited, not measured" in found.summary
