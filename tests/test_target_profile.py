@@ -239,3 +239,22 @@ def test_range_violations_measured_before_the_limit_cut_in_are_kept():
         pytest.fail(f"the measured violations were thrown away: {exc}")
     assert found.attack_succeeded and found.measurements["rate_limited"] > 0, found.summary
     assert "rate-limited, not measured" in found.summary
+
+
+def test_a_draft_carries_the_request_shape_the_label_path_and_the_documents_routes():
+    import tomllib
+
+    claim = {"type": "object", "properties": {"amount": {"type": "number", "minimum": 0, "maximum": 9},
+                                              "police_report": {"type": "boolean"}}}
+    answer = {"type": "object", "properties": {"results": {"type": "array", "items": {
+        "type": "object", "properties": {"decision": {"type": "integer", "enum": [0, 1]}, "model": {"type": "string"}}}}}}
+    document = {"paths": {"/healthz": {"get": {}}, "/claims": {"post": {
+        "requestBody": {"content": {"application/json": {"schema": {"properties": {
+            "claim": claim, "channel": {"type": "string", "enum": ["api"]}}}}}},
+        "responses": {"200": {"content": {"application/json": {"schema": answer}}}}}}}}
+    draft = tomllib.loads(draft_from_openapi(document, "http://127.0.0.1:9", document_path="/docs/openapi.json"))
+    assert (draft["health_path"], draft["openapi_path"]) == ("/healthz", "/docs/openapi.json")
+    assert draft["request"]["body"] == {"channel": "api", "claim": {}}
+    assert draft["features"]["amount"]["path"] == "claim.amount" and draft["features"]["police_report"] == {
+        "type": "bool", "path": "claim.police_report"}
+    assert draft["response"]["label"] == "results.0.decision" and draft["response"]["positive"] == "TODO"

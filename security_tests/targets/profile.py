@@ -567,8 +567,13 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
         source=FRAUDPIPE_SOURCE)
 
 
-def draft_from_openapi(document: dict, url: str) -> str:
-    """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body.
+HEALTH_ROUTES = ("/health", "/healthz", "/livez", "/readyz", "/ready", "/status", "/ping")
+
+
+def draft_from_openapi(document: dict, url: str, document_path: str | None = None) -> str:
+    """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body (features
+    nested one object down get their ``path``, single-valued fields become the body template's constants), the
+    label path when the answer has exactly one enum, a health route and the document's own path.
 
     What a document cannot tell (the positive label, one example of each class, the promised limit) is
     written as ``TODO`` so that loading the draft fails until a person has filled it in. The document is the
@@ -591,37 +596,113 @@ def draft_from_openapi(document: dict, url: str) -> str:
     draft.add("url", url)
     draft.add("predict_path", path)
     paths = document["paths"]
-    for key, route in (("health_path", "/health"), ("openapi_path", "/openapi.json")):
-        if route in paths:
-            draft.add(key, route)
+    health = next((route for route in HEALTH_ROUTES if isinstance(paths.get(route), dict) and "get" in paths[route]),
+                  None)
+    if health is not None:
+        draft.add("health_path", health)
+    if document_path and document_path.startswith("/") and not _CONTROL.search(document_path):
+        draft.add("openapi_path", document_path)
+    elif "/openapi.json" in paths:
+        draft.add("openapi_path", "/openapi.json")
+    features_found, constants = _body_fields(document, properties)
+    label = _label_path(document, path)
     auth = tomlkit.table()
     auth.add("header", _auth_header(document))
     auth.add("scheme", "")
+    request = tomlkit.table()
+    if constants or any(where for _, where, _ in features_found):
+        body = tomlkit.inline_table()
+        for name, value in constants.items():
+            body[name] = value
+        for _, where, _ in features_found:
+            if where and where[0] not in body:
+                body[where[0]] = {}
+        request.add("body", body)
+        request["body"].comment("constant fields; each feature is placed at its path")
     response = tomlkit.table()
-    response.add("label", TODO)
-    response["label"].comment("dotted path to the label in the answer")
+    response.add("label", label or TODO)
+    response["label"].comment("dotted path to the label in the answer" + (" (the answer's only enum)" if label else ""))
     response.add("positive", TODO)
     response["positive"].comment("the label an attacker wants to avoid")
     limit = tomlkit.table()
     limit.add(tomlkit.comment(f"requests = {TODO}  # what the service promises"))
     limit.add("per", "minute")
     features = tomlkit.table(is_super_table=True)
-    for name, spec in properties.items():
-        spec = _resolve(document, spec)
+    for name, where, spec in features_found:
         feature = tomlkit.table()
         feature.add("type", {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float"))
-        for key, value in _bounds(spec):
+        for key, value in _bounds(spec) if spec.get("type") != "boolean" else ():
             feature.add(key, value)
-        features.add(_CONTROL.sub("", str(name)), feature)
+        if where:
+            feature.add("path", ".".join((*where, name)))
+        features.add(name, feature)
     examples = tomlkit.table()
     examples.add("positive", TODO)
     examples["positive"].comment("{ field = value, ... } answered positive")
     examples.add("negative", TODO)
     examples["negative"].comment("one answered negative")
-    for key, table in (("auth", auth), ("response", response), ("rate_limit", limit), ("features", features),
-                       ("examples", examples)):
-        draft.add(key, table)
+    for key, table in (("auth", auth), ("request", request), ("response", response), ("rate_limit", limit),
+                       ("features", features), ("examples", examples)):
+        if key != "request" or "body" in table:
+            draft.add(key, table)
     return tomlkit.dumps(draft)
+
+
+def _clean(name) -> str:
+    return _CONTROL.sub("", str(name)).replace(".", "_") or "_"
+
+
+def _body_fields(document: dict, properties: dict) -> tuple[list[tuple[str, tuple[str, ...], dict]], dict]:
+    """The features of a request body (name, the objects they sit in, schema) and its constant fields: an object
+    property one level down holds features of its own (``claim.amount``); a property with a single ``enum``
+    value or a ``const`` is a constant. Names are cleaned of control characters and dots."""
+    found: list[tuple[str, tuple[str, ...], dict]] = []
+    constants: dict = {}
+    for name, spec in properties.items():
+        spec = _resolve(document, spec)
+        inner = spec.get("properties")
+        constant = spec.get("const", spec["enum"][0] if isinstance(spec.get("enum"), list) and len(spec["enum"]) == 1
+                            else None)
+        if isinstance(constant, (str, int, float, bool)) and not (isinstance(constant, str) and _CONTROL.search(constant)):
+            constants[_clean(name)] = constant
+        elif spec.get("type") == "object" and isinstance(inner, dict) and inner:
+            found += [(_clean(sub), (_clean(name),), _resolve(document, value)) for sub, value in inner.items()]
+        else:
+            found.append((_clean(name), (), spec))
+    names = [name for name, _, _ in found]
+    return [(name if names.count(name) == 1 else "_".join((*where, name)), where, spec)
+            for name, where, spec in found], constants
+
+
+def _label_path(document: dict, path: str) -> str | None:
+    """The dotted path of the one field with an ``enum`` in the JSON answer of ``path``'s 200 (through objects
+    and the first item of lists), or None when there is not exactly one."""
+    try:
+        responses = document["paths"][path]["post"].get("responses", {})
+        schema = _resolve(document, _resolve(document, responses.get("200", responses.get(200, {})))
+                          ["content"]["application/json"]["schema"])
+    except (KeyError, TypeError, AttributeError, BadInput):
+        return None
+    found: list[str] = []
+
+    def walk(node, where: tuple[str, ...], depth: int) -> None:
+        if depth > 8 or len(found) > 1:
+            return
+        node = _resolve(document, node)
+        if isinstance(node.get("enum"), list) and where:
+            found.append(".".join(where))
+        elif node.get("type") == "array" and isinstance(node.get("items"), dict):
+            walk(node["items"], (*where, "0"), depth + 1)
+        elif isinstance(node.get("properties"), dict):
+            for key, value in node["properties"].items():
+                if isinstance(key, str) and key and "." not in key and not _CONTROL.search(key):
+                    walk(value, (*where, key), depth + 1)
+
+    try:
+        walk(schema, (), 0)
+    except BadInput:
+        return None
+    return found[0] if len(found) == 1 else None
 
 
 def _bounds(spec: dict) -> list[tuple[str, Any]]:
