@@ -86,6 +86,8 @@ def test_grey_box_findings_are_assessed_on_another_service_and_called_right(clai
     black_box = {fid: found[fid]["status_code"] for fid in ("CRIT-1", "CRIT-2", "MED-1")}
     allowed = {"open"} if build == "weak" else {"held", "control_verified_residual_remains"}
     assert set(black_box.values()) <= allowed, black_box
+    context = found["_assessment"]["context"]
+    assert context["mode"].startswith("grey-box over HTTP") and "[artifacts]" in context["mode"], context["mode"]
     if build == "weak":
         high2 = next(t for t in found["HIGH-2"]["tests"] if "test_the_targets_verify" in t["nodeid"])
         assert "model.pkl replaced by a pickle whose load writes a marker" in high2["evidence"]["details"]["code_ran_in"]
