@@ -17,7 +17,7 @@ import pytest
 from security_tests.servers import ROOT, free_port, serve
 from tests.test_live_target import assess
 
-SERVICE = ROOT / "tests" / "targets" / "claims_service.py"
+SERVICE = ("-m", "tests.targets.claims_service")
 PROFILE = ROOT / "tests" / "targets" / "claims_service.toml"
 KEYS = tuple(f"claims-key-{i:02d}-x7q" for i in range(20))
 GREY_BOX = ("MED-2", "HIGH-2", "LOW-2", "MED-4")
@@ -26,7 +26,7 @@ PINNED = ("flask", "werkzeug", "numpy", "scikit-learn")
 
 def grey_box_sections(root: Path, build: str) -> str:
     """The ``[audit]``, ``[artifacts]`` and ``[environment]`` of one build, with the paths under ``root``."""
-    verify = [sys.executable, str(SERVICE), "verify", "{folder}", "--build", build]
+    verify = [sys.executable, *SERVICE, "verify", "{folder}", "--build", build]
     return (f'\n[audit]\nlog = "{root / "audit.jsonl"}"\nstatus = "http.status"\nclient = "peer.address"\n'
             f'\n[artifacts]\nfolder = "{root / "model"}"\nverify = [{", ".join(repr(v) for v in verify)}]\n'
             f'\n[environment]\nrequirements = "{root / "requirements.txt"}"\npython = "{sys.executable}"\n')
@@ -46,13 +46,13 @@ def claims_service(build: str, root: Path):
     (root / "signing.key").write_text("claims-signing-key-for-tests\n")
     env = {**os.environ, "CLAIMS_SIGNING_KEY": str(root / "signing.key"), "CLAIMS_API_KEYS": ",".join(KEYS),
            "CLAIMS_RATE_LIMIT": "30"}
-    subprocess.run([sys.executable, str(SERVICE), "build-model", str(root / "model"), "--build", build], env=env,
-                   check=True, timeout=120)
+    subprocess.run([sys.executable, *SERVICE, "build-model", str(root / "model"), "--build", build], env=env,
+                   check=True, timeout=120, cwd=ROOT)
     (root / "requirements.txt").write_text(requirements(build))
     profile = root / "claims.toml"
     profile.write_text(PROFILE.read_text() + grey_box_sections(root, build))
     port = free_port()
-    command = [sys.executable, str(SERVICE), "serve", "--port", str(port), "--build", build, "--model",
+    command = [sys.executable, *SERVICE, "serve", "--port", str(port), "--build", build, "--model",
                str(root / "model"), "--log", str(root / "audit.jsonl")]
     with serve(command, env, port, root / "server.log") as server:
         yield server, profile, env

@@ -11,9 +11,9 @@ checks file names and loads the pickle to see that it loads, world-writable file
 request with the peer address, and verifies an HMAC-signed manifest of the folder before anything in it is
 unpickled. No fraudpipe import: this is how the assessment meets someone else's service.
 
-    python tests/targets/claims_service.py build-model FOLDER --build strong   # CLAIMS_SIGNING_KEY=FILE
-    python tests/targets/claims_service.py verify FOLDER --build strong
-    python tests/targets/claims_service.py serve --port 8000 --build strong --model FOLDER --log FILE
+    python -m tests.targets.claims_service build-model FOLDER --build strong   # CLAIMS_SIGNING_KEY=FILE
+    python -m tests.targets.claims_service verify FOLDER --build strong
+    python -m tests.targets.claims_service serve --port 8000 --build strong --model FOLDER --log FILE
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ import pickle
 import stat
 import sys
 import threading
-import time
-from collections import defaultdict, deque
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import TYPE_CHECKING
+
+from tests.targets.strict import SlidingWindow, strict_json, typed_row
 
 if TYPE_CHECKING:  # imported where used: ``verify`` runs once per tampered copy and needs none of them
     from flask import Flask, Response
@@ -129,26 +128,6 @@ def verify(folder: Path, build: str) -> str | None:
     return None
 
 
-class _Window:
-    """An exact sliding log per identity: at most ``limit`` answers in any ``seconds`` interval."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self._hits: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, identity: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[identity]
-            while hits and now - hits[0] >= self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-
 def _refuse(status: int, reason: str) -> Response:
     from flask import jsonify
 
@@ -159,39 +138,12 @@ def _refuse(status: int, reason: str) -> Response:
     return response
 
 
-def _row(body: object) -> list[float] | str:
-    """The strong build's parser: exactly ``{"claim": {eight fields}, "channel": "api"}``, typed and in range."""
+def _row(body: object, charset: str | None) -> list[float] | str:
+    """The strong build's parser: exactly ``{"claim": {eight typed fields in range}, "channel": "api"}``."""
+    body = strict_json(body, charset)
     if not isinstance(body, dict) or set(body) != {"claim", "channel"} or body["channel"] != "api":
         return "expected {claim: {...}, channel: api}"
-    claim = body["claim"]
-    if not isinstance(claim, dict) or set(claim) != set(FIELDS):
-        return f"claim needs exactly {', '.join(FIELDS)}"
-    row = []
-    for name, (kind, low, high) in FIELDS.items():
-        value = claim[name]
-        if kind == "bool":
-            if not isinstance(value, bool):
-                return f"{name} must be true or false"
-        elif isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float)):
-            return f"{name} has the wrong type"
-        if not (math.isfinite(float(value)) and low <= value <= high):
-            return f"{name} is out of range"
-        row.append(float(value))
-    return row
-
-
-def _strict_json(raw: bytes) -> object:
-    def no_duplicates(pairs):
-        if len({k for k, _ in pairs}) != len(pairs):
-            raise ValueError("duplicate key")
-        return dict(pairs)
-
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return None
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError):
-        return None
+    return typed_row(body["claim"], FIELDS)
 
 
 def create_app(build: str, model_folder: Path, log: Path | None) -> Flask:
@@ -204,7 +156,7 @@ def create_app(build: str, model_folder: Path, log: Path | None) -> Flask:
         model = pickle.load(handle)  # noqa: S301 -- verified above (strong); the weak build trusts its folder
     keys = [k for k in os.environ.get("CLAIMS_API_KEYS", "").split(",") if k]
     limit = int(os.environ.get("CLAIMS_RATE_LIMIT", "30"))
-    per_key, per_address = _Window(limit, 60.0), _Window(limit, 60.0)
+    per_key, per_address = SlidingWindow(limit, 60.0), SlidingWindow(limit, 60.0)
     lock = threading.Lock()
     app = Flask("claims_service")
 
@@ -226,20 +178,19 @@ def create_app(build: str, model_folder: Path, log: Path | None) -> Flask:
     @app.post("/claims/triage")
     def triage():
         if strong:
-            if not per_address.allow(request.remote_addr or "-"):
+            if per_address.allow(request.remote_addr or "-"):
                 return _refuse(429, "too many requests")
             presented = request.headers.get("Authorization", "")
             token = presented.removeprefix("Bearer ") if presented.startswith("Bearer ") else ""
             if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
                 return _refuse(401, "a bearer key is required")
-            if not per_key.allow(token):
+            if per_key.allow(token):
                 return _refuse(429, "too many requests")
-            if request.mimetype != "application/json" or request.mimetype_params.get("charset", "utf-8").lower() \
-                    not in ("utf-8", "utf8"):
-                return _refuse(415, "send UTF-8 JSON")
+            if request.mimetype != "application/json":
+                return _refuse(415, "send JSON")
             if (request.content_length or 0) > MAX_BODY:
                 return _refuse(413, "body too large")
-            row = _row(_strict_json(request.get_data()))
+            row = _row(request.get_data(), request.mimetype_params.get("charset"))
             if isinstance(row, str):
                 return _refuse(422, row)
         else:
