@@ -12,6 +12,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from security_tests.attacks.artifact_integrity import entries
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
 
@@ -118,7 +119,7 @@ def folder_hygiene(folder: Path) -> Evidence:
     """The target's model folder, read only: no file or folder in it writable by group or others, no private
     key or credential material in any file; links are reported, never followed."""
     writable, credentials, links, scanned = [], {}, [], 0
-    for path in sorted(folder.rglob("*")):
+    for path in entries(folder):
         mode = path.lstat().st_mode
         name = str(path.relative_to(folder))
         if stat.S_ISLNK(mode):

@@ -430,12 +430,20 @@ def folder_tamperings(folder: Path, outside: Path, marker: Path) -> dict[str, Ca
     return tamperings
 
 
+def entries(folder: Path) -> list[Path]:
+    """Every entry below ``folder``, links included but never followed (``os.walk`` does not enter them)."""
+    found = []
+    for where, folders, files in os.walk(folder, followlinks=False):
+        found += [Path(where, name) for name in (*folders, *files)]
+    return sorted(found)
+
+
 def _copy(folder: Path, copy: Path) -> Path:
     """A copy the assessment may write (links copied as links, never followed or written through)."""
     shutil.copytree(folder, copy, symlinks=True)
-    for entry in copy.rglob("*"):
+    for entry in entries(copy):
         if not entry.is_symlink():
-            entry.chmod(entry.stat().st_mode | 0o200 | (0o100 if entry.is_dir() else 0))
+            entry.chmod(entry.lstat().st_mode | 0o200 | (0o100 if entry.is_dir() else 0))
     copy.chmod(0o700)
     return copy
 
@@ -452,7 +460,7 @@ def _verify(command: list[str]) -> tuple[int, str]:
 
 
 def _folder_bytes(folder: Path) -> int:
-    return sum(p.lstat().st_size for p in folder.rglob("*"))
+    return sum(p.lstat().st_size for p in entries(folder))
 
 
 @spends(lambda profile: Need(why="runs the target's verify command on tampered copies; sends nothing"))

@@ -113,9 +113,9 @@ MAX_LISTING = 4 << 20
 
 def installed_distributions(python: Path) -> dict[str, str]:
     """What the target's interpreter has installed (canonical name -> version), as it reports it: its answer
-    is bounded and checked like any target output."""
+    is bounded and checked like any target output; ``-B`` keeps it from writing bytecode into its environment."""
     try:
-        done = subprocess.run([str(python), "-I", "-c", _LIST_DISTRIBUTIONS], capture_output=True, timeout=60,
+        done = subprocess.run([str(python), "-I", "-B", "-c", _LIST_DISTRIBUTIONS], capture_output=True, timeout=60,
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NotAssessed(f"not assessed: {python} did not list its packages ({exc})") from None
