@@ -113,14 +113,19 @@ def target(request, variant, trained, assessor_key, audit_path):
 
 
 @pytest.fixture
-def grey_box(request) -> LiveReach:
-    """A grey-box test's reach into the live target (its profile names the target's own files). In-process
-    there is nothing of another service to read: fraudpipe's inside is measured by the white-box tests."""
+def grey_box(request):
+    """A grey-box test's reach into the live target (its profile names the target's own files), built when the
+    test calls it, so a budget the plan could not give reads *not assessed (budget)*. In-process there is
+    nothing of another service to read: fraudpipe's inside is measured by the white-box tests."""
     live = live_target(request.config)
     if live is None:
         pytest.skip("grey-box: runs against a live target whose profile names its log, model folder or environment")
-    planned(live, request.session.items, lambda item: need_of(item, live.profile))
-    return LiveReach(LIVE, live, plan_name(request.node))
+
+    def reach() -> LiveReach:
+        planned(live, request.session.items, lambda item: need_of(item, live.profile))
+        return LiveReach(LIVE, live, plan_name(request.node))
+
+    return reach
 
 
 @pytest.fixture(scope="session")

@@ -149,6 +149,6 @@ def test_a_trusted_key_inside_the_artifact_folder_is_refused_at_start(variant, t
 def test_the_targets_verify_refuses_every_tampered_copy_of_its_model_folder(grey_box, evidence):
     """Grey-box: the profile's ``[artifacts]`` names the model folder and the command that decides whether the target
     would serve a folder; tampering works on copies in a temporary folder."""
-    artifacts = grey_box_part(grey_box.profile.artifacts, "artifacts", "HIGH-2")
+    artifacts = grey_box_part(grey_box().profile.artifacts, "artifacts", "HIGH-2")
     found = evidence.record(verify_refuses_tampered_copies(artifacts))
     assert not found.attack_succeeded, found.summary

@@ -46,6 +46,6 @@ def test_an_anonymous_caller_learns_nothing_of_the_deployment_from_any_route(tra
 @runs(folder_hygiene)
 def test_the_targets_model_folder_is_not_writable_by_others_and_holds_no_keys(grey_box, evidence):
     """Grey-box: the folder of the profile's ``[artifacts]``, read only."""
-    artifacts = grey_box_part(grey_box.profile.artifacts, "artifacts", "LOW-2")
+    artifacts = grey_box_part(grey_box().profile.artifacts, "artifacts", "LOW-2")
     found = evidence.record(folder_hygiene(artifacts.folder))
     assert not found.attack_succeeded, found.summary

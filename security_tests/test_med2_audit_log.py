@@ -89,9 +89,10 @@ def test_an_audit_log_path_that_keeps_nothing_is_refused_at_start(variant, train
 @runs(target_audit_trail)
 def test_the_targets_own_log_keeps_one_record_per_request_with_the_real_address(grey_box, evidence):
     """Grey-box: the profile's ``[audit]`` names the target's log; the records it appends are read, never written."""
-    grey_box_part(grey_box.profile.audit, "audit", "MED-2")
-    allocation = grey_box.allocation
+    reach = grey_box()
+    grey_box_part(reach.profile.audit, "audit", "MED-2")
+    allocation = reach.allocation
     addresses = {s.address for s in allocation.slices if s.address} | set(allocation.keyless_addresses)
-    found = evidence.record(target_audit_trail(grey_box.client(), grey_box.keyless(), grey_box.profile, grey_box.key,
-                                               grey_box.target.api_keys, addresses))
+    found = evidence.record(target_audit_trail(reach.client(), reach.keyless(), reach.profile, reach.key,
+                                               reach.target.api_keys, addresses))
     assert not found.attack_succeeded, found.summary

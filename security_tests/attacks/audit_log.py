@@ -245,6 +245,8 @@ def campaign(profile: TargetProfile, key: str) -> list[tuple[bool, str, str, lis
 
 
 def _trail_need(profile: TargetProfile) -> Need:
+    if profile.audit is None:
+        return Need(why="nothing: the profile names no [audit] log")
     return Need("", 6, 6, keyless=2, why="6 keyed requests and 2 without a key, one of each status, then the log")
 
 
