@@ -95,8 +95,7 @@ def _parts(expected: str | tuple[str, ...]) -> tuple[str, ...]:
     return expected if isinstance(expected, tuple) else (expected,)
 
 
-@pytest.mark.parametrize("case", ["label as a list", "owner given as a table", "a finding without an id",
-                                  "hostile grey-box sections"])
+@pytest.mark.parametrize("case", ["label as a list", "owner given as a table", "a finding without an id"])
 def test_a_malformed_input_file_stops_the_run_in_one_line_with_exit_4(case, tmp_path):
     """One file of each kind through pytest itself: the loaders' line is all it prints, exit 4."""
     make_args, expected = CASES[case]
@@ -176,3 +175,17 @@ def test_a_draft_keeps_its_structure_whatever_the_document_says(documents, tmp_p
     assert draft["name"] == 'evil"url = "http://attacker.example'
     assert set(draft["features"]) == {'amount"][auth]header = "X', "n"}
     assert draft["features"]["n"] == {"type": "int", "min": 1, "max": 5}
+
+
+def test_hostile_grey_box_sections_stop_the_run_as_a_usage_error(tmp_path):
+    """In-process, what pytest turns into exit 4 (the other cases above show the path through pytest itself):
+    the option's loader raises ``pytest.UsageError`` with the one line naming every problem."""
+    from types import SimpleNamespace
+
+    from security_tests.target import _profile
+
+    make_args, expected = CASES["hostile grey-box sections"]
+    options = {"target_profile": make_args(tmp_path)[1], "target_url": None, "expected_rate_limit": None}
+    with pytest.raises(pytest.UsageError) as refused:
+        _profile(SimpleNamespace(getoption=options.__getitem__))
+    assert "\n" not in str(refused.value) and all(part in str(refused.value) for part in _parts(expected))

@@ -65,10 +65,19 @@ def claims(request, tmp_path_factory):
         yield request.param, server, profile, env, root
 
 
+GREY_BOX_FILES = ("security_tests/test_target.py", "security_tests/test_med2_audit_log.py",
+                  "security_tests/test_high2_artifact_integrity.py", "security_tests/test_low2_artifact_hygiene.py",
+                  "security_tests/test_med4_supply_chain.py")
+
+
 def _assess(claims, tmp_path, network: str) -> dict:
+    """The strong build gets the whole suite (the nested body and numeric label end to end, HIGH-4 on eight keys);
+    the weak build only the grey-box findings' files, where it must read open (the black-box ones are the loan
+    service's weak build's to show)."""
     build, server, profile, env, root = claims
     before = {p.name: (p.stat().st_mode, p.read_bytes()) for p in (root / "model").iterdir()}
-    found = assess(server.url, KEYS, tmp_path / "out", network, profile, env=env)
+    suite = "security_tests" if build == "strong" else GREY_BOX_FILES
+    found = assess(server.url, KEYS, tmp_path / "out", network, profile, env=env, suite=suite)
     after = {p.name: (p.stat().st_mode, p.read_bytes()) for p in (root / "model").iterdir()}
     assert before == after, "the assessment changed the target's model folder"
     return found
@@ -76,16 +85,16 @@ def _assess(claims, tmp_path, network: str) -> dict:
 
 def test_grey_box_findings_are_assessed_on_another_service_and_called_right(claims, tmp_path):
     """Open on the weak build (no log, a verifier that checks names and loads the pickle, world-writable files
-    with a key, loose pins), held on the strong one; HIGH-4 measured on eight keys; the nested body and
-    numeric label assessed end to end."""
+    with a key, loose pins), held on the strong one, whose whole assessment (the nested body and numeric label
+    end to end, HIGH-4 measured on eight keys) calls nothing open but the residual risks."""
     build = claims[0]
     found = _assess(claims, tmp_path, "127.0.50.0/24" if build == "weak" else "127.0.51.0/24")
     expected = "OPEN" if build == "weak" else "Held"
     assert {fid: found[fid]["status"] for fid in GREY_BOX} == dict.fromkeys(GREY_BOX, expected), found["_stdout"][-3000:]
-    assert found["HIGH-4"]["status"] not in ("Not run", "Error", "Not assessed"), found["HIGH-4"]["tests"]
-    black_box = {fid: found[fid]["status_code"] for fid in ("CRIT-1", "CRIT-2", "MED-1")}
-    allowed = {"open"} if build == "weak" else {"held", "control_verified_residual_remains"}
-    assert set(black_box.values()) <= allowed, black_box
+    if build == "strong":
+        assert found["HIGH-4"]["status"] not in ("Not run", "Error", "Not assessed"), found["HIGH-4"]["tests"]
+        black_box = {fid: found[fid]["status_code"] for fid in ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")}
+        assert set(black_box.values()) <= {"held", "control_verified_residual_remains"}, black_box
     context = found["_assessment"]["context"]
     assert context["mode"].startswith("grey-box over HTTP") and "[artifacts]" in context["mode"], context["mode"]
     if build == "weak":
