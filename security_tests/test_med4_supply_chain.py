@@ -48,7 +48,8 @@ def _artifacts_dir(request) -> Path:
 @pytest.mark.finding("MED-4")
 @runs(target_environment)
 def test_the_targets_requirements_are_pinned_installed_as_pinned_and_listed_in_an_sbom(request, grey_box, evidence):
-    """Grey-box: the profile's ``[environment]`` names the requirements file and the interpreter that runs the target."""
+    """Grey-box: the profile's ``[environment]`` names the requirements file and the interpreter that runs the
+    target."""
     environment = grey_box_part(grey_box().profile.environment, "environment", "MED-4")
     found = evidence.record(target_environment(environment, _artifacts_dir(request) / "sbom-target.json"))
     assert not found.attack_succeeded, found.summary

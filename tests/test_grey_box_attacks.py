@@ -20,8 +20,11 @@ LOADS_THE_PICKLE = "import pickle, sys; pickle.load(open(sys.argv[1] + '/model.p
 
 def _state(folder: Path) -> dict:
     """Every entry's mode and content (a link's target), the folder's own mode included."""
-    return {".": folder.stat().st_mode} | {str(p.relative_to(folder)): (p.lstat().st_mode, p.read_bytes() if p.is_file() and not p.is_symlink()
-                                         else str(p.readlink()) if p.is_symlink() else None) for p in entries(folder)}
+    def content(p: Path):
+        return str(p.readlink()) if p.is_symlink() else p.read_bytes() if p.is_file() else None
+
+    return {".": folder.stat().st_mode} | {str(p.relative_to(folder)): (p.lstat().st_mode, content(p))
+                                           for p in entries(folder)}
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
 
 def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
-           extra: tuple[str, ...] = (), suite: str | tuple[str, ...] = "security_tests", env: dict | None = None) -> dict:
+           extra: tuple[str, ...] = (), suite: str | tuple[str, ...] = "security_tests",
+           env: dict | None = None) -> dict:
     """The live suite (or some findings' files of it) in a subprocess, as a user runs it; returns findings.json
     by finding id."""
     suites = (suite,) if isinstance(suite, str) else suite

@@ -90,7 +90,8 @@ def test_grey_box_findings_are_assessed_on_another_service_and_called_right(clai
     build = claims[0]
     found = _assess(claims, tmp_path, "127.0.50.0/24" if build == "weak" else "127.0.51.0/24")
     expected = "OPEN" if build == "weak" else "Held"
-    assert {fid: found[fid]["status"] for fid in GREY_BOX} == dict.fromkeys(GREY_BOX, expected), found["_stdout"][-3000:]
+    statuses = {fid: found[fid]["status"] for fid in GREY_BOX}
+    assert statuses == dict.fromkeys(GREY_BOX, expected), found["_stdout"][-3000:]
     if build == "strong":
         assert found["HIGH-4"]["status"] not in ("Not run", "Error", "Not assessed"), found["HIGH-4"]["tests"]
         black_box = {fid: found[fid]["status_code"] for fid in ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")}
@@ -99,4 +100,5 @@ def test_grey_box_findings_are_assessed_on_another_service_and_called_right(clai
     assert context["mode"].startswith("grey-box over HTTP") and "[artifacts]" in context["mode"], context["mode"]
     if build == "weak":
         high2 = next(t for t in found["HIGH-2"]["tests"] if "test_the_targets_verify" in t["nodeid"])
-        assert "model.pkl replaced by a pickle whose load writes a marker" in high2["evidence"]["details"]["code_ran_in"]
+        ran = high2["evidence"]["details"]["code_ran_in"]
+        assert "model.pkl replaced by a pickle whose load writes a marker" in ran, high2["evidence"]["summary"]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ConfigError
-from security_tests.targets.profile import (FRAUDPIPE_SOURCE, BadInput, draft_from_openapi, fraudpipe_profile, load_profile,
-                                     profile_from_dict)
+from security_tests.targets.profile import (FRAUDPIPE_SOURCE, BadInput, draft_from_openapi, fraudpipe_profile,
+                                            load_profile, profile_from_dict)
 from security_tests.budget import Need, make_plan, plan_order, source_addresses
 from security_tests.targets.__main__ import main as draft_main
 
@@ -183,7 +183,8 @@ def test_hostile_grey_box_sections_are_refused_in_one_line_naming_every_problem(
     (tmp_path / "text").write_text("not a program")
     data = _claims(audit={"log": str(tmp_path), "status": "status"},
                    artifacts={"folder": str(tmp_path / "missing"), "verify": "python -m verify {folder}"},
-                   environment={"requirements": str(tmp_path / "none.txt"), "python": str(tmp_path / "text")}, ratelimit={})
+                   environment={"requirements": str(tmp_path / "none.txt"), "python": str(tmp_path / "text")},
+                   ratelimit={})
     with pytest.raises(BadInput) as refused:
         profile_from_dict(data, source="p.toml")
     message = str(refused.value)
@@ -247,7 +248,8 @@ def test_a_draft_carries_the_request_shape_the_label_path_and_the_documents_rout
     claim = {"type": "object", "properties": {"amount": {"type": "number", "minimum": 0, "maximum": 9},
                                               "police_report": {"type": "boolean"}}}
     answer = {"type": "object", "properties": {"results": {"type": "array", "items": {
-        "type": "object", "properties": {"decision": {"type": "integer", "enum": [0, 1]}, "model": {"type": "string"}}}}}}
+        "type": "object",
+        "properties": {"decision": {"type": "integer", "enum": [0, 1]}, "model": {"type": "string"}}}}}}
     document = {"paths": {"/healthz": {"get": {}}, "/claims": {"post": {
         "requestBody": {"content": {"application/json": {"schema": {"properties": {
             "claim": claim, "channel": {"type": "string", "enum": ["api"]}}}}}},

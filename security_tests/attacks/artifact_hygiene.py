@@ -137,5 +137,6 @@ def folder_hygiene(folder: Path) -> Evidence:
                  + (f" ({', '.join(writable[:3])})" if writable else "")
                  + f", {len(credentials)} with key or credential material"
                  + (f" ({', '.join(credentials)})" if credentials else "")),
-        measurements={"files_scanned": scanned, "writable_by_others": len(writable), "credential_files": len(credentials)},
+        measurements={"files_scanned": scanned, "writable_by_others": len(writable),
+                      "credential_files": len(credentials)},
         details={"writable": writable, "credentials": credentials, "links_not_followed": links})

@@ -281,7 +281,8 @@ def target_audit_trail(keyed: Client, keyless: Client, profile: TargetProfile, k
     if logged != sent:
         missing, extra = sent - logged, logged - sent
         problems.append(f"statuses answered {dict(sorted(sent.items()))} but logged {dict(logged)}"
-                        + (f": missing {dict(missing)}" if missing else "") + (f", extra {dict(extra)}" if extra else ""))
+                        + (f": missing {dict(missing)}" if missing else "")
+                        + (f", extra {dict(extra)}" if extra else ""))
     leaked = [f"key #{i}" for i, secret in enumerate(secrets) if secret and secret in text]
     if leaked:
         problems.append(f"the raw API key ({', '.join(leaked)}) appears in the log")

@@ -223,7 +223,8 @@ def no_key_configured(client: Client, profile: TargetProfile, key: str) -> Evide
     tried = {"no key": [], "empty key": [(profile.auth_header, "")],
              "any key": [_credential(profile, "anything")], "a once-valid key": [_credential(profile, key)]}
     ctype = ("Content-Type", "application/json")
-    answers = {name: client.request("POST", profile.predict_path, [ctype, *headers], _json(profile, profile.positive_example))
+    body = _json(profile, profile.positive_example)
+    answers = {name: client.request("POST", profile.predict_path, [ctype, *headers], body)
                for name, headers in tried.items()}
     answered = [name for name, answer in answers.items() if answer.ok]
     return Evidence(

@@ -123,8 +123,8 @@ def installed_distributions(python: Path) -> dict[str, str]:
         listed = json.loads(done.stdout[:MAX_LISTING]) if done.returncode == 0 else None
     except ValueError:
         listed = None
-    if not isinstance(listed, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
-                                                for p in listed):
+    if not isinstance(listed, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in listed):
         raise NotAssessed(f"not assessed: {python} did not list its packages (exit {done.returncode})")
     return {canonicalize_name(name): version for name, version in listed}
 
@@ -134,7 +134,8 @@ def cyclonedx_of(distributions: dict[str, str], python: Path) -> dict:
     return {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
             "metadata": {"component": {"type": "application", "name": str(python)}},
             "components": [{"type": "library", "name": name, "version": version, "purl": f"pkg:pypi/{name}@{version}",
-                            "bom-ref": f"pkg:pypi/{name}@{version}"} for name, version in sorted(distributions.items())]}
+                            "bom-ref": f"pkg:pypi/{name}@{version}"}
+                           for name, version in sorted(distributions.items())]}
 
 
 @spends(lambda profile: Need(why="reads the target's requirements and asks its interpreter what it has; sends nothing"))

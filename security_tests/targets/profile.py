@@ -150,7 +150,8 @@ class TargetProfile:
 
     def is_positive(self, label: Any) -> bool:
         """Whether ``label`` is the positive one: equal and of the same kind (``true`` is not ``1``)."""
-        return label is not None and isinstance(label, bool) is isinstance(self.positive, bool) and label == self.positive
+        same_kind = isinstance(label, bool) is isinstance(self.positive, bool)
+        return label is not None and same_kind and label == self.positive
 
     @property
     def shaped(self) -> bool:
@@ -465,7 +466,8 @@ def profile_from_dict(data: dict, source: str = "built in", url_override: str | 
         rate_scope=limit.get("scope", "both"),
         audit=AuditLog(Path(audit["log"]), _dotted(audit["status"]), _dotted(audit.get("client"))) if audit else None,
         artifacts=Artifacts(Path(artifacts["folder"]), tuple(artifacts["verify"])) if artifacts else None,
-        environment=Environment(Path(environment["requirements"]), Path(environment["python"])) if environment else None)
+        environment=(Environment(Path(environment["requirements"]), Path(environment["python"])) if environment
+                     else None))
 
 
 def _dotted(value: str | None) -> tuple[str, ...] | None:
@@ -480,7 +482,8 @@ def _check_paths(fields: tuple[FieldSpec, ...], template: dict, source: str) -> 
         node: Any = template
         for depth, part in enumerate(path):
             if not isinstance(node, dict):
-                problems.append(f"features.{spec.name}.path {'.'.join(path)} goes through a constant that is not a table")
+                problems.append(f"features.{spec.name}.path {'.'.join(path)} goes through a constant that is not "
+                                "a table")
                 break
             if depth == len(path) - 1 and part in node:
                 problems.append(f"features.{spec.name}.path {'.'.join(path)} is a constant of [request] body")
@@ -663,7 +666,8 @@ def _body_fields(document: dict, properties: dict) -> tuple[list[tuple[str, tupl
         inner = spec.get("properties")
         constant = spec.get("const", spec["enum"][0] if isinstance(spec.get("enum"), list) and len(spec["enum"]) == 1
                             else None)
-        if isinstance(constant, (str, int, float, bool)) and not (isinstance(constant, str) and _CONTROL.search(constant)):
+        printable = not (isinstance(constant, str) and _CONTROL.search(constant))
+        if isinstance(constant, (str, int, float, bool)) and printable:
             constants[_clean(name)] = constant
         elif spec.get("type") == "object" and isinstance(inner, dict) and inner:
             found += [(_clean(sub), (_clean(name),), _resolve(document, value)) for sub, value in inner.items()]

@@ -3,9 +3,10 @@ triage model that answers a numeric label.
 
 Its request nests eight features under ``claim`` beside a constant ``channel``; its answer is
 ``{"results": [{"decision": 1, ...}]}`` (1: send the claim to an investigator). Besides the HTTP service it
-has what an owner holds: a model folder (a pickle of the fitted weights and its metadata), a ``verify`` command that says whether
-it would serve a folder, an audit log (JSON lines) and a requirements file. ``weak`` is built the way
-inherited services are (no auth, no limit, the score in the answer, no audit log, a verifier that only
+has what an owner holds: a model folder (a pickle of the fitted weights and its metadata), a ``verify``
+command that says whether it would serve a folder, an audit log (JSON lines) and a requirements file.
+``weak`` is built the way inherited services are (no auth, no limit, the score in the answer, no audit log, a
+verifier that only
 checks file names and loads the pickle to see that it loads, world-writable files with a key left in them);
 ``strong`` checks a bearer key, limits per key and per address, hides the score, logs one record per
 request with the peer address, and verifies an HMAC-signed manifest of the folder before anything in it is
