@@ -33,6 +33,9 @@ class Need:
     fresh_queries: int = 0
     keyless: int = 0
     why: str = ""
+    optional: bool = False
+    """A part the finding is assessed without (the OpenAPI fuzz): planned after every core need, so when the
+    budget is short it is what is dropped."""
 
 
 def spends(need: Callable) -> Callable:
@@ -151,6 +154,12 @@ RULE = ("each test's queries are planned before the first request against the pr
 def source_addresses(network: str, count: int) -> list[str]:
     hosts = ipaddress.ip_network(network, strict=False).hosts()
     return [str(next(hosts)) for _ in range(count)]
+
+
+def plan_order(need: Need) -> int:
+    """Where a need is planned: fixed needs on shared windows, then whole untouched windows, then the searches
+    that take what room is left, then the optional parts; collection order within each (a stable sort)."""
+    return 3 if need.optional else 1 if need.fresh else 2 if need.shared_want > need.shared_min else 0
 
 
 def make_plan(needs: list[Need], keys: int, limit: int | None, window_seconds: int, loopback: bool,

@@ -12,7 +12,7 @@ import pytest
 from fraudpipe.serving.app import create_app
 from security_tests import markers
 from security_tests.attacks.client import FlaskClient, HttpClient
-from security_tests.contract import Variant, variants
+from security_tests.contract import LIVE, Variant, variants
 from security_tests.findings import finding
 from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name
 from security_tests.residual import ResidualRiskOpen
@@ -108,6 +108,22 @@ def target(request, variant, trained, assessor_key, audit_path):
             return LiveReach(variant, live, plan_name(request.node))
         settings = trained.with_overrides(audit_log=audit_path, **in_process_settings)
         return InProcessReach(variant, settings, assessor_key, fraudpipe_target())
+
+    return reach
+
+
+@pytest.fixture
+def grey_box(request):
+    """A grey-box test's reach into the live target (its profile names the target's own files), built when the
+    test calls it, so a budget the plan could not give reads *not assessed (budget)*. In-process there is
+    nothing of another service to read: fraudpipe's inside is measured by the white-box tests."""
+    live = live_target(request.config)
+    if live is None:
+        pytest.skip("grey-box: runs against a live target whose profile names its log, model folder or environment")
+
+    def reach() -> LiveReach:
+        planned(live, request.session.items, lambda item: need_of(item, live.profile))
+        return LiveReach(LIVE, live, plan_name(request.node))
 
     return reach
 

@@ -282,3 +282,18 @@ class Inconclusive(NotAssessed):
     *not assessed (inconclusive)* with what was tried, never "not reproduced"."""
 
     kind = "inconclusive"
+
+
+class NeedsInside(NotAssessed):
+    """A grey-box finding whose section the target profile leaves out (``[audit]``, ``[artifacts]``,
+    ``[environment]``): *not assessed (needs the inside)*, with the section that would assess it."""
+
+    kind = "needs_inside"
+
+
+def grey_box_part(part, section: str, finding_id: str):
+    """The profile's ``section`` for ``finding_id``, or ``NeedsInside`` naming the section to add."""
+    if part is None:
+        raise NeedsInside(f"not assessed (needs the inside): add [{section}] to the target profile to assess "
+                          f"{finding_id} on this target")
+    return part

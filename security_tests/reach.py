@@ -38,7 +38,8 @@ def need_of(item, profile: TargetProfile) -> Need | None:
     for more in needs[1:]:
         total = Need("", total.shared_min + more.shared_min, total.shared_want + more.shared_want,
                      max(total.fresh, more.fresh), max(total.fresh_queries, more.fresh_queries),
-                     total.keyless + more.keyless, "; ".join(filter(None, (total.why, more.why))))
+                     total.keyless + more.keyless, "; ".join(filter(None, (total.why, more.why))),
+                     total.optional and more.optional)
     return replace(total, test=plan_name(item))
 
 

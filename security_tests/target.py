@@ -21,7 +21,7 @@ from fraudpipe.errors import ConfigError
 from fraudpipe.serving.server import is_loopback
 from security_tests.targets.profile import TargetProfile, fraudpipe_target, load_profile
 from security_tests.attacks.client import Answer, HttpClient
-from security_tests.budget import Allocation, BudgetPlan, Slice, make_plan, source_addresses
+from security_tests.budget import Allocation, BudgetPlan, Slice, make_plan, plan_order, source_addresses
 from security_tests.contract import BudgetSpent, NotAssessed
 
 TARGET_KEY = pytest.StashKey["LiveTarget"]()
@@ -197,12 +197,13 @@ def live_target(config: pytest.Config) -> LiveTarget | None:
 
 
 def planned(target: LiveTarget, items: list, needs_of) -> BudgetPlan:
-    """The plan over the tests that run live, in collection order within three groups: fixed needs on shared
+    """The plan over the tests that run live, in collection order within four groups: fixed needs on shared
     windows, then the ones that need a whole untouched window, then the ones that take whatever room is left
-    (up to ``shared_want``); the same on every xdist worker."""
+    (up to ``shared_want``), then the optional parts (dropped first when the budget is short); the same on
+    every xdist worker."""
     if target.plan is None:
         needs = [need for item in items if (need := needs_of(item)) is not None]
-        needs.sort(key=lambda need: 1 if need.fresh else 2 if need.shared_want > need.shared_min else 0)
+        needs.sort(key=plan_order)
         keyless = sum(-(-need.keyless // (target.limit or 10**9)) for need in needs)
         addresses = source_addresses(target.network, 2 * len(needs) + keyless + 40) if target.loopback else None
         target.plan = make_plan(needs, len(target.api_keys), target.limit, target.profile.window_seconds,

@@ -13,8 +13,8 @@ from fraudpipe.artifacts import load_artifacts
 from fraudpipe.errors import FraudpipeError
 from security_tests.attacks.artifact_integrity import (INSIDER_FORESTS, INSIDER_RELEASES, LOAD_TIME_PAYLOADS,
                                                        PLANTED_KEY_NAMES, SAME_SIZE, SIGN_TRAPS, sign_trapped_folder,
-                                                       tamper_and_serve)
-from security_tests.contract import expect_attack
+                                                       tamper_and_serve, verify_refuses_tampered_copies)
+from security_tests.contract import expect_attack, grey_box_part
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
 
@@ -142,3 +142,13 @@ def test_a_trusted_key_inside_the_artifact_folder_is_refused_at_start(variant, t
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert refusals[0] and found.measurements["health_status"] == 503
+
+
+@pytest.mark.finding("HIGH-2")
+@runs(verify_refuses_tampered_copies)
+def test_the_targets_verify_refuses_every_tampered_copy_of_its_model_folder(grey_box, evidence):
+    """Grey-box: the profile's ``[artifacts]`` names the model folder and the command that decides whether the target
+    would serve a folder; tampering works on copies in a temporary folder."""
+    artifacts = grey_box_part(grey_box().profile.artifacts, "artifacts", "HIGH-2")
+    found = evidence.record(verify_refuses_tampered_copies(artifacts))
+    assert not found.attack_succeeded, found.summary

@@ -5,9 +5,9 @@ than ready or not. Inspects files and the operator's view, so it runs in-process
 import pytest
 
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.artifact_hygiene import anonymous_disclosure, key_hygiene
+from security_tests.attacks.artifact_hygiene import anonymous_disclosure, folder_hygiene, key_hygiene
 from security_tests.attacks.client import FlaskClient
-from security_tests.contract import HARDENED
+from security_tests.contract import HARDENED, grey_box_part
 from security_tests.markers import runs
 from security_tests.targets.profile import fraudpipe_target
 
@@ -39,4 +39,13 @@ def test_an_anonymous_caller_learns_nothing_of_the_deployment_from_any_route(tra
     operator = start_service(HARDENED, **settings)
     found = evidence.record(anonymous_disclosure(FlaskClient(operator.app), operator))
     assert found.measurements["details_on_the_operator_answer"] >= 2, "the search must find them where they are shown"
+    assert not found.attack_succeeded, found.summary
+
+
+@pytest.mark.finding("LOW-2")
+@runs(folder_hygiene)
+def test_the_targets_model_folder_is_not_writable_by_others_and_holds_no_keys(grey_box, evidence):
+    """Grey-box: the folder of the profile's ``[artifacts]``, read only."""
+    artifacts = grey_box_part(grey_box().profile.artifacts, "artifacts", "LOW-2")
+    found = evidence.record(folder_hygiene(artifacts.folder))
     assert not found.attack_succeeded, found.summary

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log
-from security_tests.contract import expect_attack
+from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log, target_audit_trail
+from security_tests.contract import expect_attack, grey_box_part
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
 from security_tests.targets.profile import fraudpipe_target
@@ -83,3 +83,16 @@ def test_an_audit_log_path_that_keeps_nothing_is_refused_at_start(variant, train
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert refusal and found.measurements["log_records"] == 20
+
+
+@pytest.mark.finding("MED-2")
+@runs(target_audit_trail)
+def test_the_targets_own_log_keeps_one_record_per_request_with_the_real_address(grey_box, evidence):
+    """Grey-box: the profile's ``[audit]`` names the target's log; the records it appends are read, never written."""
+    reach = grey_box()
+    grey_box_part(reach.profile.audit, "audit", "MED-2")
+    allocation = reach.allocation
+    addresses = {s.address for s in allocation.slices if s.address} | set(allocation.keyless_addresses)
+    found = evidence.record(target_audit_trail(reach.client(), reach.keyless(), reach.profile, reach.key,
+                                               reach.target.api_keys, addresses))
+    assert not found.attack_succeeded, found.summary

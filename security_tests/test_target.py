@@ -16,13 +16,22 @@ def _live_context(request, target, evidence) -> None:
 
     profile = target.profile
     planned(target, request.session.items, lambda item: need_of(item, profile))
+    inside = [f"[{name}]" for name in ("audit", "artifacts", "environment") if getattr(profile, name) is not None]
+    mode = f"grey-box over HTTP (the profile names {', '.join(inside)})" if inside else "black-box over HTTP"
     health = HttpClient(target.url, profile=profile).get(profile.health_path) if profile.health_path else None
     evidence.record(Evidence(
         attack_succeeded=False, queries=1 if health else 0,
         summary=f"{profile.name} at {target.url}: " + (f"{profile.health_path} {health.status}" if health
                                                        else "no health path in the profile"),
-        details={"target": f"{profile.name} at {target.url} (black-box over HTTP)", "target_name": profile.name,
-                 "target_url": target.url, "profile_source": profile.source, "mode": "black-box over HTTP",
+        details={"target": f"{profile.name} at {target.url} ({mode.split(' (')[0]})", "target_name": profile.name,
+                 "target_url": target.url, "profile_source": profile.source, "mode": mode,
+                 **({"grey_box": {key: value for key, value in (
+                     ("audit log", profile.audit and str(profile.audit.log)),
+                     ("model folder", profile.artifacts and str(profile.artifacts.folder)),
+                     ("verify command", profile.artifacts and " ".join(profile.artifacts.verify)),
+                     ("requirements", profile.environment and str(profile.environment.requirements)),
+                     ("interpreter", profile.environment and str(profile.environment.python))) if value}}
+                    if inside else {}),
                  "trained_in_this_run": False, "api_keys_given": len(target.api_keys),
                  "promised_limit": (f"{profile.rate_limit} per {profile.rate_window}" if profile.rate_limit
                                     else "none stated"),

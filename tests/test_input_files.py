@@ -43,6 +43,11 @@ CASES = {
     "typo and TODO at once": (lambda t: ["--target-profile", _profile(t, LOAN.replace(
         'predict_path = "/v2/score"', 'predict_pth = "/v2/score"').replace('positive = "DENY"', 'positive = "TODO"'))],
                               "unknown key predict_pth; response.positive is still TODO"),
+    "hostile grey-box sections": (lambda t: ["--target-profile", _profile(t, LOAN + (
+        f'[audit]\nlog = "{t}"\nstatus = "status"\n[artifacts]\nfolder = "{t / "missing"}"\n'
+        'verify = "python -m verify {folder}"\n'))],
+                                  ("artifacts.verify must be a command as a list of text, got text", "audit.log ",
+                                   " is a folder; artifacts.folder ", "missing is not a folder")),
     "escape sequence in the name": (lambda t: ["--target-profile", _profile(t, LOAN.replace(
         'name = "loan-default scorer (test target)"', 'name = "\\u001b[2Jowned"'))], "name must be text"),
     "not UTF-8": (lambda t: ["--target-profile", _profile(t, "name = \"\udcff\"\n")], "is UTF-8 text"),
@@ -82,7 +87,12 @@ def _refusal(args: list[str]) -> str:
 def test_a_malformed_input_file_is_refused_in_one_line_naming_the_problem(case, tmp_path):
     make_args, expected = CASES[case]
     line = _refusal(make_args(tmp_path))
-    assert "\n" not in line and expected in line and "\x1b" not in line, line
+    assert "\n" not in line and all(part in line for part in _parts(expected)) and "\x1b" not in line, line
+
+
+def _parts(expected: str | tuple[str, ...]) -> tuple[str, ...]:
+    """What a refusal must say: one phrase, or every problem of a file that has several."""
+    return expected if isinstance(expected, tuple) else (expected,)
 
 
 @pytest.mark.parametrize("case", ["label as a list", "owner given as a table", "a finding without an id"])
@@ -92,7 +102,7 @@ def test_a_malformed_input_file_stops_the_run_in_one_line_with_exit_4(case, tmp_
     result = _run(tmp_path, *make_args(tmp_path))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 4, (result.returncode, result.stderr[-1500:])
-    assert len(lines) == 1 and expected in lines[0], lines
+    assert len(lines) == 1 and all(part in lines[0] for part in _parts(expected)), lines
     assert "Traceback" not in result.stdout + result.stderr and "\x1b" not in result.stderr
 
 
@@ -165,3 +175,17 @@ def test_a_draft_keeps_its_structure_whatever_the_document_says(documents, tmp_p
     assert draft["name"] == 'evil"url = "http://attacker.example'
     assert set(draft["features"]) == {'amount"][auth]header = "X', "n"}
     assert draft["features"]["n"] == {"type": "int", "min": 1, "max": 5}
+
+
+def test_hostile_grey_box_sections_stop_the_run_as_a_usage_error(tmp_path):
+    """In-process, what pytest turns into exit 4 (the other cases above show the path through pytest itself):
+    the option's loader raises ``pytest.UsageError`` with the one line naming every problem."""
+    from types import SimpleNamespace
+
+    from security_tests.target import _profile
+
+    make_args, expected = CASES["hostile grey-box sections"]
+    options = {"target_profile": make_args(tmp_path)[1], "target_url": None, "expected_rate_limit": None}
+    with pytest.raises(pytest.UsageError) as refused:
+        _profile(SimpleNamespace(getoption=options.__getitem__))
+    assert "\n" not in str(refused.value) and all(part in str(refused.value) for part in _parts(expected))

@@ -33,16 +33,18 @@ BLACK_BOX = ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")
 
 
 def assess(url: str, keys, out: Path, network: str, profile: Path | None = None, pdf: bool = False,
-           extra: tuple[str, ...] = (), suite: str = "security_tests") -> dict:
-    """The live suite (or one finding's file of it) in a subprocess, as a user runs it; returns findings.json
+           extra: tuple[str, ...] = (), suite: str | tuple[str, ...] = "security_tests",
+           env: dict | None = None) -> dict:
+    """The live suite (or some findings' files of it) in a subprocess, as a user runs it; returns findings.json
     by finding id."""
-    args = [sys.executable, "-m", "pytest", suite, "--target-url", url, "-q", "-p", "no:cacheprovider",
+    suites = (suite,) if isinstance(suite, str) else suite
+    args = [sys.executable, "-m", "pytest", *suites, "--target-url", url, "-q", "-p", "no:cacheprovider",
             f"--assessment-dir={out}", "--max-wait", "0", "--source-addresses", network, "-o", "addopts=", *extra]
     args += ["--target-profile", str(profile)] if profile else []
     args += [] if pdf else ["--no-assessment-pdf"]
     for key in keys:
         args += ["--api-key", key]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in (env or os.environ).items() if not k.startswith("PYTEST_")}
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
     assert (out / "findings.json").exists(), result.stdout[-3000:] + result.stderr[-2000:]
     assessment = json.loads((out / "findings.json").read_text())

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.errors import ConfigError
-from security_tests.targets.profile import (FRAUDPIPE_SOURCE, draft_from_openapi, fraudpipe_profile, load_profile,
-                                     profile_from_dict)
-from security_tests.budget import Need, make_plan, source_addresses
+from security_tests.targets.profile import (FRAUDPIPE_SOURCE, BadInput, draft_from_openapi, fraudpipe_profile,
+                                            load_profile, profile_from_dict)
+from security_tests.budget import Need, make_plan, plan_order, source_addresses
 from security_tests.targets.__main__ import main as draft_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,3 +154,109 @@ def test_profile_draft_refuses_remote_and_odd_urls_in_one_line(tmp_path, url, me
 def test_profile_draft_refuses_a_document_that_is_not_openapi(tmp_path, openapi_url, capsys):
     assert draft_main(["draft", "--from-openapi", f"{openapi_url}/other"]) == 4
     assert "OpenAPI" in capsys.readouterr().err
+
+
+def _claims(**changes) -> dict:
+    """A nested-body profile answering a numeric label, as tests/targets/claims_service.toml is."""
+    data = {"request": {"body": {"claim": {}, "channel": "api"}},
+            "response": {"label": "results.0.decision", "positive": 1},
+            "features": {"amount": {"type": "float", "min": 0, "max": 10, "path": "claim.amount"},
+                         "age": {"type": "int", "min": 18, "max": 99, "path": "claim.age", "attacker_controls": False}},
+            "examples": {"positive": {"amount": 9, "age": 20}, "negative": {"amount": 1, "age": 50}}}
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def test_features_go_to_their_path_in_the_body_template_and_a_label_is_read_through_a_list():
+    profile = profile_from_dict(_claims())
+    assert profile.body({"amount": 9.0, "age": 20, "extra": 1}) == {
+        "claim": {"amount": 9.0, "age": 20, "extra": 1}, "channel": "api"}
+    assert profile.label_of({"results": [{"decision": 1}]}) == 1 and profile.label_of({"results": []}) is None
+    assert profile.is_positive(1) and not profile.is_positive(True) and not profile.is_positive(0)
+    assert [f.attacker_controls for f in profile.fields] == [True, False]
+    flat = fraudpipe_profile()
+    assert flat.body(flat.positive_example) is flat.positive_example
+
+
+def test_hostile_grey_box_sections_are_refused_in_one_line_naming_every_problem(tmp_path):
+    (tmp_path / "text").write_text("not a program")
+    data = _claims(audit={"log": str(tmp_path), "status": "status"},
+                   artifacts={"folder": str(tmp_path / "missing"), "verify": "python -m verify {folder}"},
+                   environment={"requirements": str(tmp_path / "none.txt"), "python": str(tmp_path / "text")},
+                   ratelimit={})
+    with pytest.raises(BadInput) as refused:
+        profile_from_dict(data, source="p.toml")
+    message = str(refused.value)
+    assert "\n" not in message
+    for problem in ("unknown key ratelimit", "artifacts.verify must be a command as a list of text",
+                    f"audit.log {tmp_path} is a folder", "artifacts.folder", "is not a folder",
+                    "environment.requirements", f"environment.python {tmp_path / 'text'} is not a program"):
+        assert problem in message, message
+
+
+def test_a_todo_anywhere_in_a_body_template_or_a_command_refuses_the_profile(tmp_path):
+    data = _claims(request={"body": {"claim": {}, "channel": ["TODO"]}},
+                   artifacts={"folder": str(tmp_path), "verify": ["python", "TODO", "{folder}"]})
+    with pytest.raises(BadInput, match="request.body is still TODO; artifacts.verify is still TODO"):
+        profile_from_dict(data)
+
+
+def test_a_feature_path_through_a_constant_is_refused():
+    data = _claims(request={"body": {"claim": "fixed"}})
+    with pytest.raises(BadInput, match="goes through a constant"):
+        profile_from_dict(data)
+
+
+def test_an_optional_part_is_planned_last_so_a_short_budget_drops_it_first():
+    """Naming openapi_path once left MED-1's range edges not assessed (budget): the fuzz took the room first."""
+    needs = [Need("MED-1 fuzz", 21, 21, optional=True, why="openapi"), Need("MED-1 edges", 25, 25),
+             Need("CRIT-2", 10, 10)]
+    plan = make_plan(sorted(needs, key=plan_order), 1, 40, 60, True, False, 0, source_addresses("127.0.1.0/24", 20))
+    assert plan.allocations["MED-1 edges"].assessed and plan.allocations["CRIT-2"].assessed
+    assert "budget" in plan.allocations["MED-1 fuzz"].reason
+
+
+def test_range_violations_measured_before_the_limit_cut_in_are_kept():
+    """A window spent mid-way once turned every range violation already found into "not assessed (budget)"."""
+    from security_tests.attacks.client import Answer
+    from security_tests.attacks.input_validation import probe_range_edges
+    from security_tests.contract import NotAssessed
+
+    profile = fraudpipe_profile()
+
+    class NoValidationThenLimited:
+        sent = 0
+
+        def predict(self, payload=None, headers=None, raw_body=None, **_):
+            self.sent += 1
+            if self.sent > 10:
+                return Answer(429, {"error": "rate_limited"}, {}, profile)
+            return Answer(200, {"label": "FRAUD"}, {}, profile)
+
+    try:
+        found = probe_range_edges(NoValidationThenLimited(), profile)
+    except NotAssessed as exc:  # the plugin would turn it into a skip; here it is the bug
+        pytest.fail(f"the measured violations were thrown away: {exc}")
+    assert found.attack_succeeded and found.measurements["rate_limited"] > 0, found.summary
+    assert "rate-limited, not measured" in found.summary
+
+
+def test_a_draft_carries_the_request_shape_the_label_path_and_the_documents_routes():
+    import tomllib
+
+    claim = {"type": "object", "properties": {"amount": {"type": "number", "minimum": 0, "maximum": 9},
+                                              "police_report": {"type": "boolean"}}}
+    answer = {"type": "object", "properties": {"results": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"decision": {"type": "integer", "enum": [0, 1]}, "model": {"type": "string"}}}}}}
+    document = {"paths": {"/healthz": {"get": {}}, "/claims": {"post": {
+        "requestBody": {"content": {"application/json": {"schema": {"properties": {
+            "claim": claim, "channel": {"type": "string", "enum": ["api"]}}}}}},
+        "responses": {"200": {"content": {"application/json": {"schema": answer}}}}}}}}
+    draft = tomllib.loads(draft_from_openapi(document, "http://127.0.0.1:9", document_path="/docs/openapi.json"))
+    assert (draft["health_path"], draft["openapi_path"]) == ("/healthz", "/docs/openapi.json")
+    assert draft["request"]["body"] == {"channel": "api", "claim": {}}
+    assert draft["features"]["amount"]["path"] == "claim.amount" and draft["features"]["police_report"] == {
+        "type": "bool", "path": "claim.police_report"}
+    assert draft["response"]["label"] == "results.0.decision" and draft["response"]["positive"] == "TODO"

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 from pathlib import Path
 
+from security_tests.attacks.artifact_integrity import entries
+from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
 
 KEY_PATTERNS = (b"-----BEGIN", b"PRIVATE KEY")
@@ -90,3 +93,50 @@ def anonymous_disclosure(keyless, operator, requests: list[tuple[str, str]] = AN
         measurements={"anonymous_requests": len(requests), "revealing": len(leaked),
                       "details_on_the_operator_answer": len(seen_by_operator)},
         details={"operator_details": details, "revealed": leaked})
+
+
+CREDENTIAL_PATTERNS = (b"PRIVATE KEY-----", b"aws_secret_access_key", b"-----BEGIN PGP PRIVATE", b"x-api-key:",
+                       b"client_secret")
+"""What marks key or credential material in a file (matched without regard to case)."""
+SCAN_BYTES = 64 << 20
+"""Bytes read of each file at most (a model folder's weights can be large; keys sit in small files)."""
+
+
+def _holds_credentials(path: Path) -> list[str]:
+    found: set[str] = set()
+    tail = b""
+    with open(path, "rb") as handle:
+        read = 0
+        while read < SCAN_BYTES and (chunk := handle.read(1 << 20)):
+            window = (tail + chunk).lower()
+            found |= {p.decode() for p in CREDENTIAL_PATTERNS if p.lower() in window}
+            tail, read = chunk[-64:], read + len(chunk)
+    return sorted(found)
+
+
+@spends(lambda profile: Need(why="reads the target's model folder; sends nothing"))
+def folder_hygiene(folder: Path) -> Evidence:
+    """The target's model folder, read only: no file or folder in it writable by group or others, no private
+    key or credential material in any file; links are reported, never followed."""
+    writable, credentials, links, scanned = [], {}, [], 0
+    for path in entries(folder):
+        mode = path.lstat().st_mode
+        name = str(path.relative_to(folder))
+        if stat.S_ISLNK(mode):
+            links.append(name)
+            continue
+        if mode & 0o022:
+            writable.append(f"{name} ({oct(mode & 0o777)})")
+        if stat.S_ISREG(mode):
+            scanned += 1
+            if found := _holds_credentials(path):
+                credentials[name] = found
+    return Evidence(
+        attack_succeeded=bool(writable or credentials), queries=0,
+        summary=(f"{scanned} files in {folder}: {len(writable)} writable by group or others"
+                 + (f" ({', '.join(writable[:3])})" if writable else "")
+                 + f", {len(credentials)} with key or credential material"
+                 + (f" ({', '.join(credentials)})" if credentials else "")),
+        measurements={"files_scanned": scanned, "writable_by_others": len(writable),
+                      "credential_files": len(credentials)},
+        details={"writable": writable, "credentials": credentials, "links_not_followed": links})

@@ -27,6 +27,8 @@ import pickle
 import re
 import shutil
 import struct
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,8 +42,9 @@ from fraudpipe.artifacts import (MANIFEST_FILE, METRICS_FILE, MODEL_FILE, SCALER
                                  SIGNATURE_FILE, sha256)
 from fraudpipe.compiled import CompiledForest
 from security_tests.attacks.client import Client, exchange
-from security_tests.contract import Evidence
-from security_tests.targets.profile import TargetProfile
+from security_tests.budget import Need, spends
+from security_tests.contract import Evidence, NotAssessed
+from security_tests.targets.profile import Artifacts, TargetProfile
 
 HOUR = 1  # index of hour_of_day in fraudpipe's schema, where the scaler and the serving arrays keep it
 Tampering = Callable[[Path, Path], None]  # (folder, marker file the attacker's code writes when it runs)
@@ -362,3 +365,138 @@ def sign_trapped_folder(source: Path, workdir: Path, mode: str, private_key: Pat
         measurements={"exit_status": status},
         details={"trap": mode, "files_with_the_private_key": leaked, "laundered_provenance": laundered,
                  "stderr": said.strip()})
+
+
+class _MarkerOnly:
+    """Pickled as a call that writes ``marker``: nothing here is ever unpickled by the assessment."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"__import__('pathlib').Path({str(self.marker)!r}).write_text('code ran at unpickling')",))
+
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".sav")
+MAX_FOLDER_BYTES = 512 << 20
+"""A model folder larger than this is not copied a dozen times: the finding is not assessed (budget)."""
+VERIFY_SECONDS = 120
+
+
+def _looks_pickled(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return path.suffix.lower() in PICKLE_SUFFIXES or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def folder_tamperings(folder: Path, outside: Path, marker: Path) -> dict[str, Callable[[Path], None]]:
+    """Each way a copy of ``folder`` is tampered, by name: bytes appended to each file, one byte of each file
+    changed, each file removed, a file added, each pickle replaced by one whose load writes ``marker``, and a
+    file replaced by a symlink to an identical copy outside the folder (``outside``)."""
+    files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+
+    def append(name):
+        return lambda copy: (copy / name).write_bytes((copy / name).read_bytes() + b"\nTAMPERED")
+
+    def flip(name):
+        def change(copy):
+            data = bytearray((copy / name).read_bytes() or b"\0")
+            data[len(data) // 2] ^= 0x01
+            (copy / name).write_bytes(bytes(data))
+        return change
+
+    def trojan(name):
+        return lambda copy: (copy / name).write_bytes(pickle.dumps(_MarkerOnly(marker), protocol=2))
+
+    def linked(name):
+        def change(copy):
+            outside.mkdir(exist_ok=True)
+            shutil.copyfile(copy / name, outside / name)
+            (copy / name).unlink()
+            (copy / name).symlink_to(outside / name)
+        return change
+
+    tamperings: dict[str, Callable[[Path], None]] = {}
+    for name in files:
+        tamperings[f"bytes appended to {name}"] = append(name)
+        tamperings[f"one byte of {name} changed"] = flip(name)
+        tamperings[f"{name} removed"] = lambda copy, name=name: (copy / name).unlink()
+    tamperings["a file added (extra.bin)"] = lambda copy: (copy / "extra.bin").write_bytes(b"\0" * 16)
+    for name in (n for n in files if _looks_pickled(folder / n)):
+        tamperings[f"{name} replaced by a pickle whose load writes a marker"] = trojan(name)
+    non_pickle = next((n for n in files if not _looks_pickled(folder / n)), files[0] if files else None)
+    if non_pickle is not None:
+        tamperings[f"{non_pickle} replaced by a symlink to an identical file outside"] = linked(non_pickle)
+    return tamperings
+
+
+def entries(folder: Path) -> list[Path]:
+    """Every entry below ``folder``, links included but never followed (``os.walk`` does not enter them)."""
+    found = []
+    for where, folders, files in os.walk(folder, followlinks=False):
+        found += [Path(where, name) for name in (*folders, *files)]
+    return sorted(found)
+
+
+def _copy(folder: Path, copy: Path) -> Path:
+    """A copy the assessment may write (links copied as links, never followed or written through)."""
+    shutil.copytree(folder, copy, symlinks=True)
+    for entry in entries(copy):
+        if not entry.is_symlink():
+            entry.chmod(entry.lstat().st_mode | 0o200 | (0o100 if entry.is_dir() else 0))
+    copy.chmod(0o700)
+    return copy
+
+
+def _verify(command: list[str]) -> tuple[int, str]:
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=VERIFY_SECONDS, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return -1, f"no answer in {VERIFY_SECONDS} s"
+    except OSError as exc:
+        raise NotAssessed(f"not assessed: artifacts.verify cannot be run ({exc.strerror})") from None
+    said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
+    return done.returncode, (said[-1][:200] if said else "")
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in entries(folder))
+
+
+@spends(lambda profile: Need(why="runs the target's verify command on tampered copies; sends nothing"))
+def verify_refuses_tampered_copies(artifacts: Artifacts) -> Evidence:
+    """The target's own ``verify`` asked about copies of its model folder, each tampered one way, and about an
+    untouched copy: it must refuse every tampered one (non-zero exit) and accept the untouched one. A marker
+    written while it ran shows it executes what it loads. Everything happens in a temporary folder, removed
+    after; the model folder is only read, and nothing from it is unpickled here."""
+    folder = artifacts.folder
+    if _folder_bytes(folder) > MAX_FOLDER_BYTES:
+        raise NotAssessed(f"not assessed (budget): {folder} is over {MAX_FOLDER_BYTES >> 20} MiB")
+    with tempfile.TemporaryDirectory(prefix="fraudpipe-tamper-") as work:
+        work_path = Path(work)
+        status, said = _verify(artifacts.command(_copy(folder, work_path / "untouched")))
+        if status != 0:
+            raise NotAssessed(f"not assessed: verify refused the untouched copy too (exit {status}: {said}), so a "
+                              "refusal of a tampered one would mean nothing")
+        accepted, refused, markers = [], {}, []
+        for index, (name, tamper) in enumerate(folder_tamperings(folder, work_path / "outside",
+                                                                 work_path / "marker").items()):
+            copy = _copy(folder, work_path / f"copy-{index}")
+            tamper(copy)
+            status, said = _verify(artifacts.command(copy))
+            if (work_path / "marker").exists():
+                markers.append(name)
+                (work_path / "marker").unlink()
+            if status == 0:
+                accepted.append(name)
+            else:
+                refused[name] = f"exit {status}: {said}"
+    tried = len(accepted) + len(refused)
+    ran = f"; verify RAN the code in {', '.join(markers)}" if markers else ""
+    return Evidence(
+        attack_succeeded=bool(accepted or markers), queries=0,
+        summary=(f"the target's verify accepted {len(accepted)} of {tried} tampered copies of {folder}"
+                 + (f" ({', '.join(accepted[:4])})" if accepted else "") + f" and the untouched one{ran}"),
+        measurements={"tampered_copies": tried, "accepted": len(accepted), "marker_written": len(markers)},
+        details={"accepted": accepted, "refused": refused, "code_ran_in": markers,
+                 "verify": list(artifacts.verify)})

@@ -14,13 +14,16 @@ target profile.
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
 from security_tests.attacks.client import Answer, Client
+from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
-from security_tests.targets.profile import TargetProfile
+from security_tests.targets.profile import AuditLog, TargetProfile, reach
 
 ReadLog = Callable[[], tuple[list[dict], str]]
 SPOOFED = [("X-Forwarded-For", "203.0.113.9"), ("X-Real-IP", "203.0.113.10")]
@@ -187,3 +190,108 @@ def audit_every_status(client: Client, read_log: ReadLog, profile: TargetProfile
                     "every record matches what was sent and answered, client is the peer address")),
         measurements={"requests": len(sent), "log_records": len(new), "requests_with_problems": len(problems)},
         details={"statuses_sent": statuses, "problems": problems, "sample_record": new[0] if new else None})
+
+
+MAX_LOG_BYTES = 64 << 20
+"""The most of a target's log the assessor reads: the tail it appended during the campaign, and for the raw-key
+search the whole file up to this size."""
+OVERSIZED = 1 << 20
+
+
+def log_size(log: AuditLog) -> int:
+    try:
+        return log.log.stat().st_size
+    except OSError:
+        return 0
+
+
+def _appended(log: AuditLog, since: int) -> tuple[list, str]:
+    """The records appended after byte ``since`` (a shrunk file was rotated: read it whole), a line that is
+    not a JSON object kept as None; and the whole text for the raw-key search."""
+    try:
+        with open(log.log, "rb") as handle:
+            data = handle.read(MAX_LOG_BYTES)
+    except OSError:
+        return [], ""
+    text = data.decode("utf-8", "replace")
+    new = data[since:] if len(data) >= since else data
+    records = []
+    for line in new.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            record = None
+        if line.strip():
+            records.append(record if isinstance(record, dict) else None)
+    return records, text
+
+
+def campaign(profile: TargetProfile, key: str) -> list[tuple[bool, str, str, list, bytes]]:
+    """``(keyed, method, path, headers, body)``: one request for each status a service can be made to give
+    without spending its limit (200, 401 twice, 404, 405, 413, 415, 422), each with a forged client address."""
+    credential = _credential(profile, key)
+    ctype, good = ("Content-Type", "application/json"), profile.negative_example
+    first = next((f for f in profile.fields if f.type != "bool"), profile.fields[0])
+    out_of_range = {**good, first.name: first.cast(first.min - max(first.meaningful_step, 1.0))}
+    body, predict, method = profile.encode(good), profile.predict_path, profile.method
+    return [(True, method, predict, [ctype, credential, *SPOOFED], body),
+            (False, method, predict, [ctype, *SPOOFED], body),
+            (False, method, predict, [ctype, (credential[0], credential[1] + "x"), *SPOOFED], body),
+            (True, "GET", "/no-such-route", [credential, *SPOOFED], b""),
+            (True, "DELETE" if method != "DELETE" else "GET", predict, [credential, *SPOOFED], b""),
+            (True, method, predict, [ctype, credential, *SPOOFED], profile.encode({**good, "pad": "x" * OVERSIZED})),
+            (True, method, predict, [("Content-Type", "text/plain"), credential, *SPOOFED], body),
+            (True, method, predict, [ctype, credential, *SPOOFED], profile.encode(out_of_range))]
+
+
+def _trail_need(profile: TargetProfile) -> Need:
+    if profile.audit is None:
+        return Need(why="nothing: the profile names no [audit] log")
+    return Need("", 6, 6, keyless=2, why="6 keyed requests and 2 without a key, one of each status, then the log")
+
+
+@spends(_trail_need)
+def target_audit_trail(keyed: Client, keyless: Client, profile: TargetProfile, key: str, secrets: list[str],
+                       addresses: set[str], settle: float = 0.3) -> Evidence:
+    """The target's own log (``[audit]``) after one request of each status: each must leave exactly one record
+    with the status answered and, when the profile names where the client address is, the real source address
+    (never the forged ``X-Forwarded-For``); no raw API key anywhere in the log. With ``client`` given the
+    records are told apart from other traffic by the addresses this test sent from (``addresses``)."""
+    log = profile.audit
+    before = log_size(log)
+    answered = []
+    for is_keyed, method, path, headers, body in campaign(profile, key):
+        answered.append((keyed if is_keyed else keyless).request(method, path, headers, body).status)
+    time.sleep(settle)
+    records, text = _appended(log, before)
+    problems: list[str] = []
+    unreadable = records.count(None)
+    records = [r for r in records if r is not None]
+    if unreadable:
+        problems.append(f"{unreadable} appended lines are not JSON objects")
+    forged = {value for _, value in SPOOFED}
+    if log.client is not None:
+        clients = [reach(r, log.client) for r in records]
+        if forged_records := sum(c in forged for c in clients):
+            problems.append(f"{forged_records} records name the forged X-Forwarded-For/X-Real-IP as the client")
+        if addresses:
+            records = [r for r, c in zip(records, clients) if c in addresses]
+    logged = Counter(reach(r, log.status) for r in records)
+    sent = Counter(answered)
+    if logged != sent:
+        missing, extra = sent - logged, logged - sent
+        problems.append(f"statuses answered {dict(sorted(sent.items()))} but logged {dict(logged)}"
+                        + (f": missing {dict(missing)}" if missing else "")
+                        + (f", extra {dict(extra)}" if extra else ""))
+    leaked = [f"key #{i}" for i, secret in enumerate(secrets) if secret and secret in text]
+    if leaked:
+        problems.append(f"the raw API key ({', '.join(leaked)}) appears in the log")
+    return Evidence(
+        attack_succeeded=bool(problems), queries=len(answered),
+        summary=(f"{len(records)} records in {log.log.name} for {len(answered)} requests answered "
+                 f"{sorted(set(answered))}: " + ("; ".join(problems) if problems else
+                                                  "one record each with the status answered"
+                                                  + (" and the real client address" if log.client else "")
+                                                  + ", no raw key in the log")),
+        measurements={"requests": len(answered), "log_records": len(records), "problems": len(problems)},
+        details={"statuses_answered": answered, "problems": problems, "sample_record": records[0] if records else None})

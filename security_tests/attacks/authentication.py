@@ -11,7 +11,6 @@ is read from the target profile, so the same attempts run in-process and against
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -48,15 +47,15 @@ def _spellings(path: str) -> list[str]:
             for s in PATH_SPELLINGS]
 
 
-def _json(payload: dict, **extra) -> bytes:
-    return json.dumps({**payload, **extra}).encode()
+def _json(profile: TargetProfile, payload: dict, **extra) -> bytes:
+    return profile.encode({**payload, **extra})
 
 
 def attempts(profile: TargetProfile, key: str, routes: dict[str, set[str]],
              stored_hashes: Iterable[str] = ()) -> list[Attempt]:
     """Every attempt that must be refused; ``routes`` is what the target serves or documents (path -> methods)."""
     predict, payload = profile.predict_path, profile.positive_example
-    body, ctype = _json(payload), ("Content-Type", "application/json")
+    body, ctype = _json(profile, payload), ("Content-Type", "application/json")
     digest = hashlib.sha256(key.encode()).hexdigest()
     credential = _credential(profile, key)
     tried: list[Attempt] = []
@@ -79,9 +78,9 @@ def attempts(profile: TargetProfile, key: str, routes: dict[str, set[str]],
         "query ?key=": (f"{predict}?key={quote(key)}", [ctype], body),
         "query ?token=": (f"{predict}?token={quote(key)}", [ctype], body),
         "query ?access_token=": (f"{predict}?access_token={quote(key)}", [ctype], body),
-        "JSON body api_key": (predict, [ctype], _json(payload, api_key=key)),
-        f"JSON body {name}": (predict, [ctype], _json(payload, **{name: key})),
-        "JSON body token": (predict, [ctype], _json(payload, token=key)),
+        "JSON body api_key": (predict, [ctype], _json(profile, payload, api_key=key)),
+        f"JSON body {name}": (predict, [ctype], _json(profile, payload, **{name: key})),
+        "JSON body token": (predict, [ctype], _json(profile, payload, token=key)),
         "cookie api_key": (predict, [ctype, ("Cookie", f"api_key={key}")], body),
         f"cookie {name}": (predict, [ctype, ("Cookie", f"{name}={key}")], body),
         "cookie token": (predict, [ctype, ("Cookie", f"token={key}")], body),
@@ -111,7 +110,7 @@ def _is_valid_form(profile: TargetProfile, key: str, path: str, headers: list[tu
 
 def accepted_forms(profile: TargetProfile, key: str) -> list[Attempt]:
     """What must work: the key in the profile's header, with the header name in any case."""
-    body, ctype = _json(profile.positive_example), ("Content-Type", "application/json")
+    body, ctype = _json(profile, profile.positive_example), ("Content-Type", "application/json")
     header, value = _credential(profile, key)
     return [(f"valid key, header {name}", "POST", profile.predict_path, [ctype, (name, value)], body)
             for name in dict.fromkeys((header, header.lower(), header.title()))]
@@ -224,7 +223,8 @@ def no_key_configured(client: Client, profile: TargetProfile, key: str) -> Evide
     tried = {"no key": [], "empty key": [(profile.auth_header, "")],
              "any key": [_credential(profile, "anything")], "a once-valid key": [_credential(profile, key)]}
     ctype = ("Content-Type", "application/json")
-    answers = {name: client.request("POST", profile.predict_path, [ctype, *headers], _json(profile.positive_example))
+    body = _json(profile, profile.positive_example)
+    answers = {name: client.request("POST", profile.predict_path, [ctype, *headers], body)
                for name, headers in tried.items()}
     answered = [name for name, answer in answers.items() if answer.ok]
     return Evidence(

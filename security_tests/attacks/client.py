@@ -68,7 +68,7 @@ class Answer(NamedTuple):
         """Whether the answer is the class the attacker wants to avoid (None when there is no label)."""
         if not self.ok:
             return None
-        return self.label == self.profile.positive if self.profile is not None else self.label == 1
+        return self.profile.is_positive(self.label) if self.profile is not None else self.label == 1
 
 
 class Client(Protocol):
@@ -82,8 +82,11 @@ class Client(Protocol):
     def request(self, method: str, path: str, headers: dict | list | None = None, body: bytes = b"") -> Answer: ...
 
 
-def _body(payload, raw_body):
-    return raw_body if raw_body is not None else json.dumps(payload).encode()
+def _body(payload, raw_body, profile=None):
+    """The bytes sent: ``raw_body`` as it is, else the payload placed in the profile's request shape."""
+    if raw_body is not None:
+        return raw_body
+    return json.dumps(profile.body(payload) if profile is not None else payload).encode()
 
 
 class _KeyedClient:
@@ -171,8 +174,10 @@ class HttpClient(_KeyedClient):
 
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)
-        response = self._session.post(f"{self.target}{self.predict_path}{query}", data=_body(payload, raw_body),
-                                      headers={"Content-Type": content_type, **sent}, allow_redirects=False)
+        method = self.profile.method if self.profile is not None else "POST"
+        response = self._session.request(method, f"{self.target}{self.predict_path}{query}",
+                                         data=_body(payload, raw_body, self.profile),
+                                         headers={"Content-Type": content_type, **sent}, allow_redirects=False)
         return Answer(response.status_code, parse_answer(response.content), Fields(response.headers), self.profile, sent)
 
     def get(self, path, headers=None):

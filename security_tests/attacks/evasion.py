@@ -32,10 +32,18 @@ HSJ_QUERIES = 200
 HSJ_MINIMUM = 100
 
 
+def movable(profile: TargetProfile) -> tuple[FieldSpec, ...]:
+    """The features an attacker can change (``attacker_controls``, all by default): the only ones moved."""
+    return tuple(f for f in profile.fields if f.attacker_controls)
+
+
 def search_box(profile: TargetProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Where an attacker who knows the domain searches: each feature's typical range, inside what is accepted."""
-    low = np.array([max(f.lowest, f.typical_range[0]) for f in profile.fields], dtype=float)
-    high = np.array([min(f.highest, f.typical_range[1]) for f in profile.fields], dtype=float)
+    """Where an attacker who knows the domain searches: each feature's typical range, inside what is accepted (a
+    feature the attacker does not control keeps its whole range, so its own value is never clipped)."""
+    low = np.array([max(f.lowest, f.typical_range[0]) if f.attacker_controls else f.lowest for f in profile.fields],
+                   dtype=float)
+    high = np.array([min(f.highest, f.typical_range[1]) if f.attacker_controls else f.highest for f in profile.fields],
+                    dtype=float)
     return low, high
 
 
@@ -88,7 +96,7 @@ def _bisect(ask: _Asker, spec: FieldSpec, start: float, end: float) -> dict:
 
 def _ends(ask: _Asker, profile: TargetProfile) -> dict[str, list]:
     flips: dict[str, list] = {}
-    for spec in profile.fields:
+    for spec in movable(profile):
         for end in (spec.lowest, spec.highest):
             value = spec.cast(end)
             if value != ask.base[spec.name] and ask.negative({spec.name: value}):
@@ -97,7 +105,7 @@ def _ends(ask: _Asker, profile: TargetProfile) -> dict[str, list]:
 
 
 def _pairs(ask: _Asker, profile: TargetProfile) -> dict | None:
-    for a, b in itertools.combinations(profile.fields, 2):
+    for a, b in itertools.combinations(movable(profile), 2):
         for va, vb in itertools.product((a.lowest, a.highest), (b.lowest, b.highest)):
             change = {a.name: a.cast(va), b.name: b.cast(vb)}
             if ask.negative(change):
@@ -135,9 +143,10 @@ def boundary_search(client: Client, profile: TargetProfile) -> dict:
 def boundary_queries(profile: TargetProfile) -> tuple[int, int]:
     """(minimum, most) queries of the boundary search: the example and both ends of every feature; then a
     bisection to one meaningful step per feature, pairs of range ends and the confirmation."""
-    ends = 1 + 2 * len(profile.fields)
-    bisections = sum(max(1, math.ceil((f.highest - f.lowest) / f.meaningful_step).bit_length()) for f in profile.fields)
-    pairs = 4 * len(profile.fields) * (len(profile.fields) - 1) // 2
+    fields = movable(profile)
+    ends = 1 + 2 * len(fields)
+    bisections = sum(max(1, math.ceil((f.highest - f.lowest) / f.meaningful_step).bit_length()) for f in fields)
+    pairs = 4 * len(fields) * (len(fields) - 1) // 2
     return ends, ends + bisections + pairs + 1
 
 
@@ -171,10 +180,10 @@ def _moves(profile: TargetProfile, row: dict, spec: FieldSpec) -> list[tuple[int
 
 def candidates(profile: TargetProfile, row: dict):
     """Changes of one feature, then of two, cheapest first, priced in meaningful steps."""
-    singles = [(cost, {f.name: value}) for f in profile.fields for cost, value in _moves(profile, row, f)]
+    singles = [(cost, {f.name: value}) for f in movable(profile) for cost, value in _moves(profile, row, f)]
     yield from sorted(singles, key=lambda c: c[0])
     pairs = []
-    for a, b in itertools.combinations(profile.fields, 2):
+    for a, b in itertools.combinations(movable(profile), 2):
         for (ca, va), (cb, vb) in itertools.product(_moves(profile, row, a)[:6], _moves(profile, row, b)[:6]):
             pairs.append((ca + cb, {a.name: va, b.name: vb}))
     yield from sorted(pairs, key=lambda c: c[0])
@@ -251,7 +260,7 @@ def hopskipjump_campaign(client: Client, profile: TargetProfile, rows: list[dict
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            adversarial = attack.generate(X)
+            adversarial = attack.generate(X, mask=np.array([float(f.attacker_controls) for f in profile.fields]))
         final = [client.predict(profile.row(x)) for x in adversarial]
     except _Refused as refusal:
         return Evidence(attack_succeeded=False, queries=asked[0],

@@ -25,6 +25,10 @@ from security_tests.targets.profile import TargetProfile
 BYPASS_PROBES = 3
 
 
+PROMISED_BY = {"same key, another address": "key", "another key, the same address": "address"}
+"""Which ``rate_limit.scope`` promises that a bypass is refused (``both`` promises each)."""
+
+
 def flood_extra(limit: int) -> int:
     """How far past the limit a flood goes: enough refusals to see the limit hold, not a second window."""
     return max(5, limit // 5)
@@ -72,10 +76,12 @@ def flood(fresh: Client, same_key_elsewhere: Client | None, other_key_same_addre
     refusals = {s: n for s, n in _status_counts(statuses).items() if s != 200}
     if answered <= limit and set(refusals) - {429}:
         raise NotAssessed(f"not assessed: after {answered} answers the target refused with {refusals}, not 429")
-    bypass = {}
+    bypass, unpromised = {}, []
     for name, client in (("same key, another address", same_key_elsewhere),
                          ("another key, the same address", other_key_same_address)):
-        if client is not None:
+        if profile.rate_scope not in (PROMISED_BY[name], "both"):
+            unpromised.append(name)
+        elif client is not None:
             bypass[name] = sum(client.predict(payloads[0]).ok for _ in range(BYPASS_PROBES))
     escaped = {name: n for name, n in bypass.items() if n}
     return Evidence(
@@ -85,11 +91,14 @@ def flood(fresh: Client, same_key_elsewhere: Client | None, other_key_same_addre
                  + (f", first refusal at query {first_refused} (Retry-After {retry_after})" if first_refused
                     else ", none refused")
                  + "; after the window was spent: " + (", ".join(f"{k} {v} of {BYPASS_PROBES} answered"
-                                                               for k, v in bypass.items()) or "no bypass tried")),
+                                                               for k, v in bypass.items()) or "no bypass tried")
+                 + (f" (not promised, rate_limit.scope = {profile.rate_scope!r}: {', '.join(unpromised)})"
+                    if unpromised else "")),
         samples=[sample] if sample else [],
         measurements={"answered": answered, "limit": limit, "first_refused_at": first_refused,
                       **{f"bypass.{k}": v for k, v in bypass.items()}},
         details={"statuses": _status_counts(statuses), "retry_after": retry_after, "bypass_answered": bypass,
+                 "not_promised": unpromised,
                  "not_tried": [name for name, client in (("the same key from another address", same_key_elsewhere),
                                                          ("another key from the same address", other_key_same_address))
                                if client is None]})
@@ -107,6 +116,9 @@ def guess_keys(keyless: Client, profile: TargetProfile, allowed: int | None = No
                guesses: int | None = None) -> Evidence:
     """Wrong and missing keys from one address: every answer that is not 429 is one guess the service
     checked (and one audit record); a limit before authentication stops that after ``allowed``."""
+    if profile.rate_scope == "key":
+        raise NotAssessed("not assessed: the profile promises a limit per key only (rate_limit.scope = 'key'), "
+                          "so wrong and missing keys from one address are not held to one")
     allowed = _promised(profile) if allowed is None else allowed
     guesses = allowed + flood_extra(allowed) if guesses is None else guesses
     payload, statuses, refused = profile.negative_example, [], None

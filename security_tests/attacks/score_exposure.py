@@ -20,7 +20,7 @@ from security_tests.attacks.client import Answer, Client, exchange, require_answ
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence
 from security_tests.generated_inputs import JSON_VALUES, LIVE_EXAMPLES, near_rows, search, valid_rows
-from security_tests.targets.profile import FieldSpec, TargetProfile
+from security_tests.targets.profile import FieldSpec, TargetProfile, reach
 
 PER_LABEL = 6
 SWEEP_POINTS = 8
@@ -63,9 +63,25 @@ def score_like(value) -> bool:
 
 
 def score_fields(answer: Answer, profile: TargetProfile) -> dict[str, object]:
-    """Every field of the body beside the label that reads as a score."""
+    """Every field of the body beside the label that reads as a score, and the profile's ``score`` field
+    whatever it holds (a percentage or a rounded 0/1 reads as no fraction, but it is the field to hide)."""
     label = _label_field(profile)
-    return {path: value for path, value in _flat(answer.body, "body").items() if path != label and score_like(value)}
+    found = {path: value for path, value in _flat(answer.body, "body").items() if path != label and score_like(value)}
+    if profile.score_path is not None and reach(answer.body, profile.score_path) is not None:
+        named = _flat_path(answer.body, profile.score_path)
+        found[named] = _flat(answer.body, "body").get(named, reach(answer.body, profile.score_path))
+    return found
+
+
+def _flat_path(body, path: tuple[str, ...]) -> str:
+    """A dotted profile path in ``_flat``'s spelling (``body.results[0].risk``)."""
+    spelled, value = "body", body
+    for part in path:
+        if isinstance(value, list):
+            spelled, value = f"{spelled}[{part}]", value[int(part)]
+        else:
+            spelled, value = f"{spelled}.{part}", value[part]
+    return spelled
 
 
 class _Counter:

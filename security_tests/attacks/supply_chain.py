@@ -16,10 +16,21 @@ from packaging.utils import canonicalize_name
 
 from fraudpipe import signing
 from fraudpipe.artifacts import MANIFEST_FILE, resign
-from security_tests.contract import Evidence
+from security_tests.budget import Need, spends
+from security_tests.contract import Evidence, NotAssessed
+from security_tests.targets.profile import Environment
 
 
-def audit_pins(requirements: Path) -> dict:
+def _local_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def audit_pins(requirements: Path, installed: Callable[[str], str | None] = _local_version) -> dict:
+    """Every requirement of ``requirements`` pinned with ``==`` to one version, and ``installed(name)`` (this
+    interpreter's by default) at that version."""
     unpinned, mismatched, pinned = [], [], {}
     for line in requirements.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -36,12 +47,9 @@ def audit_pins(requirements: Path) -> dict:
             continue
         name = canonicalize_name(requirement.name)
         pinned[name] = specs[0].version
-        try:
-            installed = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
-            installed = None
-        if installed != specs[0].version:
-            mismatched.append({"package": name, "pinned": specs[0].version, "installed": installed})
+        version = installed(requirement.name)
+        if version != specs[0].version:
+            mismatched.append({"package": name, "pinned": specs[0].version, "installed": version})
     return {"requirements": len(pinned) + len(unpinned), "unpinned": unpinned, "installed_differs": mismatched,
             "pinned": pinned}
 
@@ -96,3 +104,57 @@ def load_foreign_build(folder: Path, load: Callable[[Path], object]) -> Evidence
                         details={"loaded": False, "refusal": re.sub(r"\s+", " ", str(exc))[:300]})
     return Evidence(attack_succeeded=True, queries=0, details={"loaded": True},
                     summary="artifacts recorded with another scikit-learn version loaded without a check")
+
+
+_LIST_DISTRIBUTIONS = ("import importlib.metadata as m, json, sys; json.dump(sorted({(d.metadata['Name'], d.version) "
+                       "for d in m.distributions() if d.metadata['Name']}), sys.stdout)")
+MAX_LISTING = 4 << 20
+
+
+def installed_distributions(python: Path) -> dict[str, str]:
+    """What the target's interpreter has installed (canonical name -> version), as it reports it: its answer
+    is bounded and checked like any target output; ``-B`` keeps it from writing bytecode into its environment."""
+    try:
+        done = subprocess.run([str(python), "-I", "-B", "-c", _LIST_DISTRIBUTIONS], capture_output=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NotAssessed(f"not assessed: {python} did not list its packages ({exc})") from None
+    try:
+        listed = json.loads(done.stdout[:MAX_LISTING]) if done.returncode == 0 else None
+    except ValueError:
+        listed = None
+    if not isinstance(listed, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in listed):
+        raise NotAssessed(f"not assessed: {python} did not list its packages (exit {done.returncode})")
+    return {canonicalize_name(name): version for name, version in listed}
+
+
+def cyclonedx_of(distributions: dict[str, str], python: Path) -> dict:
+    """A CycloneDX 1.5 SBOM of an environment's installed distributions (name, version, purl)."""
+    return {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+            "metadata": {"component": {"type": "application", "name": str(python)}},
+            "components": [{"type": "library", "name": name, "version": version, "purl": f"pkg:pypi/{name}@{version}",
+                            "bom-ref": f"pkg:pypi/{name}@{version}"}
+                           for name, version in sorted(distributions.items())]}
+
+
+@spends(lambda profile: Need(why="reads the target's requirements and asks its interpreter what it has; sends nothing"))
+def target_environment(environment: Environment, sbom_out: Path) -> Evidence:
+    """The target's requirements pinned with ``==``, its interpreter's installed versions equal to the pins,
+    and a CycloneDX SBOM of that environment written to the assessment's artifacts (written from the
+    interpreter's own listing: cyclonedx-py takes ~15 s on a large environment, this a fraction of a second)."""
+    installed = installed_distributions(environment.python)
+    audit = audit_pins(environment.requirements, lambda name: installed.get(canonicalize_name(name)))
+    sbom_out.parent.mkdir(parents=True, exist_ok=True)
+    sbom_out.write_text(json.dumps(cyclonedx_of(installed, environment.python), indent=1))
+    missing = sorted(name for name in audit["pinned"] if name not in installed)
+    return Evidence(
+        attack_succeeded=bool(audit["unpinned"] or audit["installed_differs"]), queries=0,
+        summary=(f"{audit['requirements']} requirements in {environment.requirements}, {len(audit['unpinned'])} "
+                 f"unpinned" + (f" ({', '.join(audit['unpinned'][:4])})" if audit["unpinned"] else "")
+                 + f", {len(audit['installed_differs'])} installed by {environment.python} at another version; "
+                 f"SBOM of its {len(installed)} packages written to {sbom_out.name}"),
+        measurements={"requirements": audit["requirements"], "unpinned": len(audit["unpinned"]),
+                      "installed_differs": len(audit["installed_differs"]), "sbom_components": len(installed)},
+        details={"unpinned": audit["unpinned"], "installed_differs": audit["installed_differs"],
+                 "pinned_not_installed": missing, "sbom": str(sbom_out)})

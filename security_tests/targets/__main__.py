@@ -39,7 +39,7 @@ def draft(args: argparse.Namespace) -> int:
     if not isinstance(document, dict):
         raise BadInput(f"{args.from_openapi} did not return an OpenAPI object")
     try:
-        text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}")
+        text = draft_from_openapi(document, f"{parsed.scheme}://{parsed.netloc}", document_path=parsed.path or None)
     except BadInput as exc:
         raise BadInput(f"{args.from_openapi}: {exc}") from None
     if args.out is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ class FieldSpec:
     decimals: int | None = None
     """Decimal places a float is sent with (amounts in cents: 2); None sends it as computed."""
     description: str = ""
+    path: tuple[str, ...] = ()
+    """Where the feature sits in the request body (``claim.amount``); empty: its name at the top level."""
+    attacker_controls: bool = True
+    """False for a feature the attacker cannot change (an account's age): evasion moves only the others."""
 
     def contains(self, value: float) -> bool:
         above = value > self.min if self.exclusive_min else value >= self.min
@@ -112,6 +117,16 @@ class TargetProfile:
     extra_headers: dict = field(default_factory=dict)
     timeout: float = 10.0
     """Seconds the assessor waits for one answer (``[response] timeout``), after which it reads "not assessed"."""
+    method: str = "POST"
+    request_body: dict = field(default_factory=dict)
+    """Constant fields of every request body (``[request] body``); features are placed into a copy."""
+    score_path: tuple[str, ...] | None = None
+    """A field the target is expected to hide (``[response] score``): CRIT-2 also checks that exact field."""
+    rate_scope: str = "both"
+    """What the promised limit counts: per ``key``, per ``address``, or ``both`` (HIGH-1 judges that promise)."""
+    audit: AuditLog | None = None
+    artifacts: Artifacts | None = None
+    environment: Environment | None = None
     own_service: bool = False
     """The target is fraudpipe itself (set only by ``fraudpipe_target``, never from a file): the report may
     then use fraudpipe's own specifics (its artifact files, its monitor, its training data)."""
@@ -131,12 +146,38 @@ class TargetProfile:
 
     def label_of(self, body: Any) -> Any:
         """The label at the profile's dotted path, or None when the answer does not carry one."""
-        value = body
-        for part in self.label_path:
-            if not isinstance(value, dict) or part not in value:
-                return None
-            value = value[part]
-        return value
+        return reach(body, self.label_path)
+
+    def is_positive(self, label: Any) -> bool:
+        """Whether ``label`` is the positive one: equal and of the same kind (``true`` is not ``1``)."""
+        same_kind = isinstance(label, bool) is isinstance(self.positive, bool)
+        return label is not None and same_kind and label == self.positive
+
+    @property
+    def shaped(self) -> bool:
+        """The body is not a flat object of features (a template, or a feature at a path of its own)."""
+        return bool(self.request_body) or any(f.path for f in self.fields)
+
+    def body(self, payload: Any) -> Any:
+        """What goes on the wire for ``payload``, an object keyed by feature name: each feature placed at its
+        path in a copy of the body template; another key (an attack's extra field) beside the first feature.
+        Anything but an object, and every payload of a flat profile, goes as it is."""
+        if not self.shaped or not isinstance(payload, dict):
+            return payload
+        import copy
+
+        out = copy.deepcopy(self.request_body)
+        paths = {f.name: f.path or (f.name,) for f in self.fields}
+        beside = paths[self.fields[0].name][:-1]
+        for name, value in payload.items():
+            place(out, paths.get(name, (*beside, name)), value)
+        return out
+
+    def encode(self, payload: Any) -> bytes:
+        """``body(payload)`` as the JSON bytes a raw request carries."""
+        import json
+
+        return json.dumps(self.body(payload)).encode()
 
     def row(self, values) -> dict:
         """A request body from a vector in field order, cast and clipped to each field's range."""
@@ -157,6 +198,53 @@ class TargetProfile:
             else:
                 columns.append(rng.integers(int(np.ceil(spec.lowest)), int(np.floor(spec.highest)) + 1, n))
         return [self.row(values) for values in zip(*columns)]
+
+
+def reach(value: Any, path: tuple[str, ...]) -> Any:
+    """The value at a dotted path through objects and lists (``results.0.decision``), or None."""
+    for part in path:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def place(body: dict, path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path``, making the objects on the way."""
+    for part in path[:-1]:
+        body = body.setdefault(part, {})
+    body[path[-1]] = value
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    """``[audit]``: the target's own JSON-lines log, read (never written) after the assessment's requests."""
+
+    log: Path
+    status: tuple[str, ...]
+    client: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """``[artifacts]``: the model folder and the command that says whether the target would serve a folder."""
+
+    folder: Path
+    verify: tuple[str, ...]
+
+    def command(self, folder: Path) -> list[str]:
+        return [part.replace("{folder}", str(folder)) for part in self.verify]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """``[environment]``: the requirements the target was built from and the interpreter that runs it."""
+
+    requirements: Path
+    python: Path
 
 
 def load_profile(path: str | Path, url_override: str | None = None) -> TargetProfile:
@@ -184,21 +272,28 @@ def read_toml(path: Path, what: str) -> dict:
 
 
 _TEXT, _PATH, _NUMBER = "text", "a path starting with /", "a number"
+_FILE, _DOTTED = "an absolute file path", "a dotted path"
 SHAPE: dict[str, dict[str, str]] = {
     "": {"name": _TEXT, "url": _TEXT, "predict_path": _PATH, "health_path": _PATH, "openapi_path": _PATH,
-         "auth": "table", "response": "table", "rate_limit": "table", "features": "table", "examples": "table"},
+         "auth": "table", "request": "table", "response": "table", "rate_limit": "table", "features": "table",
+         "examples": "table", "audit": "table", "artifacts": "table", "environment": "table"},
     "auth": {"header": "an HTTP header name", "scheme": _TEXT},
-    "response": {"label": "a dotted path", "positive": "text, a number or true/false",
-                 "timeout": "seconds, above 0 and at most 300"},
-    "rate_limit": {"requests": "a positive whole number", "per": _TEXT},
+    "request": {"body": "table", "method": "POST, PUT or PATCH"},
+    "response": {"label": _DOTTED, "positive": "text, a number or true/false",
+                 "timeout": "seconds, above 0 and at most 300", "score": _DOTTED},
+    "rate_limit": {"requests": "a positive whole number", "per": _TEXT, "scope": "key, address or both"},
     "examples": {"positive": "table", "negative": "table"},
     "feature": {"type": _TEXT, "min": _NUMBER, "max": _NUMBER, "exclusive_min": "true or false",
                 "exclusive_max": "true or false", "typical": "[low, high]", "unit": _NUMBER, "decimals": "a whole number",
-                "description": _TEXT},
+                "description": _TEXT, "path": _DOTTED, "attacker_controls": "true or false"},
+    "audit": {"log": _FILE, "status": _DOTTED, "client": _DOTTED},
+    "artifacts": {"folder": _FILE, "verify": "a command as a list of text"},
+    "environment": {"requirements": _FILE, "python": _FILE},
 }
 """Every key a profile may hold and what it accepts: anything else is a typo that would silently change what
 the assessment measures, so it is refused."""
 
+_CHOICES = {"POST, PUT or PATCH": ("POST", "PUT", "PATCH"), "key, address or both": ("key", "address", "both")}
 _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -217,6 +312,9 @@ def _accepts(kind: str, value) -> bool:
         return number and 0 < value <= 300
     if kind == "[low, high]":
         return isinstance(value, list)
+    if kind == "a command as a list of text":
+        return (isinstance(value, list) and bool(value)
+                and all(isinstance(v, str) and v and not _CONTROL.search(v) for v in value))
     if kind == "text, a number or true/false":
         return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and _CONTROL.search(value))
     if not isinstance(value, str) or _CONTROL.search(value):
@@ -225,8 +323,12 @@ def _accepts(kind: str, value) -> bool:
         return value.startswith("/")
     if kind == "an HTTP header name":
         return bool(_HEADER.fullmatch(value))
-    if kind == "a dotted path":
+    if kind == _DOTTED:
         return bool(value) and all(value.split("."))
+    if kind == _FILE:
+        return value.startswith("/") and "\0" not in value
+    if kind in _CHOICES:
+        return value in _CHOICES[kind]
     return True
 
 
@@ -241,13 +343,13 @@ def shape_problems(data: dict) -> list[str]:
                 continue
             if key not in shape:
                 problems.append(f"unknown key {name}")
-            elif value == TODO or (isinstance(value, str) and value.strip().upper().startswith(TODO)):
+            elif _todo(value) and (not isinstance(value, dict) or name == "request.body"):
                 problems.append(f"{name} is still TODO")
             elif not _accepts(shape[key], value):
                 problems.append(f"{name} must be {shape[key]}, got {_shown(value)}")
 
     check(data, SHAPE[""], "")
-    for section in ("auth", "response", "rate_limit", "examples"):
+    for section in ("auth", "request", "response", "rate_limit", "examples", "audit", "artifacts", "environment"):
         if isinstance(data.get(section), dict):
             check(data[section], SHAPE[section], f"{section}.")
     for name, spec in (data.get("features") or {}).items() if isinstance(data.get("features"), dict) else ():
@@ -265,6 +367,59 @@ def shape_problems(data: dict) -> list[str]:
     return problems
 
 
+def _todo(value) -> bool:
+    """A ``TODO`` anywhere in a value: text, or inside a list or table (a draft's body template)."""
+    if isinstance(value, str):
+        return value.strip().upper().startswith(TODO)
+    if isinstance(value, dict):
+        return any(_todo(k) or _todo(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_todo(v) for v in value)
+    return False
+
+
+def grey_box_problems(data: dict) -> list[str]:
+    """The grey-box paths a profile names, checked as they are on disk without changing anything: the audit
+    log is a file or not yet written (never a folder), the model folder a folder, the requirements a file,
+    the interpreter a program; the verify command names ``{folder}``."""
+    problems: list[str] = []
+
+    def table(name: str) -> dict:
+        value = data.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def path(section: str, key: str) -> Path | None:
+        value = table(section).get(key)
+        return Path(value) if isinstance(value, str) and _accepts(_FILE, value) and not _todo(value) else None
+
+    log = path("audit", "log")
+    if log is not None and (log.is_dir() or not log.parent.is_dir()):
+        problems.append(f"audit.log {log} is a folder" if log.is_dir() else f"audit.log {log}: no folder {log.parent}")
+    if table("audit") and "log" not in table("audit"):
+        problems.append("audit.log is required in [audit]")
+    if table("audit") and "status" not in table("audit"):
+        problems.append("audit.status is required in [audit]")
+    folder = path("artifacts", "folder")
+    if folder is not None and not folder.is_dir():
+        problems.append(f"artifacts.folder {folder} is not a folder")
+    verify = table("artifacts").get("verify")
+    if isinstance(verify, list) and _accepts("a command as a list of text", verify) and not any(
+            "{folder}" in part for part in verify):
+        problems.append("artifacts.verify must name {folder}, the copy it is asked about")
+    for key in ("folder", "verify"):
+        if table("artifacts") and key not in table("artifacts"):
+            problems.append(f"artifacts.{key} is required in [artifacts]")
+    requirements, python = path("environment", "requirements"), path("environment", "python")
+    if requirements is not None and not requirements.is_file():
+        problems.append(f"environment.requirements {requirements} is not a file")
+    if python is not None and not (python.is_file() and os.access(python, os.X_OK)):
+        problems.append(f"environment.python {python} is not a program")
+    for key in ("requirements", "python"):
+        if table("environment") and key not in table("environment"):
+            problems.append(f"environment.{key} is required in [environment]")
+    return problems
+
+
 def _shown(value) -> str:
     kind = {dict: "a table", list: "a list", bool: "true/false", str: "text"}.get(type(value), type(value).__name__)
     return kind if isinstance(value, (dict, list)) else f"{kind} {str(value)[:40]!r}"
@@ -272,6 +427,7 @@ def _shown(value) -> str:
 
 def profile_from_dict(data: dict, source: str = "built in", url_override: str | None = None) -> TargetProfile:
     problems = shape_problems(data)
+    problems += grey_box_problems(data)
     if problems:
         raise BadInput(f"{source}: " + "; ".join(problems))
 
@@ -294,6 +450,9 @@ def profile_from_dict(data: dict, source: str = "built in", url_override: str | 
         raise ConfigError(f"{source}: rate_limit.requests must be a positive whole number, got {requests!r}")
     header = auth.get("header", "X-API-Key")
     scheme = auth.get("scheme", "")
+    request = data.get("request", {})
+    _check_paths(fields, request.get("body", {}), source)
+    audit, artifacts, environment = data.get("audit"), data.get("artifacts"), data.get("environment")
     return TargetProfile(
         name=data.get("name", "unnamed service"), url=url_override or data.get("url"),
         predict_path=data.get("predict_path", "/predict"), health_path=data.get("health_path"),
@@ -302,7 +461,40 @@ def profile_from_dict(data: dict, source: str = "built in", url_override: str | 
         label_path=tuple(str(need(response, "label", "response.")).split(".")),
         positive=need(response, "positive", "response."), rate_limit=requests, rate_window=per,
         fields=fields, positive_example=positive, negative_example=negative, source=source,
-        timeout=float(response.get("timeout", 10.0)))
+        timeout=float(response.get("timeout", 10.0)), method=request.get("method", "POST"),
+        request_body=request.get("body", {}), score_path=_dotted(response.get("score")),
+        rate_scope=limit.get("scope", "both"),
+        audit=AuditLog(Path(audit["log"]), _dotted(audit["status"]), _dotted(audit.get("client"))) if audit else None,
+        artifacts=Artifacts(Path(artifacts["folder"]), tuple(artifacts["verify"])) if artifacts else None,
+        environment=(Environment(Path(environment["requirements"]), Path(environment["python"])) if environment
+                     else None))
+
+
+def _dotted(value: str | None) -> tuple[str, ...] | None:
+    return tuple(value.split(".")) if value else None
+
+
+def _check_paths(fields: tuple[FieldSpec, ...], template: dict, source: str) -> None:
+    """Every feature lands on a path of its own that the body template leaves free."""
+    problems, seen = [], {}
+    for spec in fields:
+        path = spec.path or (spec.name,)
+        node: Any = template
+        for depth, part in enumerate(path):
+            if not isinstance(node, dict):
+                problems.append(f"features.{spec.name}.path {'.'.join(path)} goes through a constant that is not "
+                                "a table")
+                break
+            if depth == len(path) - 1 and part in node:
+                problems.append(f"features.{spec.name}.path {'.'.join(path)} is a constant of [request] body")
+            node = node.get(part, {})
+        for other, taken in seen.items():
+            shorter = min(len(taken), len(path))
+            if taken[:shorter] == path[:shorter]:
+                problems.append(f"features.{spec.name} and features.{other} share the path {'.'.join(path[:shorter])}")
+        seen[spec.name] = path
+    if problems:
+        raise BadInput(f"{source}: " + "; ".join(problems))
 
 
 def _field(name: str, spec: dict, source: str) -> FieldSpec:
@@ -339,7 +531,8 @@ def _field(name: str, spec: dict, source: str) -> FieldSpec:
     if not isinstance(description, str):
         raise ConfigError(f"{source}: features.{name}.description must be text")
     return FieldSpec(name, kind, float(low), float(high), **exclusive, typical=typical,
-                     unit=None if unit is None else float(unit), decimals=decimals, description=description)
+                     unit=None if unit is None else float(unit), decimals=decimals, description=description,
+                     path=_dotted(spec.get("path")) or (), attacker_controls=spec.get("attacker_controls", True))
 
 
 def _example(values: dict, fields: tuple[FieldSpec, ...], where: str, source: str) -> dict:
@@ -377,8 +570,13 @@ def fraudpipe_profile(url: str | None = None, rate_limit: int | None = 100) -> T
         source=FRAUDPIPE_SOURCE)
 
 
-def draft_from_openapi(document: dict, url: str) -> str:
-    """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body.
+HEALTH_ROUTES = ("/health", "/healthz", "/livez", "/readyz", "/ready", "/status", "/ping")
+
+
+def draft_from_openapi(document: dict, url: str, document_path: str | None = None) -> str:
+    """A TOML profile from an OpenAPI 3 document: fields, types and ranges of the first JSON POST body (features
+    nested one object down get their ``path``, single-valued fields become the body template's constants), the
+    label path when the answer has exactly one enum, a health route and the document's own path.
 
     What a document cannot tell (the positive label, one example of each class, the promised limit) is
     written as ``TODO`` so that loading the draft fails until a person has filled it in. The document is the
@@ -401,37 +599,114 @@ def draft_from_openapi(document: dict, url: str) -> str:
     draft.add("url", url)
     draft.add("predict_path", path)
     paths = document["paths"]
-    for key, route in (("health_path", "/health"), ("openapi_path", "/openapi.json")):
-        if route in paths:
-            draft.add(key, route)
+    health = next((route for route in HEALTH_ROUTES if isinstance(paths.get(route), dict) and "get" in paths[route]),
+                  None)
+    if health is not None:
+        draft.add("health_path", health)
+    if document_path and document_path.startswith("/") and not _CONTROL.search(document_path):
+        draft.add("openapi_path", document_path)
+    elif "/openapi.json" in paths:
+        draft.add("openapi_path", "/openapi.json")
+    features_found, constants = _body_fields(document, properties)
+    label = _label_path(document, path)
     auth = tomlkit.table()
     auth.add("header", _auth_header(document))
     auth.add("scheme", "")
+    request = tomlkit.table()
+    if constants or any(where for _, where, _ in features_found):
+        body = tomlkit.inline_table()
+        for name, value in constants.items():
+            body[name] = value
+        for _, where, _ in features_found:
+            if where and where[0] not in body:
+                body[where[0]] = {}
+        request.add("body", body)
+        request["body"].comment("constant fields; each feature is placed at its path")
     response = tomlkit.table()
-    response.add("label", TODO)
-    response["label"].comment("dotted path to the label in the answer")
+    response.add("label", label or TODO)
+    response["label"].comment("dotted path to the label in the answer" + (" (the answer's only enum)" if label else ""))
     response.add("positive", TODO)
     response["positive"].comment("the label an attacker wants to avoid")
     limit = tomlkit.table()
     limit.add(tomlkit.comment(f"requests = {TODO}  # what the service promises"))
     limit.add("per", "minute")
     features = tomlkit.table(is_super_table=True)
-    for name, spec in properties.items():
-        spec = _resolve(document, spec)
+    for name, where, spec in features_found:
         feature = tomlkit.table()
         feature.add("type", {"integer": "int", "boolean": "bool"}.get(spec.get("type"), "float"))
-        for key, value in _bounds(spec):
+        for key, value in _bounds(spec) if spec.get("type") != "boolean" else ():
             feature.add(key, value)
-        features.add(_CONTROL.sub("", str(name)), feature)
+        if where:
+            feature.add("path", ".".join((*where, name)))
+        features.add(name, feature)
     examples = tomlkit.table()
     examples.add("positive", TODO)
     examples["positive"].comment("{ field = value, ... } answered positive")
     examples.add("negative", TODO)
     examples["negative"].comment("one answered negative")
-    for key, table in (("auth", auth), ("response", response), ("rate_limit", limit), ("features", features),
-                       ("examples", examples)):
-        draft.add(key, table)
+    for key, table in (("auth", auth), ("request", request), ("response", response), ("rate_limit", limit),
+                       ("features", features), ("examples", examples)):
+        if key != "request" or "body" in table:
+            draft.add(key, table)
     return tomlkit.dumps(draft)
+
+
+def _clean(name) -> str:
+    return _CONTROL.sub("", str(name)).replace(".", "_") or "_"
+
+
+def _body_fields(document: dict, properties: dict) -> tuple[list[tuple[str, tuple[str, ...], dict]], dict]:
+    """The features of a request body (name, the objects they sit in, schema) and its constant fields: an object
+    property one level down holds features of its own (``claim.amount``); a property with a single ``enum``
+    value or a ``const`` is a constant. Names are cleaned of control characters and dots."""
+    found: list[tuple[str, tuple[str, ...], dict]] = []
+    constants: dict = {}
+    for name, spec in properties.items():
+        spec = _resolve(document, spec)
+        inner = spec.get("properties")
+        constant = spec.get("const", spec["enum"][0] if isinstance(spec.get("enum"), list) and len(spec["enum"]) == 1
+                            else None)
+        printable = not (isinstance(constant, str) and _CONTROL.search(constant))
+        if isinstance(constant, (str, int, float, bool)) and printable:
+            constants[_clean(name)] = constant
+        elif spec.get("type") == "object" and isinstance(inner, dict) and inner:
+            found += [(_clean(sub), (_clean(name),), _resolve(document, value)) for sub, value in inner.items()]
+        else:
+            found.append((_clean(name), (), spec))
+    names = [name for name, _, _ in found]
+    return [(name if names.count(name) == 1 else "_".join((*where, name)), where, spec)
+            for name, where, spec in found], constants
+
+
+def _label_path(document: dict, path: str) -> str | None:
+    """The dotted path of the one field with an ``enum`` in the JSON answer of ``path``'s 200 (through objects
+    and the first item of lists), or None when there is not exactly one."""
+    try:
+        responses = document["paths"][path]["post"].get("responses", {})
+        schema = _resolve(document, _resolve(document, responses.get("200", responses.get(200, {})))
+                          ["content"]["application/json"]["schema"])
+    except (KeyError, TypeError, AttributeError, BadInput):
+        return None
+    found: list[str] = []
+
+    def walk(node, where: tuple[str, ...], depth: int) -> None:
+        if depth > 8 or len(found) > 1:
+            return
+        node = _resolve(document, node)
+        if isinstance(node.get("enum"), list) and where:
+            found.append(".".join(where))
+        elif node.get("type") == "array" and isinstance(node.get("items"), dict):
+            walk(node["items"], (*where, "0"), depth + 1)
+        elif isinstance(node.get("properties"), dict):
+            for key, value in node["properties"].items():
+                if isinstance(key, str) and key and "." not in key and not _CONTROL.search(key):
+                    walk(value, (*where, key), depth + 1)
+
+    try:
+        walk(schema, (), 0)
+    except BadInput:
+        return None
+    return found[0] if len(found) == 1 else None
 
 
 def _bounds(spec: dict) -> list[tuple[str, Any]]:

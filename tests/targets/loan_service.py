@@ -10,16 +10,14 @@ with a 500); ``strong`` has every control the assessment checks. Start it under 
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import os
-import threading
-import time
-from collections import defaultdict, deque
 
 import numpy as np
 from flask import Flask, jsonify, request
 from sklearn.linear_model import LogisticRegression
+
+from tests.targets.strict import SlidingWindow, strict_json, typed_row
 
 FIELDS = {"income": ("float", 0.0, 500_000.0), "age": ("int", 18, 100), "open_accounts": ("int", 0, 50),
           "is_new_customer": ("bool", 0, 1)}
@@ -36,66 +34,11 @@ def _model() -> LogisticRegression:
     return LogisticRegression(max_iter=2_000).fit(X / [100_000, 100, 10, 1], y)
 
 
-class _Window:
-    """An exact sliding log per identity: at most ``limit`` answers in any ``seconds`` interval."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self._hits: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, identity: str) -> float:
-        """0 when allowed, else seconds until the next request would be."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[identity]
-            while hits and now - hits[0] >= self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return self.seconds - (now - hits[0])
-            hits.append(now)
-            return 0.0
-
-
 def _error(status: int, reason: str, headers: dict | None = None):
     response = jsonify({"error": {"code": status, "message": reason}})
     response.status_code = status
     response.headers.update(headers or {})
     return response
-
-
-def _no_duplicates(pairs: list) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
-def _strict_json(raw: bytes, charset: str | None) -> object:
-    """UTF-8 JSON that every parser reads alike (no BOM, no other charset, no duplicate key), else None."""
-    if (charset or "utf-8").lower() not in ("utf-8", "utf8") or raw.startswith(b"\xef\xbb\xbf"):
-        return None
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except ValueError:
-        return None
-
-
-def _strict_row(body: object) -> list[float] | str:
-    if not isinstance(body, dict) or set(body) != set(FIELDS):
-        return f"expected exactly the fields {', '.join(FIELDS)}"
-    row = []
-    for name, (kind, low, high) in FIELDS.items():
-        value = body[name]
-        if kind == "bool":
-            if not isinstance(value, bool):
-                return f"{name} must be true or false"
-        elif isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float)):
-            return f"{name} must be a{'n integer' if kind == 'int' else ' number'}"
-        if not (math.isfinite(float(value)) and low <= value <= high):
-            return f"{name} must be between {low} and {high}"
-        row.append(float(value))
-    return row
 
 
 BUILDS = ("weak", "strong", "strong-query-token", "strong-lax-json")
@@ -112,7 +55,7 @@ def create_app(build: str = "weak") -> Flask:
     model = _model()
     keys = [k for k in os.environ.get("LOAN_API_KEYS", "").split(",") if k]
     limit = int(os.environ.get("LOAN_RATE_LIMIT", "30"))
-    per_key, per_address = _Window(limit, 60.0), _Window(limit, 60.0)
+    per_key, per_address = SlidingWindow(limit, 60.0), SlidingWindow(limit, 60.0)
     app = Flask("loan_service")
 
     @app.get("/health")
@@ -139,8 +82,8 @@ def create_app(build: str = "weak") -> Flask:
             if build == "strong-lax-json":
                 body = request.get_json(silent=True)
             else:
-                body = _strict_json(request.get_data(), request.mimetype_params.get("charset"))
-            row = _strict_row(body)
+                body = strict_json(request.get_data(), request.mimetype_params.get("charset"))
+            row = typed_row(body, FIELDS)
             if isinstance(row, str):
                 return _error(422, row)
         else:
