@@ -138,26 +138,32 @@ def test_the_alert_stream_is_read_in_order_by_monitor_stream(redis_url, trained,
 
 
 def test_a_monitor_whose_state_cannot_be_read_answers_503_never_unwatched(trained, assessor_key, redis_url, tmp_path):
-    """Redis down, or a client's state of the wrong type: the answer is held back (503), not given unwatched.
-    The limiter is off here so that the monitor's own refusal is what is measured."""
+    """A client's state of the wrong type: the answer is held back (503), not given unwatched; Redis out of
+    reach: the store refuses (the limiter, which reaches the same Redis first, answers 503 too)."""
+    import pytest
     import redis
 
     from fraudpipe.serving.app import create_app
     from fraudpipe.serving.audit import read_records
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+    from fraudpipe.serving.ratelimit_store import StoreUnavailable
     from security_tests.servers import free_port
 
     body = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
-    for url in (f"redis://127.0.0.1:{free_port()}", redis_url):
-        redis.Redis.from_url(redis_url).flushall()
-        settings = trained.with_overrides(rate_limit_storage=url, audit_log=tmp_path / "audit.jsonl")
-        app = create_app("hardened", settings=settings, controls_off=("rate_limit",))
-        key_id = app.extensions["fraudpipe"].keys.identify(assessor_key)
-        redis.Redis.from_url(redis_url).set(f"fraudpipe:mon:{key_id}:f", "not a hash")
-        response = app.test_client().post("/predict", json=body, headers={"X-API-Key": assessor_key})
-        assert response.status_code == 503 and response.json["error"] == "monitor_unavailable", response.json
-        assert "prediction" not in response.json and int(response.headers["Retry-After"]) >= 1
-        record = read_records(tmp_path / "audit.jsonl")[-1]
-        assert record["status"] == 503 and record["prediction"] is None
+    redis.Redis.from_url(redis_url).flushall()
+    settings = trained.with_overrides(rate_limit_storage=redis_url, rate_limit="1000/minute",
+                                      audit_log=tmp_path / "audit.jsonl")
+    app = create_app("hardened", settings=settings)
+    key_id = app.extensions["fraudpipe"].keys.identify(assessor_key)
+    redis.Redis.from_url(redis_url).set(f"fraudpipe:mon:{key_id}:f", "not a hash")
+    response = app.test_client().post("/predict", json=body, headers={"X-API-Key": assessor_key})
+    assert response.status_code == 503 and response.json["error"] == "monitor_unavailable", response.json
+    assert "prediction" not in response.json and int(response.headers["Retry-After"]) >= 1
+    record = read_records(tmp_path / "audit.jsonl")[-1]
+    assert record["status"] == 503 and record["prediction"] is None
+    with pytest.raises(StoreUnavailable):
+        SharedMonitorStore(f"redis://127.0.0.1:{free_port()}", timeout=0.2).observe(
+            ["k"], np.zeros(4), True, 20, 200, 20, 4)
 
 
 def test_rotating_ipv6_addresses_inside_one_slash_64_is_one_client():

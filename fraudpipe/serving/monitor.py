@@ -184,7 +184,7 @@ def install(app: Flask, service) -> None:
     Alerts leave the service as audit records and log lines, the outputs an operator already reads.
     Where the rate limit is shared (Redis) the monitor's state is too (``monitor_store``); with
     ``memory://`` (one worker) it lives in the process."""
-    if service.shared_monitor and not service.settings.rate_limit_storage.startswith("memory://"):
+    if shared_with_the_limiter(service):
         return _install_shared(app, service)
     monitor = QueryMonitor(block=service.settings.monitor_block)
 
@@ -199,6 +199,13 @@ def install(app: Flask, service) -> None:
         return _alert_records(app, records, monitor.observe(records[0]))
 
     service.sinks.append(observe)
+
+
+def shared_with_the_limiter(service) -> bool:
+    """The monitor shares the Redis the limiter talks to: with the limiter off (an assessment variant) or
+    on ``memory://`` (one worker) there is none, and the state stays in the process."""
+    return (service.shared_monitor and "rate_limit" in service.controls
+            and not service.settings.rate_limit_storage.startswith("memory://"))
 
 
 def _asking() -> list[str]:
