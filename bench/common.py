@@ -99,3 +99,13 @@ def hello_app() -> Flask:
         return jsonify({"status": "ok"})
 
     return app
+
+
+def hardened_per_worker_monitor_app():
+    """granian RSGI factory: serve's front and hardened app, the monitor's state kept in each worker (what
+    the shared monitor state costs is this row against serve's hardened row)."""
+    from fraudpipe.serving.app import create_app
+    from fraudpipe.serving.front import front_for
+
+    app = create_app("hardened", shared_monitor=False)
+    return front_for(app, app.extensions["fraudpipe"].settings, validated=True)

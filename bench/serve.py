@@ -2,7 +2,8 @@
 connections, the same transaction repeated): the stack's ceiling on granian (a bare WSGI callable and a
 Flask hello world, 2 workers each), the seed's call pattern and today's-before hardened service on
 gunicorn's sync worker (the baselines), and ``python -m fraudpipe serve --workers 2`` with the inherited
-profile and with every control on and Redis limits. Per row: median req/s, p50 and p99 latency, and the
+profile and with every control on and Redis limits; beside it the same hardened service with the
+monitor's state kept in each worker, which is what sharing that state through Redis costs. Per row: median req/s, p50 and p99 latency, and the
 server's CPU per answered request (its processes' /proc ticks: steadier than req/s on a shared machine).
 Then the Redis commands per answered request and the most answers one window held in a boundary burst."""
 
@@ -100,8 +101,9 @@ def boundary(settings, redis: str, root: Path) -> dict:
         return boundary_burst(HttpClient(server.url, api_key=settings.api_keys[0]), TRANSACTION, 10, 1.0)
 
 
-def granian_wsgi(settings, port: int, log: Path, factory: str):
-    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "1",
+def granian(settings, port: int, log: Path, factory: str, interface: str = "wsgi"):
+    threads = ["--blocking-threads", "1"] if interface == "wsgi" else []
+    command = [sys.executable, "-m", "granian", "--interface", interface, "--workers", "2", *threads,
                "--no-ws", "--http", "1", "--factory", "--log-level", "warning", "--port", str(port), factory]
     return serve(command, settings_env(settings), port, log)
 
@@ -111,6 +113,7 @@ SERVICES = (("bare", "bare WSGI callable, granian WSGI 2 workers"),
             ("seed", "seed call pattern, gunicorn sync 2 workers"),
             ("before", "hardened, every control, gunicorn sync (old serve)"),
             ("inherited", "inherited, `serve --workers 2`"),
+            ("per_worker", "hardened, Redis, monitor state per worker"),
             ("hardened", "hardened, every control, Redis, `serve --workers 2`"))
 
 
@@ -118,11 +121,13 @@ def run_once(settings, redis: str, root: Path, args, results: dict) -> dict:
     key, port = settings.api_keys[0], free_port
     deployed = settings.with_overrides(rate_limit_storage=redis)
     servers = {
-        "bare": lambda: granian_wsgi(settings, port(), root / "bare.log", "bench.common:bare_app"),
-        "hello": lambda: granian_wsgi(settings, port(), root / "hello.log", "bench.common:hello_app"),
+        "bare": lambda: granian(settings, port(), root / "bare.log", "bench.common:bare_app"),
+        "hello": lambda: granian(settings, port(), root / "hello.log", "bench.common:hello_app"),
         "seed": lambda: gunicorn_direct(settings, port(), root / "seed.log", 2, app="bench.common:seed_app_from_env()"),
         "before": lambda: gunicorn_direct(deployed, port(), root / "before.log", 2, app="fraudpipe:create_app()"),
         "inherited": lambda: fraudpipe_serve(settings, port(), root / "inherited.log", workers=2, profile="inherited"),
+        "per_worker": lambda: granian(deployed, port(), root / "per_worker.log",
+                                      "bench.common:hardened_per_worker_monitor_app", interface="rsgi"),
     }
     for name, start in servers.items():
         with start() as server:
@@ -164,7 +169,7 @@ def main() -> None:
         print(f"| {label:<52} | {rps[name]:>7.0f} | {median_of(results[name], 'median_ms'):>6.2f} | "
               f"{median_of(results[name], 'p99_ms'):>6.2f} | {cpu[name]:>17.0f} | {max(r['non_2xx'] for r in results[name]):>7} |")
     hardened = rps["hardened"]
-    for base, target in (("hello", 0.5), ("inherited", 0.7), ("before", None), ("bare", None)):
+    for base, target in (("hello", 0.5), ("inherited", 0.7), ("per_worker", None), ("before", None), ("bare", None)):
         share = hardened / rps[base]
         verdict = f" (target >= {target:.0%}: {'met' if share >= target else 'MISSED'})" if target else ""
         print(f"hardened / {base}: {share:.0%} of req/s{verdict}; CPU per request {cpu['hardened'] / cpu[base]:.2f}x")

@@ -93,6 +93,7 @@ def test_the_targets_own_log_keeps_one_record_per_request_with_the_real_address(
     grey_box_part(reach.profile.audit, "audit", "MED-2")
     allocation = reach.allocation
     addresses = {s.address for s in allocation.slices if s.address} | set(allocation.keyless_addresses)
+    flood = reach.fresh() if allocation.fresh else None
     found = evidence.record(target_audit_trail(reach.client(), reach.keyless(), reach.profile, reach.key,
-                                               reach.target.api_keys, addresses))
+                                               reach.target.api_keys, addresses, flood=flood))
     assert not found.attack_succeeded, found.summary

@@ -94,6 +94,8 @@ def test_grey_box_findings_are_assessed_on_another_service_and_called_right(clai
     assert statuses == dict.fromkeys(GREY_BOX, expected), found["_stdout"][-3000:]
     if build == "strong":
         assert found["HIGH-4"]["status"] not in ("Not run", "Error", "Not assessed"), found["HIGH-4"]["tests"]
+        trail = next(t for t in found["MED-2"]["tests"] if "test_the_targets_own_log" in t["nodeid"])
+        assert 429 in trail["evidence"]["details"]["statuses_answered"], trail["evidence"]["summary"]
         black_box = {fid: found[fid]["status_code"] for fid in ("CRIT-1", "CRIT-2", "HIGH-1", "MED-1")}
         assert set(black_box.values()) <= {"held", "control_verified_residual_remains"}, black_box
     context = found["_assessment"]["context"]

@@ -228,7 +228,8 @@ def _appended(log: AuditLog, since: int) -> tuple[list, str]:
 
 def campaign(profile: TargetProfile, key: str) -> list[tuple[bool, str, str, list, bytes]]:
     """``(keyed, method, path, headers, body)``: one request for each status a service can be made to give
-    without spending its limit (200, 401 twice, 404, 405, 413, 415, 422), each with a forged client address."""
+    without spending its limit (200, 401 twice, 404, 405, 413, 415, 422), each with a forged client address
+    (the 429 comes from a flood on a window of its own, ``target_audit_trail``)."""
     credential = _credential(profile, key)
     ctype, good = ("Content-Type", "application/json"), profile.negative_example
     first = next((f for f in profile.fields if f.type != "bool"), profile.fields[0])
@@ -247,21 +248,29 @@ def campaign(profile: TargetProfile, key: str) -> list[tuple[bool, str, str, lis
 def _trail_need(profile: TargetProfile) -> Need:
     if profile.audit is None:
         return Need(why="nothing: the profile names no [audit] log")
-    return Need("", 6, 6, keyless=2, why="6 keyed requests and 2 without a key, one of each status, then the log")
+    if profile.rate_limit is None:
+        return Need("", 6, 6, keyless=2, why="6 keyed requests and 2 without a key, one of each status, then the log")
+    return Need("", 6, 6, fresh=1, fresh_queries=profile.rate_limit + 1, keyless=2,
+                why=f"6 keyed requests and 2 without a key, one of each status, and {profile.rate_limit + 1} on an "
+                    "untouched window for a 429, then the log")
 
 
 @spends(_trail_need)
 def target_audit_trail(keyed: Client, keyless: Client, profile: TargetProfile, key: str, secrets: list[str],
-                       addresses: set[str], settle: float = 0.3) -> Evidence:
+                       addresses: set[str], settle: float = 0.3, flood: Client | None = None) -> Evidence:
     """The target's own log (``[audit]``) after one request of each status: each must leave exactly one record
     with the status answered and, when the profile names where the client address is, the real source address
     (never the forged ``X-Forwarded-For``); no raw API key anywhere in the log. With ``client`` given the
-    records are told apart from other traffic by the addresses this test sent from (``addresses``)."""
+    records are told apart from other traffic by the addresses this test sent from (``addresses``). With
+    ``flood`` (a client on an untouched window) the promised limit and one more are sent, so the refusal
+    the limit gives (429) must be logged too."""
     log = profile.audit
     before = log_size(log)
     answered = []
     for is_keyed, method, path, headers, body in campaign(profile, key):
         answered.append((keyed if is_keyed else keyless).request(method, path, headers, body).status)
+    if flood is not None and profile.rate_limit is not None:
+        answered += [flood.predict(profile.negative_example).status for _ in range(profile.rate_limit + 1)]
     time.sleep(settle)
     records, text = _appended(log, before)
     problems: list[str] = []
