@@ -32,6 +32,8 @@ def main() -> None:
     exact = True
     for rows in (X, stress):
         labels, proba = compiled.predict(rows)
+        one_by_one = np.array([compiled.predict_one(r)[1] for r in rows])
+        exact &= bool(np.array_equal(one_by_one, proba))
         scaled = scaler.transform(rows)
         exact &= bool(np.array_equal(proba, forest.predict_proba(scaled)[:, 1]))
         exact &= bool(np.array_equal(labels, forest.predict(scaled)))
@@ -40,7 +42,7 @@ def main() -> None:
     forest.set_params(n_jobs=-1)
     seed_call = median_seconds(lambda: (forest.predict(scaler.transform(row)),
                                         forest.predict_proba(scaler.transform(row))), max(args.repeat // 10, 20))
-    fast_call = median_seconds(lambda: compiled.predict(row), args.repeat * 10)
+    fast_call = median_seconds(lambda: compiled.predict_one(row[0]), args.repeat * 10)  # the serving path
 
     seed_client = seed_app(settings.artifacts_dir).test_client()
     hardened_client = create_app("hardened", settings=settings).test_client()
