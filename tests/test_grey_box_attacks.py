@@ -63,3 +63,16 @@ def test_tampering_works_on_copies_and_a_verifier_that_unpickles_is_caught(relea
     assert "bytes appended to meta.json" in found.details["accepted"]
     assert _state(folder) == before and _state(outside) == outside_before
     assert list(work.iterdir()) == [], "the temporary copies must be removed"
+
+
+def test_a_target_command_that_floods_its_output_costs_a_bounded_read():
+    """A verify command (or target interpreter) printing 64 MiB: the assessor reads back at most its cap,
+    the start of stdout and the end of stderr, where the last error line is."""
+    import sys
+
+    from security_tests.subprocesses import run_bounded
+
+    flood = "import sys; sys.stdout.write('x' * (64 << 20)); sys.stderr.write('y' * (8 << 20) + 'last line')"
+    ran = run_bounded([sys.executable, "-c", flood], timeout=60, cap=64 << 10)
+    assert ran.returncode == 0 and len(ran.stdout) == 64 << 10 and len(ran.stderr) == 64 << 10
+    assert ran.stderr.endswith(b"last line")

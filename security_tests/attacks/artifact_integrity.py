@@ -45,6 +45,7 @@ from security_tests.attacks.client import Client, exchange
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.targets.profile import Artifacts, TargetProfile
+from security_tests.subprocesses import run_bounded
 
 HOUR = 1  # index of hour_of_day in fraudpipe's schema, where the scaler and the serving arrays keep it
 Tampering = Callable[[Path, Path], None]  # (folder, marker file the attacker's code writes when it runs)
@@ -450,7 +451,7 @@ def _copy(folder: Path, copy: Path) -> Path:
 
 def _verify(command: list[str]) -> tuple[int, str]:
     try:
-        done = subprocess.run(command, capture_output=True, timeout=VERIFY_SECONDS, stdin=subprocess.DEVNULL)
+        done = run_bounded(command, VERIFY_SECONDS, cap=64 << 10)
     except subprocess.TimeoutExpired:
         return -1, f"no answer in {VERIFY_SECONDS} s"
     except OSError as exc:

@@ -19,6 +19,7 @@ from fraudpipe.artifacts import MANIFEST_FILE, resign
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
 from security_tests.targets.profile import Environment
+from security_tests.subprocesses import run_bounded
 
 
 def _local_version(name: str) -> str | None:
@@ -115,12 +116,11 @@ def installed_distributions(python: Path) -> dict[str, str]:
     """What the target's interpreter has installed (canonical name -> version), as it reports it: its answer
     is bounded and checked like any target output; ``-B`` keeps it from writing bytecode into its environment."""
     try:
-        done = subprocess.run([str(python), "-I", "-B", "-c", _LIST_DISTRIBUTIONS], capture_output=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+        done = run_bounded([str(python), "-I", "-B", "-c", _LIST_DISTRIBUTIONS], 60, cap=MAX_LISTING)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NotAssessed(f"not assessed: {python} did not list its packages ({exc})") from None
     try:
-        listed = json.loads(done.stdout[:MAX_LISTING]) if done.returncode == 0 else None
+        listed = json.loads(done.stdout) if done.returncode == 0 else None
     except ValueError:
         listed = None
     if not isinstance(listed, list) or not all(
