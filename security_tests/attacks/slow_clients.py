@@ -15,7 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 from security_tests.budget import Need, spends
-from security_tests.contract import Evidence
+from security_tests.contract import Evidence, NotAssessed
 from security_tests.targets.profile import TargetProfile
 
 HOLDERS = 8  # of each kind: more than a sync server's workers or a thread pool's threads
@@ -66,6 +66,8 @@ def slow_clients(base_url: str, profile: TargetProfile, source_address: str | No
     """``HOLDERS`` connections that trickle header lines and ``HOLDERS`` that send full headers and then
     trickle a declared body; then two plain requests must be answered within ``PATIENCE`` seconds."""
     parts = urlsplit(base_url)
+    if parts.scheme != "http":  # raw sockets speak plain HTTP; over TLS every probe would look starved
+        raise NotAssessed(f"not assessed: slow clients are measured over plain http, the target is {parts.scheme}")
     host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
     path = profile.health_path or profile.predict_path
     bind = (source_address, 0) if source_address else None
