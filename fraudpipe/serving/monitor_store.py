@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fraudpipe.serving.ratelimit_store import StoreUnavailable
+from fraudpipe.serving.ratelimit_store import StoreUnavailable, fail_fast_client, unreachable
 
 PREFIX = "fraudpipe:mon:"
 ALERTS = "fraudpipe:mon:alerts"
@@ -106,14 +106,11 @@ class SharedMonitorStore:
 
     def __init__(self, url: str, timeout: float = 0.5) -> None:
         import redis
-        from redis.backoff import NoBackoff
         from redis.exceptions import NoScriptError
-        from redis.retry import Retry
 
         self._no_script = NoScriptError
         self._errors = (redis.RedisError, OSError, ValueError, TypeError, IndexError)
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                           retry=Retry(NoBackoff(), 0))
+        self.client = fail_fast_client(url, timeout)
         self._observe = self.client.register_script(OBSERVE_LUA)
         self._alert = self.client.register_script(ALERT_LUA)
         self._local = threading.local()
@@ -132,10 +129,9 @@ class SharedMonitorStore:
         local = self._connection()
         connection = local.connection
         try:
-            while local.pending:  # replies of pushes sent without waiting: an error among them is an outage
+            while local.pending:  # replies of pushes sent without waiting: an error among them raises here
                 local.pending -= 1
-                if isinstance(connection.read_response(), Exception):
-                    raise ValueError("a pipelined monitor write failed")
+                connection.read_response()
             connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
             try:
                 return connection.read_response()
@@ -143,10 +139,14 @@ class SharedMonitorStore:
                 connection.send_command("EVAL", script.script, len(keys), *keys, *args)
                 return connection.read_response()
         except self._errors as exc:
-            connection.disconnect()
-            local.pending = 0
-            self._failed_at = time.monotonic()
-            raise StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})") from None
+            raise self._outage(local, exc) from None
+
+    def _outage(self, local, exc: Exception) -> StoreUnavailable:
+        """Drop the connection and what was pipelined on it; refuse without trying for ``pause`` seconds."""
+        local.connection.disconnect()
+        local.pending = 0
+        self._failed_at = time.monotonic()
+        return StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})")
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
@@ -174,10 +174,7 @@ class SharedMonitorStore:
                 [("APPEND", key, np.float64(distance).tobytes()), ("PEXPIRE", key, IDLE_TTL_MS)]), check_health=False)
             local.pending += 2  # the distance list is trimmed by the observe script when it is read
         except self._errors as exc:
-            local.connection.disconnect()
-            local.pending = 0
-            self._failed_at = time.monotonic()
-            raise StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})") from None
+            raise self._outage(local, exc) from None
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag (the alert is new); False when another worker set it first."""
@@ -186,11 +183,7 @@ class SharedMonitorStore:
         return int(reply) == 1
 
     def ready(self) -> str | None:
-        try:
-            self.client.ping()
-        except self._errors as exc:
-            return f"monitor state unreachable ({type(exc).__name__})"
-        return None
+        return unreachable(self.client, "monitor state")
 
 
 def _text(value) -> str:

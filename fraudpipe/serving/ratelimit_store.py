@@ -156,16 +156,13 @@ class RedisLog:
 
     def __init__(self, rate: Rate, url: str, prefix: str = "fraudpipe:rl:", timeout: float = 0.5) -> None:
         import redis
-        from redis.backoff import NoBackoff
         from redis.exceptions import NoScriptError
-        from redis.retry import Retry
 
         self.rate = rate
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
         self._no_script = NoScriptError
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                           retry=Retry(NoBackoff(), 0))
+        self.client = fail_fast_client(url, timeout)
         self._sha = self.client.register_script(ACQUIRE_LUA).sha
         self.lease = min(0.05, rate.window_us / MICROS / 100)
         self._args = (rate.limit, rate.window_us, round(self.lease * MICROS))
@@ -237,11 +234,28 @@ class RedisLog:
             del leases[key]
 
     def ready(self) -> str | None:
-        try:
-            self.client.ping()
-        except self._errors as exc:
-            return f"rate-limit storage unreachable ({type(exc).__name__})"
-        return None
+        return unreachable(self.client, "rate-limit storage")
+
+
+def fail_fast_client(url: str, timeout: float):
+    """A redis-py client with short timeouts and no retries: a Redis that is down or slow becomes an error
+    within a fraction of a second, which each store turns into ``StoreUnavailable``."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def unreachable(client, what: str) -> str | None:
+    """A readiness check: None when Redis answers PING, else why ``what`` is not usable."""
+    import redis
+
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"{what} unreachable ({type(exc).__name__})"
+    return None
 
 
 def open_store(url: str, rate: Rate) -> MemoryLog | RedisLog:
