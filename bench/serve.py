@@ -22,8 +22,8 @@ from pathlib import Path
 from bench.common import TRANSACTION, trained_settings
 from security_tests.attacks.client import HttpClient
 from security_tests.attacks.rate_limit import boundary_burst
-from security_tests.servers import (fraudpipe_serve, free_port, gunicorn_direct, redis_monitor, redis_server, serve,
-                                    settings_env)
+from security_tests.servers import (fraudpipe_serve, free_port, gunicorn_direct, process_tree, redis_monitor,
+                                    redis_server, serve, settings_env)
 
 LUA = """wrk.method = "POST"
 wrk.body = '{body}'
@@ -50,11 +50,6 @@ def wrk(url: str, key: str, seconds: int, connections: int) -> dict:
             "answered": total - non_2xx, "median_ms": _latency(out, "50"), "p99_ms": _latency(out, "99")}
 
 
-def _process_tree(pid: int) -> list[int]:
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid, *(p for child in children for p in _process_tree(int(child)))]
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     ticks = 0
     for pid in pids:
@@ -69,11 +64,19 @@ def _cpu_seconds(pids: list[int]) -> float:
 def measured(server, key: str, args) -> dict:
     """A short warm-up, then the timed run with the server's CPU counted over it."""
     wrk(server.url, key, 1, args.connections)
-    pids = _process_tree(server.process.pid)
+    pids = process_tree(server.process.pid)
     before = _cpu_seconds(pids)
     result = wrk(server.url, key, args.seconds, args.connections)
     result["cpu_us"] = (_cpu_seconds(pids) - before) / max(1, result["answered"]) * 1e6
     return result
+
+
+def forget_deployment(url: str) -> None:
+    """Each row is its own deployment: the hosts an earlier row registered must not count as serving beside it
+    (a second host moves the monitor's ordering to Redis, see ``fraudpipe.serving.monitor_host``)."""
+    import redis
+
+    redis.Redis.from_url(url).flushall()
 
 
 def redis_calls(url: str) -> int:
@@ -130,8 +133,10 @@ def run_once(settings, redis: str, root: Path, args, results: dict) -> dict:
                                       "bench.common:hardened_per_worker_monitor_app", interface="rsgi"),
     }
     for name, start in servers.items():
+        forget_deployment(redis)
         with start() as server:
             results[name].append(measured(server, key, args))
+    forget_deployment(redis)
     with fraudpipe_serve(deployed, port(), root / "hardened.log", workers=2) as server:
         before = redis_calls(redis)
         results["hardened"].append(measured(server, key, args))

@@ -118,6 +118,12 @@ def settings_env(settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
 class Server:
     def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
         self.process, self.url, self.log = process, url, log
@@ -125,6 +131,40 @@ class Server:
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
         return [int(pid) for pid in out.split()]
+
+    def owner_of(self, client_port: int) -> int | None:
+        """The server process holding the accepted end of the loopback connection from ``client_port``: how
+        a test knows which worker answers a connection (the kernel hands connections to workers as it likes)."""
+        port = int(self.url.rsplit(":", 1)[1])
+        local, remote = f"0100007F:{port:04X}", f"0100007F:{client_port:04X}"
+        inode = next((fields[9] for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+                      if fields[1] == local and fields[2] == remote), None)
+        for pid in process_tree(self.process.pid) if inode else ():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return pid
+        return None
+
+    def client_per_worker(self, new_client, workers: int, attempts: int = 64) -> list:
+        """One kept-alive client connected to each of ``workers`` workers, in worker order: connections are
+        opened a few at a time, concurrently, until every worker holds one (the kernel lets whichever worker
+        wakes first accept, so one at a time they tend to land on the same worker)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if workers == 1:
+            return [new_client()]
+        found: dict[int, object] = {}
+        with ThreadPoolExecutor(workers * 2) as pool:
+            for _ in range(0, attempts, workers * 2):
+                batch = [new_client() for _ in range(workers * 2)]
+                list(pool.map(lambda client: client.get("/health"), batch))
+                for client in batch:
+                    owner = self.owner_of(client.local_port())
+                    if owner is not None:
+                        found.setdefault(owner, client)
+                if len(found) >= workers:
+                    return list(found.values())[:workers]
+        raise RuntimeError(f"connections reached {len(found)} of {workers} workers in {attempts} attempts")
 
 
 @contextlib.contextmanager

@@ -139,8 +139,11 @@ def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deploymen
         return gunicorn_direct(settings, free_port(), log, workers, app="fraudpipe:create_app('hardened', shared_monitor=False)")
 
     with contextlib.ExitStack() as running:
-        urls = itertools.cycle([running.enter_context(start(host)).url for host in range(hosts)])
-        found = evidence.record(spread_sweep(lambda: HttpClient(next(urls), api_key=assessor_key, profile=profile),
-                                             profile, probed, 3, flagged_by))
+        servers = [running.enter_context(start(host)) for host in range(hosts)]
+        pinned = [server.client_per_worker(lambda: HttpClient(server.url, api_key=assessor_key, profile=profile), workers)
+                  for server in servers]  # one kept-alive connection held by each worker of each host
+        turns = itertools.cycle([pinned[host][worker] for worker in range(workers) for host in range(hosts)])
+        found = evidence.record(spread_sweep(lambda: next(turns), profile, probed, 3, flagged_by,
+                                             spread=f"taken in turn by {hosts * workers} workers"))
     assert flagged_by is not None
     assert found.attack_succeeded is not shared, found.summary

@@ -244,6 +244,42 @@ def test_the_shared_monitor_costs_one_round_trip_per_answer(app_with, assessor_k
     assert counts["client"]["append"] <= 40, counts
 
 
+def test_workers_of_one_host_share_the_monitor_without_a_round_trip(trained, tmp_path, assessor_key, redis_url):
+    """Under ``serve`` the workers of a host order answers in the table they all map: no monitor command
+    reaches Redis; only the limiter's leased calls do, and they count the hosts serving the deployment."""
+    import redis
+
+    from fraudpipe.serving.server import host_monitor_for
+
+    redis.Redis.from_url(redis_url).flushall()
+    settings = trained.with_overrides(audit_log=tmp_path / "audit.jsonl", rate_limit="1000/minute",
+                                      rate_limit_storage=redis_url)
+    app = create_app("hardened", settings=settings, host_monitor=host_monitor_for(settings, "hardened"))
+    client = app.test_client()
+    client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+    with redis_monitor(redis_url) as counts:
+        statuses = [client.post("/predict", json={**GOOD, "amount": 10.0 + i}, headers={"X-API-Key": assessor_key})
+                    .status_code for i in range(40)]
+    assert statuses == [200] * 40
+    assert set(counts["client"]) <= {"evalsha", "eval", "hello"}, counts  # eval: a script Redis had not yet seen
+    assert counts["client"]["evalsha"] + counts["client"]["eval"] <= 40, counts
+    assert not {"hincrby", "append", "getrange"} & set(counts["lua"]), counts  # the monitor's script never ran
+    assert counts["lua"]["xadd"] >= 1  # this sweep of amount raised alerts: each went to the deployment's stream
+    assert app.extensions["fraudpipe"].rate_store.hosts == 1
+
+
+def test_the_limiter_counts_the_hosts_serving_the_deployment(redis_url):
+    """A second host's call is seen by the first host's next call: from then on its answers are ordered
+    through Redis, where both hosts' histories meet (``monitor_host``)."""
+    prefix = f"h{time.monotonic_ns()}:"
+    first, second = (RedisLog(Rate.parse("1000/minute"), redis_url, prefix=prefix, host_id=name) for name in "ab")
+    first.acquire(["addr:192.0.2.1"])
+    assert first.hosts == 1
+    second.acquire(["addr:192.0.2.2"])
+    first.acquire(["addr:192.0.2.3"])
+    assert first.hosts == second.hosts == 2
+
+
 def test_ipv6_addresses_in_one_slash_64_share_one_budget(app_with):
     """An IPv6 host usually holds a whole /64: rotating through it must not buy a new budget."""
     _, client = app_with(rate_limit="3/minute")

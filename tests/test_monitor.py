@@ -1,5 +1,7 @@
 """The probing monitor compares each query with the client's recent window, per key and per address."""
 
+import itertools
+
 import numpy as np
 
 from fraudpipe.serving.monitor import QueryMonitor
@@ -88,6 +90,17 @@ class _SharedWorkers:
                               np.array(record["features"], dtype=np.float64)) or []
 
 
+class _HostWorkers(_SharedWorkers):
+    """The workers of one host sharing ``serve``'s mapped table (alerts still go to the Redis stream)."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        from fraudpipe.serving.monitor_host import HostMonitorStore
+        from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+        self.stores = [HostMonitorStore(4, SharedMonitorStore(url), slots=64)] * workers
+        self.calls = 0
+
+
 def _narrow(seed=4, n=40):
     """Queries packed along two values: PRADA's distance distribution is far from normal (flagged at 21)."""
     rng = np.random.default_rng(seed)
@@ -110,9 +123,9 @@ def test_shared_state_raises_every_alert_at_the_query_one_process_raises_it(redi
              (_narrow(), ["k"], ["198.51.100.3"]), (_benign(), ["k"], ["198.51.100.4"])]
     for rows, keys, addresses in cases:
         expected = _feed(QueryMonitor(), rows, keys, addresses)
-        for workers in (1, 2, 4):
+        for shared, workers in itertools.product((_SharedWorkers, _HostWorkers), (1, 2, 4)):
             redis.Redis.from_url(redis_url).flushall()
-            assert _feed(_SharedWorkers(redis_url, workers), rows, keys, addresses) == expected, (workers, keys)
+            assert _feed(shared(redis_url, workers), rows, keys, addresses) == expected, (shared, workers, keys)
         stream = redis.Redis.from_url(redis_url).xrange("fraudpipe:mon:alerts")
         assert len(stream) == len(expected)  # the last run's alerts, each once
     detectors = {alert[1] for rows, keys, addresses in cases for alert in _feed(QueryMonitor(), rows, keys, addresses)}
@@ -171,3 +184,21 @@ def test_rotating_ipv6_addresses_inside_one_slash_64_is_one_client():
     addresses = [f"2001:db8:7:7::{i:x}" for i in range(1, 25)]
     spread = _feed(QueryMonitor(), _sweep(), [None], addresses)
     assert spread == _feed(QueryMonitor(), _sweep(), [None], ["2001:db8:7:7::1"]) and spread
+
+
+def test_a_worker_killed_holding_the_hosts_table_does_not_stop_the_others():
+    """The table's lock is a record lock the kernel drops with its process: a semaphore would stay taken."""
+    import os
+    import time
+
+    from fraudpipe.serving.monitor_host import HostMonitorStore
+
+    store = HostMonitorStore(4, alerts=None, slots=16)
+    child = os.fork()
+    if child == 0:
+        store._lock.__enter__()
+        os._exit(0)  # dies holding the lock
+    os.waitpid(child, 0)
+    started = time.monotonic()
+    assert store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)[0].count == 1
+    assert time.monotonic() - started < 0.5

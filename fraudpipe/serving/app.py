@@ -51,10 +51,12 @@ def resolve_controls(profile: str, controls_off: Iterable[str] = ()) -> frozense
 
 
 def create_app(profile: str = "hardened", settings: Settings | None = None,
-               controls_off: Iterable[str] = (), shared_monitor: bool = True) -> Flask:
+               controls_off: Iterable[str] = (), shared_monitor: bool = True, host_monitor=None) -> Flask:
     """Build the service: the core routes, then each installed control in request order.
     ``shared_monitor=False`` keeps the monitor's state in each worker even with Redis storage: only the
-    assessment uses it, to show that per-worker state lets a spread-out sweep through."""
+    assessment uses it, to show that per-worker state lets a spread-out sweep through. ``host_monitor`` is
+    the state ``serve`` shares between the workers of its host (``monitor_host``); without it, with Redis
+    storage, every answer is ordered through Redis."""
     controls = resolve_controls(profile, controls_off)
     settings = settings or Settings.from_env()
     app = Flask("fraudpipe", static_folder=None)  # no static route: every served path is documented
@@ -63,7 +65,7 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
         app.wsgi_app = trust_proxies(app.wsgi_app, settings.trusted_proxies)
     model = ModelService.load(settings, verify="verify_artifacts" in controls)
     service = Service(profile=profile, controls=controls, settings=settings, model=model,
-                      shared_monitor=shared_monitor)
+                      shared_monitor=shared_monitor, host_monitor=host_monitor)
     app.extensions["fraudpipe"] = service
     app.before_request(_begin)
     for name, install in INSTALLERS.items():

@@ -54,7 +54,9 @@ def install(app: Flask, service) -> None:
     """Installed before ``auth``: the key is identified here (the same hashed, constant-time lookup) so
     that both budgets go to storage in one call, before auth refuses anything."""
     settings = service.settings
-    store = open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit))
+    host = service.host_monitor
+    store = service.rate_store = open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit),
+                                            host_id=host.host_id if host is not None else None)
     keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 

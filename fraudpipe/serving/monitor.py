@@ -223,15 +223,18 @@ def _alert_records(app: Flask, records: list[dict], alerts: list[dict]) -> list[
 
 
 def _install_shared(app: Flask, service) -> None:
-    """Every answered /predict is observed in Redis before it leaves (``answer_gates``): a client flagged by
-    any worker is refused there (403 with blocking on), a store that cannot be read turns the answer into
-    503. Flags this process has seen also refuse the client before the model runs."""
+    """Every answered /predict is observed in the shared state before it leaves (``answer_gates``): the
+    host's table while the limiter's calls show one host serving (``monitor_host``), Redis from the first
+    call that shows two (for the rest of the process: the hosts' histories meet only there). A client
+    flagged by any worker is refused there (403 with blocking on), a state that cannot be read turns the
+    answer into 503. Flags this process has seen also refuse the client before the model runs."""
     from fraudpipe.serving.monitor_store import SharedMonitorStore
     from fraudpipe.serving.ratelimit_store import StoreUnavailable
 
     block = service.settings.monitor_block
-    store = SharedMonitorStore(service.settings.rate_limit_storage)
-    service.readiness_checks.append(store.ready)
+    host, limiter = service.host_monitor, service.rate_store
+    deployment = host.alerts if host is not None else SharedMonitorStore(service.settings.rate_limit_storage)
+    service.readiness_checks.append(deployment.ready)
     detectors = QueryMonitor(block=block)
     flagged_here: set[str] = set()  # only ever adds refusals
 
@@ -247,6 +250,7 @@ def _install_shared(app: Flask, service) -> None:
         if request.endpoint != "predict" or response.status_code != 200 or features is None:
             return response
         names = _asking()
+        store = host if host is not None and limiter.hosts <= 1 else deployment
         try:
             alerts = observe_shared(store, detectors, names, np.array(features, dtype=np.float64))
             if block and alerts:

@@ -1,11 +1,12 @@
-"""The probing monitor's state in Redis, shared by every worker and host that shares the rate limit.
+"""The probing monitor's state in Redis, shared by every host that shares the rate limit.
 
-Exact detection across workers needs each answered query in one ordered history before the next answer
-leaves, so a shared monitor costs one round trip per answered ``/predict`` (made while the answer is held,
-in the script call below): the history is appended to, and the client's flags read, atomically. A flag
-set by any worker therefore refuses the client's very next answer on every worker; a worker that has seen
-a flag also refuses that client before running the model. The rate limiter keeps its leases (no round
-trip for most requests); leases cannot serve the monitor, whose every answer must be ordered.
+Exact detection needs each answered query in one ordered history before the next answer leaves. The
+workers of one host get that from the table they all map (``monitor_host``), with no round trip; hosts
+get it here, at one round trip per answered ``/predict`` (made while the answer is held, in the script
+call below): the history is appended to, and the client's flags read, atomically. A flag set anywhere
+therefore refuses the client's very next answer everywhere; a worker that has seen a flag also refuses
+that client before running the model. The same store carries every host's alerts. Apps built outside
+``serve`` (no host table) always order their answers here.
 
 The PRADA distance of each query to the client's earlier ones is computed by the worker that answered it
 and appended without waiting for the reply (pipelined on the same connection and read on its next use):

@@ -16,6 +16,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,17 +80,22 @@ class MemoryLog:
         return None
 
 
-# KEYS: one list per identity, newest stamp first, at most ``limit`` long.
+# KEYS: one list per identity, newest stamp first, at most ``limit`` long; last, the deployment's host set.
 # ARGV: limit, window, lease (both microseconds), slots wanted. A grant made at Redis time t is stamped
 # t + lease: every slot it grants is used by then, so counting stamps newer than t - window at each grant
 # keeps every interval of one window's length at or under the limit, however late a slot is used.
 # Grants ``wanted`` slots, halved until twice the grant is free: near the limit grants shrink to one
 # slot, so few slots sit unused in one worker while another worker refuses the same client.
 # ARGV[5], ARGV[6]: slots of an expired lease the worker did not use, and their stamp: given back first.
-# Returns {slots granted (> 0) or minus the microseconds until one is free, their stamp}.
+# ARGV[7], ARGV[8]: this host's id, and how long (microseconds) a host counts as serving after its last call.
+# Returns {slots granted (> 0) or minus the microseconds until one is free, their stamp, hosts serving}.
 ACQUIRE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local hosts_key, keys = KEYS[#KEYS], {unpack(KEYS, 1, #KEYS - 1)}
+redis.call('ZADD', hosts_key, now, ARGV[7])
+redis.call('ZREMRANGEBYSCORE', hosts_key, '-inf', now - tonumber(ARGV[8]))
+local hosts = redis.call('ZCARD', hosts_key)
 local limit, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function free_for(key, slots)
   if slots > limit then return false end
@@ -98,27 +104,27 @@ local function free_for(key, slots)
 end
 local slots, returned = tonumber(ARGV[4]), tonumber(ARGV[5])
 if returned > 0 then
-  for _, key in ipairs(KEYS) do redis.call('LREM', key, returned, ARGV[6]) end
+  for _, key in ipairs(keys) do redis.call('LREM', key, returned, ARGV[6]) end
 end
-for _, key in ipairs(KEYS) do
+for _, key in ipairs(keys) do
   while slots > 1 and not free_for(key, 2 * slots) do slots = math.floor(slots / 2) end
 end
 local wait = 0
 if slots == 1 then
-  for _, key in ipairs(KEYS) do
+  for _, key in ipairs(keys) do
     local oldest = redis.call('LINDEX', key, limit - 1)
     if oldest and tonumber(oldest) + window - now > wait then wait = tonumber(oldest) + window - now end
   end
 end
-if wait > 0 then return {-wait, 0} end
+if wait > 0 then return {-wait, 0, hosts} end
 local stamp, stamps = string.format('%d', now + lease), {}
 for i = 1, slots do stamps[i] = stamp end
 local ttl = math.ceil((window + lease) / 1000)
-for _, key in ipairs(KEYS) do
+for _, key in ipairs(keys) do
   if redis.call('LPUSH', key, unpack(stamps)) > limit then redis.call('LTRIM', key, 0, limit - 1) end
   redis.call('PEXPIRE', key, ttl)
 end
-return {slots, stamp}
+return {slots, stamp, hosts}
 """
 
 
@@ -153,8 +159,10 @@ class RedisLog:
 
     pause = 1.0
     MAX_LEASE = 64
+    HOST_SERVING_US = 60 * MICROS
 
-    def __init__(self, rate: Rate, url: str, prefix: str = "fraudpipe:rl:", timeout: float = 0.5) -> None:
+    def __init__(self, rate: Rate, url: str, prefix: str = "fraudpipe:rl:", timeout: float = 0.5,
+                 host_id: str | None = None) -> None:
         import redis
         from redis.exceptions import NoScriptError
 
@@ -167,6 +175,8 @@ class RedisLog:
         self.lease = min(0.05, rate.window_us / MICROS / 100)
         self._args = (rate.limit, rate.window_us, round(self.lease * MICROS))
         self._args_bytes = [b"%d" % value for value in self._args]
+        self._host = [(host_id or uuid.uuid4().hex).encode(), b"%d" % self.HOST_SERVING_US]
+        self.hosts = 1  # the most hosts any call has seen serving the deployment (see ``monitor_host``)
         self._local = threading.local()
         self._failed_at = -math.inf
 
@@ -180,9 +190,9 @@ class RedisLog:
 
     def _packed(self, identities: Sequence[str], wanted: int, unused: int, stamp: bytes) -> bytes:
         """EVALSHA in the protocol's own framing: redis-py's generic packer costs more than the write."""
-        keys = [(self._prefix + name).encode() for name in identities]
-        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (len(keys) + 9, self._sha.encode())
-        args = [b"%d" % len(keys), *keys, *self._args_bytes, b"%d" % wanted, b"%d" % unused, stamp]
+        keys = [(self._prefix + name).encode() for name in identities] + [self._prefix.encode() + b"hosts"]
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (len(keys) + 11, self._sha.encode())
+        args = [b"%d" % len(keys), *keys, *self._args_bytes, b"%d" % wanted, b"%d" % unused, stamp, *self._host]
         return head + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
     def acquire(self, identities: Sequence[str]) -> float:
@@ -216,12 +226,13 @@ class RedisLog:
         try:
             connection.send_packed_command([self._packed(identities, wanted, unused, stamp)], check_health=False)
             try:
-                granted, stamp = connection.read_response()
+                granted, stamp, hosts = connection.read_response()
             except self._no_script:
-                connection.send_command("EVAL", ACQUIRE_LUA, len(identities),
-                                        *(self._prefix + name for name in identities), *self._args, wanted,
-                                        unused, stamp)
-                granted, stamp = connection.read_response()
+                connection.send_command("EVAL", ACQUIRE_LUA, len(identities) + 1,
+                                        *(self._prefix + name for name in identities), self._prefix + "hosts",
+                                        *self._args, wanted, unused, stamp, *self._host)
+                granted, stamp, hosts = connection.read_response()
+            self.hosts = max(self.hosts, int(hosts))
             return int(granted), bytes(stamp) if isinstance(stamp, bytes) else str(stamp).encode()
         except self._errors as exc:
             connection.disconnect()
@@ -258,8 +269,8 @@ def unreachable(client, what: str) -> str | None:
     return None
 
 
-def open_store(url: str, rate: Rate) -> MemoryLog | RedisLog:
+def open_store(url: str, rate: Rate, host_id: str | None = None) -> MemoryLog | RedisLog:
     """``memory://`` or ``redis://host:port`` (settings has already refused anything else)."""
     if url.startswith("memory://"):
         return MemoryLog(rate)
-    return RedisLog(rate, url)
+    return RedisLog(rate, url, host_id=host_id)

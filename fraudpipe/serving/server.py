@@ -22,7 +22,7 @@ from fraudpipe.errors import ConfigError
 from fraudpipe.settings import Settings
 
 GRACEFUL_STOP_SECONDS = 5
-_served: tuple[Settings, str] | None = None
+_served: tuple[Settings, str, object] | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -56,13 +56,25 @@ def startup_reasons(settings: Settings, profile: str) -> list[str]:
     return create_app(profile, settings=settings).extensions["fraudpipe"].not_ready_reasons(full_paths=True)
 
 
+def host_monitor_for(settings: Settings, profile: str):
+    """The monitor's state for every worker of this host, mapped before they fork (``monitor_host``); with
+    ``memory://`` storage there is one worker and its monitor keeps its own state."""
+    if profile != "hardened" or settings.rate_limit_storage.startswith("memory://"):
+        return None
+    from fraudpipe.data import FEATURE_NAMES
+    from fraudpipe.serving.monitor_host import HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+    return HostMonitorStore(len(FEATURE_NAMES), SharedMonitorStore(settings.rate_limit_storage))
+
+
 def served_app():
     """granian's factory, run in each forked worker: its own app, Redis connection and audit descriptor."""
     from fraudpipe.serving.app import create_app
     from fraudpipe.serving.front import front_for
 
-    settings, profile = _served
-    app = create_app(profile, settings=settings)
+    settings, profile, host_monitor = _served
+    app = create_app(profile, settings=settings, host_monitor=host_monitor)
     return front_for(app, settings, validated="validate_input" in app.extensions["fraudpipe"].controls)
 
 
@@ -76,7 +88,7 @@ def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1"
 
     for reason in startup_reasons(settings, profile):
         print(f"not ready: {reason}", file=sys.stderr, flush=True)
-    _served = (settings, profile)
+    _served = (settings, profile, host_monitor_for(settings, profile))
     multiprocessing.set_start_method("fork", force=True)  # workers inherit ``_served``, never the environment
     single = counts_in_process(settings, profile)
 

@@ -52,6 +52,8 @@ class Service:
     identify: Callable[..., str | None] = lambda request: None
     answer_gates: list[Callable] = field(default_factory=list)
     shared_monitor: bool = True
+    host_monitor: object | None = None  # ``monitor_host.HostMonitorStore``: what ``serve`` shares between its workers
+    rate_store: object | None = None
     _last_reasons: list[str] | None = field(default=None, init=False, repr=False)
 
     @cached_property

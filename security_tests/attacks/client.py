@@ -172,6 +172,15 @@ class HttpClient(_KeyedClient):
         """The HTTP session (bound to this client's source address), for tools that send their own requests."""
         return self._session
 
+    def local_port(self) -> int | None:
+        """The local port of the connection this client keeps alive (None before the first request)."""
+        manager = self._session.get_adapter(self.target).poolmanager
+        for key in manager.pools.keys():
+            for connection in manager.pools[key].pool.queue:
+                if connection is not None and connection.sock is not None:
+                    return connection.sock.getsockname()[1]
+        return None
+
     def predict(self, payload=None, headers=None, *, raw_body=None, content_type="application/json", query=""):
         sent = self._headers(headers)
         method = self.profile.method if self.profile is not None else "POST"

@@ -210,11 +210,12 @@ def rotated_probing(clients: list[Client], profile: TargetProfile, probed: Field
 
 
 def spread_sweep(new_client: Callable[[], Client], profile: TargetProfile, probed: FieldSpec, rounds: int,
-                 flagged_by: int) -> Evidence:
-    """One key sweeping ``probed`` across its typical range ``rounds`` times, each query on a new connection
-    (as a load balancer spreads them over workers and hosts). ``flagged_by`` is the query whose refusal the
-    monitor gives one worker seeing every query (measured in-process); the attack succeeds when the spread
-    sweep is refused later than one query after that, or is answered again after its first refusal."""
+                 flagged_by: int, spread: str = "each on a new connection") -> Evidence:
+    """One key sweeping ``probed`` across its typical range ``rounds`` times, each query sent by the client
+    ``new_client`` gives next (a new connection, or the next worker's: as a load balancer spreads them over
+    workers and hosts). ``flagged_by`` is the query whose refusal the monitor gives one worker seeing every
+    query (measured in-process); the attack succeeds when the spread sweep is refused later than one query
+    after that, or is answered again after its first refusal."""
     low, high = probed.typical_range
     steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
     statuses = [new_client().predict({**profile.positive_example, probed.name: value}).status
@@ -222,9 +223,9 @@ def spread_sweep(new_client: Callable[[], Client], profile: TargetProfile, probe
     first = statuses.index(403) + 1 if 403 in statuses else None
     after = statuses[first:].count(200) if first else 0
     late = first is None or first > flagged_by + 1
-    summary = (f"a sweep of {probed.name} ({len(statuses)} queries, each on a new connection) was first refused "
+    summary = (f"a sweep of {probed.name} ({len(statuses)} queries, {spread}) was first refused "
                f"at query {first} (one worker seeing every query: {flagged_by}); {after} answered after that"
-               if first else f"a sweep of {probed.name} ({len(statuses)} queries, each on a new connection) was "
+               if first else f"a sweep of {probed.name} ({len(statuses)} queries, {spread}) was "
                f"never refused (one worker seeing every query refuses query {flagged_by})")
     return Evidence(attack_succeeded=late or after > 0, summary=summary, queries=len(statuses),
                     measurements={"first_refused_at_query": first, "refused_in_process_at_query": flagged_by,
