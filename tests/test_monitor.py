@@ -202,3 +202,33 @@ def test_a_worker_killed_holding_the_hosts_table_does_not_stop_the_others():
     started = time.monotonic()
     assert store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)[0].count == 1
     assert time.monotonic() - started < 0.5
+
+
+def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_through(monkeypatch):
+    """A lock held too long (a stuck worker) or alerts Redis cannot take are outages: ``StoreUnavailable``
+    (503 at the gate), and an alert Redis did not take is raised again on the next answer, not lost."""
+    import os
+    import time
+
+    import pytest
+
+    from fraudpipe.serving.monitor_host import HostMonitorStore, _HostLock
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+    from fraudpipe.serving.ratelimit_store import StoreUnavailable
+    from security_tests.servers import free_port
+
+    store = HostMonitorStore(4, SharedMonitorStore(f"redis://127.0.0.1:{free_port()}", timeout=0.2), slots=16)
+    monkeypatch.setattr(_HostLock, "timeout", 0.2)
+    child = os.fork()
+    if child == 0:
+        store._lock.__enter__()
+        time.sleep(1.5)
+        os._exit(0)
+    time.sleep(0.3)
+    with pytest.raises(StoreUnavailable):
+        store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)
+    os.waitpid(child, 0)
+    alert = {"detector": "probing", "client_identity": "k"}
+    with pytest.raises(StoreUnavailable):
+        store.raise_alert("k", alert)
+    assert store.observe(["k"], np.zeros(4), True, 20, 200, 20, 4)[0].flags == set()  # taken back

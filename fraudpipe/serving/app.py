@@ -67,7 +67,7 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     service = Service(profile=profile, controls=controls, settings=settings, model=model,
                       shared_monitor=shared_monitor, host_monitor=host_monitor)
     app.extensions["fraudpipe"] = service
-    app.before_request(_begin)
+    app.before_request(lambda: _begin(service))
     for name, install in INSTALLERS.items():
         if install is not None and name in controls:
             install(app, service)
@@ -77,19 +77,23 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     return app
 
 
-def _begin() -> None:
-    g.request_id = uuid.uuid4().hex
-    g.started = time.perf_counter()
-    g.key_id = None
-    if request.environ.get(BODY_TIMED_OUT):
+def _begin(service: Service) -> None:
+    asked, context = request._get_current_object(), g._get_current_object()
+    context.request_id = uuid.uuid4().hex
+    context.started = time.perf_counter()
+    context.key_id = None
+    if asked.environ.get(BODY_TIMED_OUT):
         raise ApiError(408, "request_timeout", "the request body did not arrive in time; send it at once")
+    for check in service.checks:
+        check(asked, context)
 
 
 def _add_routes(app: Flask, service: Service) -> None:
     def predict():
-        row = service.predict_row(request)
+        row = service.predict_row(request._get_current_object())
         label, probability = service.model.predict(row)
-        g.features, g.prediction, g.probability = row[0].tolist(), label, probability
+        context = g._get_current_object()
+        context.features, context.prediction, context.probability = row[0].tolist(), label, probability
         return jsonify(service.render(label, probability))
 
     app.add_url_rule("/predict", "predict", service.wrap_predict(predict), methods=["POST"])
@@ -100,9 +104,10 @@ def _add_routes(app: Flask, service: Service) -> None:
 
 def _finish(service: Service, response):
     """Security headers and the record; an answer that cannot be recorded (a full disk) is not given: 503."""
+    asked, context = request._get_current_object(), g._get_current_object()
     for gate in service.answer_gates:
         try:
-            response = gate(response)
+            response = gate(response, asked, context)
         except ApiError as exc:
             response = api_error_response(exc)
     if service.sinks:
@@ -116,7 +121,7 @@ def _finish(service: Service, response):
             response.status_code = 503
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
-    request_id = getattr(g, "request_id", None)
+    request_id = getattr(context, "request_id", None)
     if request_id:
         response.headers["X-Request-ID"] = request_id
     return response

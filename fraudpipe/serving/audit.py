@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 from flask import Flask, g, request
 
 
@@ -44,7 +45,7 @@ class AuditLog:
         self._fd, self._inode = fd, inode
 
     def write(self, record: dict) -> None:
-        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        line = record_line(record)
         with self._lock:
             try:
                 self._reopen_if_moved()
@@ -66,6 +67,15 @@ class AuditLog:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def record_line(record: dict) -> bytes:
+    """One JSON line; orjson writes it in a fraction of the standard library's time (this runs on every
+    request). Text orjson refuses (a lone surrogate) is written by the standard library, escaped."""
+    try:
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
 
 
 def install(app: Flask, service) -> None:

@@ -12,7 +12,7 @@ import re
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving.errors import ApiError
@@ -71,12 +71,13 @@ def install(app: Flask, service) -> None:
     service.identify = lambda req: keys.identify(req.headers.get(HEADER))
     service.readiness_checks.append(lambda: None if len(keys) else "auth: no API keys configured")
 
-    @app.before_request
-    def require_key() -> None:
-        if request.endpoint == "predict":
+    def require_key(asked, context) -> None:
+        if asked.endpoint == "predict":
             if not len(keys):
                 raise ApiError(503, "not_ready", "no API keys are configured; the service refuses every caller")
-            g.key_id = keys.require(request.headers.get(HEADER))
+            context.key_id = keys.require(asked.headers.get(HEADER))
+
+    service.checks.append(require_key)
 
 
 def read_keys_file(path: Path) -> dict[str, bytes]:

@@ -17,18 +17,13 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from flask import Flask, request
+from flask import Flask
 
 from fraudpipe.serving.auth import HEADER
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.ratelimit_store import Rate, StoreUnavailable, open_store
 
 UNAVAILABLE_RETRY_SECONDS = 1
-
-
-def client_address() -> str:
-    """The budget's address: the request's peer, as ``budget_address`` counts it."""
-    return budget_address(request.remote_addr or "unknown")
 
 
 def budget_address(address: str) -> str:
@@ -60,21 +55,22 @@ def install(app: Flask, service) -> None:
     keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 
-    def identities() -> list[str]:
-        names = [f"addr:{client_address()}"]
-        if keys is not None and request.endpoint == "predict":
-            key_id = keys.identify(request.headers.get(HEADER))
+    def identities(asked) -> list[str]:
+        names = [f"addr:{budget_address(asked.remote_addr or 'unknown')}"]
+        if keys is not None and asked.endpoint == "predict":
+            key_id = keys.identify(asked.headers.get(HEADER))
             if key_id is not None:
                 names.append(f"key:{key_id}")
         return names
 
-    @app.before_request
-    def enforce_limits() -> None:
+    def enforce_limits(asked, context) -> None:
         try:
-            wait = store.acquire(identities())
+            wait = store.acquire(identities(asked))
         except StoreUnavailable as exc:
             raise ApiError(503, "rate_limit_unavailable", f"{exc}; try again shortly",
                            headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None
         if wait > 0:
             raise ApiError(429, "too_many_requests", f"rate limit of {settings.rate_limit} exceeded",
                            headers={"Retry-After": retry_after(wait)})
+
+    service.checks.append(enforce_limits)

@@ -21,7 +21,7 @@ import threading
 from collections import deque
 
 import numpy as np
-from flask import Flask, g, request
+from flask import Flask, g
 from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
@@ -155,7 +155,7 @@ class QueryMonitor:
         """The same rules over the shared history ``view`` (``monitor_store.Observed``) instead of this
         process's state; the query's PRADA distance is pushed to the store for whoever answers next."""
         alerts = []
-        if "probing" not in view.flags:
+        if "probing" not in view.flags and not view.repeat:
             history = _History(view.history, raw)
             probing = None if history.repeat else probing_evidence(history, self.probe_run, raw)
             if probing:
@@ -188,12 +188,12 @@ def install(app: Flask, service) -> None:
         return _install_shared(app, service)
     monitor = QueryMonitor(block=service.settings.monitor_block)
 
-    def refuse_flagged() -> None:
-        if request.endpoint == "predict" and monitor.is_blocked(*_asking()):
+    def refuse_flagged(asked, context) -> None:
+        if asked.endpoint == "predict" and monitor.is_blocked(*_asking(asked, context)):
             raise _blocked()
 
     if monitor.block:
-        app.before_request(refuse_flagged)
+        service.checks.append(refuse_flagged)
 
     def observe(records: list[dict]) -> list[dict]:
         return _alert_records(app, records, monitor.observe(records[0]))
@@ -208,8 +208,8 @@ def shared_with_the_limiter(service) -> bool:
             and not service.settings.rate_limit_storage.startswith("memory://"))
 
 
-def _asking() -> list[str]:
-    return QueryMonitor.identities({"key_id": g.key_id, "client": request.remote_addr})
+def _asking(asked, context) -> list[str]:
+    return QueryMonitor.identities({"key_id": context.key_id, "client": asked.remote_addr})
 
 
 def _blocked() -> ApiError:
@@ -238,31 +238,31 @@ def _install_shared(app: Flask, service) -> None:
     detectors = QueryMonitor(block=block)
     flagged_here: set[str] = set()  # only ever adds refusals
 
-    def refuse_known() -> None:
-        if request.endpoint == "predict" and flagged_here.intersection(_asking()):
+    def refuse_known(asked, context) -> None:
+        if asked.endpoint == "predict" and flagged_here.intersection(_asking(asked, context)):
             raise _blocked()
 
     if block:
-        app.before_request(refuse_known)
+        service.checks.append(refuse_known)
 
-    def gate(response):
-        features = g.get("features")
-        if request.endpoint != "predict" or response.status_code != 200 or features is None:
+    def gate(response, asked, context):
+        features = getattr(context, "features", None)
+        if asked.endpoint != "predict" or response.status_code != 200 or features is None:
             return response
-        names = _asking()
+        names = _asking(asked, context)
         store = host if host is not None and limiter.hosts <= 1 else deployment
         try:
             alerts = observe_shared(store, detectors, names, np.array(features, dtype=np.float64))
             if block and alerts:
                 flagged_here.update(alert["client_identity"] for alert in alerts)
             if alerts is None:
-                g.features = g.prediction = g.probability = None
+                context.features = context.prediction = context.probability = None
                 raise _blocked()
         except StoreUnavailable as exc:
-            g.features = g.prediction = g.probability = None
+            context.features = context.prediction = context.probability = None
             raise ApiError(503, "monitor_unavailable", f"{exc}; try again shortly",
                            headers={"Retry-After": "1"}) from None
-        g.monitor_alerts = alerts
+        context.monitor_alerts = alerts
         return response
 
     service.answer_gates.append(gate)

@@ -45,6 +45,7 @@ class HostMonitorStore:
     def __init__(self, width: int, alerts: SharedMonitorStore, slots: int = SLOTS) -> None:
         self.width, self.slots, self.alerts = width, slots, alerts
         self.host_id = uuid.uuid4().hex  # how the limiter's calls tell this host from others
+        self._salt = os.urandom(16)  # where an identity lands is not predictable: none can be made to push out another
         sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8)
         self._map = mmap.mmap(-1, sum(sizes), flags=mmap.MAP_SHARED)
         self.meta = np.frombuffer(self._map, np.int64, slots * 8, 0).reshape(slots, 8)
@@ -52,32 +53,46 @@ class HostMonitorStore:
         self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, sizes[0] + sizes[1]).reshape(slots, ROWS)
         self._lock = _HostLock()
         self._idle = IDLE_TTL_MS * 1000
+        self._known: dict[str, tuple[int, int, int]] = {}  # this worker's last slot per identity (checked on use)
 
     def _slot(self, name: str, now: int) -> tuple[int, list[int]]:
         """The identity's slot and its fields, claiming a free (or idle, or least recently seen) slot for a
-        new identity. Called under the lock."""
-        digest = hashlib.blake2b(name.encode(), digest_size=16).digest()
+        new identity. Called under the lock; the slot this worker last found is checked first."""
+        meta = self.meta
+        known = self._known.get(name)
+        if known is not None:
+            slot, d0, d1 = known
+            fields = meta[slot].tolist()
+            if fields[D0] == d0 and fields[D1] == d1 and now - fields[SEEN] <= self._idle:
+                meta[slot, SEEN] = fields[SEEN] = now
+                return slot, fields
+        digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()
         d0, d1 = int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(digest[8:], "little", signed=True)
+        if len(self._known) >= self.slots:
+            self._known.clear()
+        self._known[name] = (slot, d0, d1) = self._find(d0, d1, now)
+        return slot, meta[slot].tolist()
+
+    def _find(self, d0: int, d1: int, now: int) -> tuple[int, int, int]:
         meta = self.meta
         candidates = [(d0 + i) % self.slots for i in range(PROBES)]
         for slot in candidates:
             fields = meta[slot].tolist()
             if fields[D0] == d0 and fields[D1] == d1:
                 if now - fields[SEEN] <= self._idle:
-                    meta[slot, SEEN] = fields[SEEN] = now
-                    return slot, fields
+                    meta[slot, SEEN] = now
+                    return slot, d0, d1
                 break
         else:
             slot = min(candidates, key=lambda s: meta[s, SEEN])  # never-used slots were seen at 0
-        fields = [d0, d1, now, 0, 0, 0, 0, 0]
-        meta[slot] = fields
-        return slot, fields
+        meta[slot] = [d0, d1, now, 0, 0, 0, 0, 0]
+        return slot, d0, d1
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended."""
-        now = time.monotonic_ns() // 1000
+        now, values = time.monotonic_ns() // 1000, query.tolist()
         with self._lock:
             found = [self._slot(name, now) for name in identities]
             if block and any(fields[PROBING] or fields[DISTRIBUTION] for _, fields in found):
@@ -87,13 +102,19 @@ class HostMonitorStore:
                 count, written = fields[COUNT] + 1, fields[WRITTEN]
                 probing, distribution = fields[PROBING], fields[DISTRIBUTION] or index > 0
                 want = prada_window if not distribution else 0 if probing else history_rows
-                earlier = _last(self.rows[slot], written, want)
+                ring, previous = self.rows[slot], (written - 1) % ROWS
+                repeat = bool(written) and ring[previous].tolist() == values
+                if want and repeat:
+                    earlier = ring[previous:previous + 1].copy()  # a repeat completes no run and is at distance 0
+                else:
+                    earlier = _last(ring, written, want)
                 due = not distribution and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
                 kept = _last(self.distances[slot], fields[DISTANCES], prada_window - 1).tolist() if due else None
-                self.rows[slot, written % ROWS] = query
-                self.meta[slot, COUNT], self.meta[slot, WRITTEN] = count, written + 1
-                flags = {name for name, at in FLAGS.items() if fields[at]}
-                seen.append(Observed(count, flags, earlier, kept or None))
+                ring[written % ROWS] = query
+                meta = self.meta[slot]
+                meta[COUNT], meta[WRITTEN] = count, written + 1
+                flags = {name for name, at in FLAGS.items() if fields[at]} if probing or fields[DISTRIBUTION] else set()
+                seen.append(Observed(count, flags, earlier, kept or None, repeat))
             return seen
 
     def push_distance(self, identity: str, distance: float) -> None:

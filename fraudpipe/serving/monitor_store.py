@@ -92,12 +92,15 @@ return 1
 
 
 class Observed:
-    """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first)."""
+    """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first);
+    ``repeat`` when the store already saw the query repeat the one before it (no run can complete)."""
 
-    __slots__ = ("count", "flags", "history", "distances")
+    __slots__ = ("count", "flags", "history", "distances", "repeat")
 
-    def __init__(self, count: int, flags: set[str], history: np.ndarray, distances: list[float] | None) -> None:
+    def __init__(self, count: int, flags: set[str], history: np.ndarray, distances: list[float] | None,
+                 repeat: bool = False) -> None:
         self.count, self.flags, self.history, self.distances = count, flags, history, distances
+        self.repeat = repeat
 
 
 class SharedMonitorStore:

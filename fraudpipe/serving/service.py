@@ -1,10 +1,13 @@
 """What the controls plug into: the loaded model and the seams a control may replace or extend.
 
 The core service reads a body leniently, answers with the probability and records nothing; each
-control's ``install`` swaps one seam (``parse``, ``render``) or adds to one (``sinks``, ``predict_wrappers``,
-``readiness_checks``: each returns None when its dependency is usable, else the reason it is not;
-``answer_gates``: each sees a response before it is recorded and may replace it by raising ``ApiError``;
-``identify``: the key id of an authenticated caller, None for anyone else).
+control's ``install`` swaps one seam (``parse``, ``render``) or adds to one (``checks``: each sees the request
+and its context (Flask's ``g``) before the view, in installation order, and refuses by raising ``ApiError``;
+``sinks``, ``predict_wrappers``, ``readiness_checks``: each returns None when its dependency is usable, else
+the reason it is not; ``answer_gates``: each sees a response (with the request and its context) before it
+is recorded and may replace it by raising ``ApiError``; ``identify``: the key id of an authenticated
+caller, None for anyone else). Checks and gates get the objects themselves, not Flask's context-local
+proxies: they run on every request, where each proxy lookup costs more than the check.
 
 Readiness is every dependency at once, and its details are for operators: an anonymous caller learns
 only ready or not; the reasons go to the log and to an authenticated caller, with absolute paths cut to
@@ -51,6 +54,7 @@ class Service:
     readiness_checks: list[Callable[[], str | None]] = field(default_factory=list)
     identify: Callable[..., str | None] = lambda request: None
     answer_gates: list[Callable] = field(default_factory=list)
+    checks: list[Callable] = field(default_factory=list)
     shared_monitor: bool = True
     host_monitor: object | None = None  # ``monitor_host.HostMonitorStore``: what ``serve`` shares between its workers
     rate_store: object | None = None

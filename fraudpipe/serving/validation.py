@@ -79,12 +79,21 @@ def read_json(request, max_body_bytes: int):
     if length is not None and length > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
     try:
-        body = request.stream.read(max_body_bytes + 1)
+        body = _read_body(request.environ, length, max_body_bytes + 1)
     except Exception as exc:  # the server's chunked decoder (gunicorn's InvalidChunkSize, NoMoreData, ...)
         raise ApiError(400, "malformed_body", f"the request body could not be read: {type(exc).__name__}") from None
     if len(body) > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
     return loads_strict(body)
+
+
+def _read_body(environ: dict, length: int | None, most: int) -> bytes:
+    """Werkzeug's rules for ``request.stream`` without its wrappers: a declared length is read to its end,
+    a body without one only where the server marks its input terminated (chunked), else it is empty;
+    never more than ``most`` bytes."""
+    if length is None and not environ.get("wsgi.input_terminated"):
+        return b""
+    return environ["wsgi.input"].read(most if length is None else min(length, most))
 
 
 def loads_strict(body: bytes):
