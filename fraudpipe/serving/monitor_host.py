@@ -15,10 +15,10 @@ number of keys and addresses arrive).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import mmap
 import os
-import fcntl
 import tempfile
 import threading
 import time
@@ -135,7 +135,7 @@ class HostMonitorStore:
             self.meta[slot, at] = 1
         try:
             return self.alerts.raise_alert(identity, alert)
-        except Exception:
+        except StoreUnavailable:
             with self._lock:
                 self.meta[self._slot(identity, time.monotonic_ns() // 1000)[0], at] = 0
             raise
