@@ -2,10 +2,12 @@
 connections, the same transaction repeated): the stack's ceiling on granian (a bare WSGI callable and a
 Flask hello world, 2 workers each), the seed's call pattern and today's-before hardened service on
 gunicorn's sync worker (the baselines), and ``python -m fraudpipe serve --workers 2`` with the inherited
-profile and with every control on and Redis limits; beside it the same hardened service with the
-monitor's state kept in each worker, which is what sharing that state through Redis costs. Per row: median req/s, p50 and p99 latency, and the
-server's CPU per answered request (its processes' /proc ticks: steadier than req/s on a shared machine).
-Then the Redis commands per answered request and the most answers one window held in a boundary burst."""
+profile and with every control on and Redis limits (the monitor's state in the host table its workers
+share); beside it the same hardened service with the monitor's state kept in each worker, which is what
+sharing that state costs. Each row is its own deployment (Redis emptied before it, so no row counts as a
+second host of the next). Per row: median req/s, p50 and p99 latency, and the server's CPU per answered
+request (its processes' /proc ticks: steadier than req/s on a shared machine). Then the Redis commands per
+answered request and the most answers one window held in a boundary burst."""
 
 from __future__ import annotations
 
