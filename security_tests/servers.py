@@ -145,7 +145,7 @@ class Server:
                     return pid
         return None
 
-    def client_per_worker(self, new_client, workers: int, attempts: int = 64) -> list:
+    def client_per_worker(self, new_client, workers: int, attempts: int = 128) -> list:
         """One kept-alive client connected to each of ``workers`` workers, in worker order: connections are
         opened a few at a time, concurrently, until every worker holds one (the kernel lets whichever worker
         wakes first accept, so one at a time they tend to land on the same worker)."""
