@@ -186,27 +186,29 @@ def test_rotating_ipv6_addresses_inside_one_slash_64_is_one_client():
     assert spread == _feed(QueryMonitor(), _sweep(), [None], ["2001:db8:7:7::1"]) and spread
 
 
-def test_a_worker_killed_holding_the_hosts_table_does_not_stop_the_others():
+def test_a_worker_killed_holding_the_hosts_table_does_not_stop_the_others(redis_url):
     """The table's lock is a record lock the kernel drops with its process: a semaphore would stay taken."""
     import os
     import time
 
     from fraudpipe.serving.monitor_host import HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
 
-    store = HostMonitorStore(4, alerts=None, slots=16)
+    store = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=16)
     child = os.fork()
     if child == 0:
         store._lock.__enter__()
         os._exit(0)  # dies holding the lock
     os.waitpid(child, 0)
     started = time.monotonic()
-    assert store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)[0].count == 1
+    assert store.observe([f"k{time.monotonic_ns()}"], np.zeros(4), False, 20, 200, 20, 4)[0].count == 1
     assert time.monotonic() - started < 0.5
 
 
-def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_through(monkeypatch):
-    """A lock held too long (a stuck worker) or alerts Redis cannot take are outages: ``StoreUnavailable``
-    (503 at the gate), and an alert Redis did not take is raised again on the next answer, not lost."""
+def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_through(monkeypatch, redis_url):
+    """A lock held too long (a stuck worker), a Redis that cannot say what it holds for a new client, or
+    one that cannot take an alert: each is ``StoreUnavailable`` (503 at the gate), and an alert Redis did
+    not take is raised again on the next answer, not lost."""
     import os
     import time
 
@@ -217,7 +219,8 @@ def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_thro
     from fraudpipe.serving.ratelimit_store import StoreUnavailable
     from security_tests.servers import free_port
 
-    store = HostMonitorStore(4, SharedMonitorStore(f"redis://127.0.0.1:{free_port()}", timeout=0.2), slots=16)
+    store = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=16)
+    store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)
     monkeypatch.setattr(_HostLock, "timeout", 0.2)
     child = os.fork()
     if child == 0:
@@ -228,7 +231,40 @@ def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_thro
     with pytest.raises(StoreUnavailable):
         store.observe(["k"], np.zeros(4), False, 20, 200, 20, 4)
     os.waitpid(child, 0)
-    alert = {"detector": "probing", "client_identity": "k"}
+    store.alerts = SharedMonitorStore(f"redis://127.0.0.1:{free_port()}", timeout=0.2)
     with pytest.raises(StoreUnavailable):
-        store.raise_alert("k", alert)
+        store.observe(["new"], np.zeros(4), False, 20, 200, 20, 4)
+    with pytest.raises(StoreUnavailable):
+        store.raise_alert("k", {"detector": "probing", "client_identity": "k"})
     assert store.observe(["k"], np.zeros(4), True, 20, 200, 20, 4)[0].flags == set()  # taken back
+
+
+def test_a_hosts_table_forgets_nothing_a_flood_or_a_restart_would_take(redis_url):
+    """Red-team findings, both measured live before the fix: 14,000 new identities pushed a quiet prober's
+    history out of the table (first refusal at query 14 instead of 8), and a restarted host answered a
+    client flagged before the restart (its new table never read the flags in Redis). An identity pushed
+    out is written to Redis and read back; a new table reads flags and history for clients it lacks."""
+    import redis
+
+    from fraudpipe.serving.monitor_host import HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+    redis.Redis.from_url(redis_url).flushall()
+    rows, keys = _sweep(), ["k"]
+    expected = _feed(QueryMonitor(), rows, keys, ["198.51.100.9"])
+    tables = [HostMonitorStore(4, SharedMonitorStore(redis_url), slots=8)]
+
+    class Flooded(_SharedWorkers):
+        def observe(self, record):
+            from fraudpipe.serving.monitor import observe_shared
+
+            if self.calls == 5:  # a pause, while thousands of new clients take every slot
+                for i in range(40):
+                    tables[0].observe([f"addr:203.0.113.{i}"], np.ones(4) * i, False, 20, 200, 20, 4)
+            self.calls += 1
+            return observe_shared(tables[0], QueryMonitor(), QueryMonitor.identities(record),
+                                  np.array(record["features"], dtype=np.float64)) or []
+
+    assert _feed(Flooded(redis_url, 1), rows, keys, ["198.51.100.9"]) == expected
+    restarted = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=8)
+    assert restarted.observe(["k"], np.zeros(4), True, 20, 200, 20, 4) == {"flagged"}

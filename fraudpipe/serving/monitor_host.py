@@ -33,6 +33,7 @@ from fraudpipe.serving.ratelimit_store import StoreUnavailable
 SLOTS = 8192
 PROBES = 8  # the slots one identity may land in (open addressing)
 ROWS = 200  # history and distances kept per identity: the longest window a rule reads
+NAME_BYTES = 128  # an identity's name, kept so a pushed-out identity can be written to Redis under it
 # Per slot, as int64: the identity's digest (two halves), last seen (µs, monotonic clock), answered count,
 # the two flags, history rows and distances ever written (each ring is indexed modulo ``ROWS``).
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
@@ -40,61 +41,106 @@ FLAGS = {"probing": PROBING, "distribution": DISTRIBUTION}
 
 
 class HostMonitorStore:
-    """One table per host in an anonymous shared mapping (inherited over ``fork``), one lock for all of it."""
+    """One table per host in an anonymous shared mapping (inherited over ``fork``), one lock for all of it.
+
+    The table is a cache of what Redis would hold: an identity the table does not hold (new to this
+    host, pushed out, or the host restarted) is read from Redis before its query is ordered (its flags,
+    count, history and distances; one round trip, outside the lock), and one pushed out while it was
+    still within its idle day is written there first. A caller cannot make the table forget its own
+    history, nor a restart forget a flag."""
 
     def __init__(self, width: int, alerts: SharedMonitorStore, slots: int = SLOTS) -> None:
         self.width, self.slots, self.alerts = width, slots, alerts
         self.host_id = uuid.uuid4().hex  # how the limiter's calls tell this host from others
         self._salt = os.urandom(16)  # where an identity lands is not predictable: none can be made to push out another
-        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8)
+        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES)
         self._map = mmap.mmap(-1, sum(sizes), flags=mmap.MAP_SHARED)
-        self.meta = np.frombuffer(self._map, np.int64, slots * 8, 0).reshape(slots, 8)
-        self.rows = np.frombuffer(self._map, np.float64, slots * ROWS * width, sizes[0]).reshape(slots, ROWS, width)
-        self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, sizes[0] + sizes[1]).reshape(slots, ROWS)
+        offsets = np.cumsum((0, *sizes))
+        self.meta = np.frombuffer(self._map, np.int64, slots * 8, offsets[0]).reshape(slots, 8)
+        self.rows = np.frombuffer(self._map, np.float64, slots * ROWS * width, offsets[1]).reshape(slots, ROWS, width)
+        self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, offsets[2]).reshape(slots, ROWS)
+        self.names = np.frombuffer(self._map, f"S{NAME_BYTES}", slots, offsets[3])
         self._lock = _HostLock()
         self._idle = IDLE_TTL_MS * 1000
-        self._known: dict[str, tuple[int, int, int]] = {}  # this worker's last slot per identity (checked on use)
+        self._digests: dict[str, tuple[int, int]] = {}
 
-    def _slot(self, name: str, now: int) -> tuple[int, list[int]]:
-        """The identity's slot and its fields, claiming a free (or idle, or least recently seen) slot for a
-        new identity. Called under the lock; the slot this worker last found is checked first."""
-        meta = self.meta
-        known = self._known.get(name)
-        if known is not None:
-            slot, d0, d1 = known
-            fields = meta[slot].tolist()
-            if fields[D0] == d0 and fields[D1] == d1 and now - fields[SEEN] <= self._idle:
-                meta[slot, SEEN] = fields[SEEN] = now
-                return slot, fields
-        digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()
-        d0, d1 = int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(digest[8:], "little", signed=True)
-        if len(self._known) >= self.slots:
-            self._known.clear()
-        self._known[name] = (slot, d0, d1) = self._find(d0, d1, now)
-        return slot, meta[slot].tolist()
+    def _digest(self, name: str) -> tuple[int, int]:
+        found = self._digests.get(name)
+        if found is None:
+            digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()
+            found = int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(digest[8:], "little", signed=True)
+            if len(self._digests) >= self.slots:
+                self._digests.clear()
+            self._digests[name] = found
+        return found
 
-    def _find(self, d0: int, d1: int, now: int) -> tuple[int, int, int]:
+    def _locate(self, name: str, now: int) -> tuple[int, list[int]] | None:
+        """The identity's slot and fields, or None when the table does not hold it (read without the lock,
+        it is a hint; under the lock, the answer)."""
+        d0, d1 = self._digest(name)
+        for i in range(PROBES):
+            slot = (d0 + i) % self.slots
+            fields = self.meta[slot].tolist()
+            if fields[D0] == d0 and fields[D1] == d1:
+                return (slot, fields) if now - fields[SEEN] <= self._idle else None
+        return None
+
+    def _claim(self, name: str, now: int, state: tuple) -> tuple[int, list[int], tuple | None]:
+        """A slot for an identity the table does not hold, filled with what Redis held for it; the least
+        recently seen of its candidates is taken, and returned (to be written to Redis) unless it was idle."""
+        d0, d1 = self._digest(name)
         meta = self.meta
         candidates = [(d0 + i) % self.slots for i in range(PROBES)]
-        for slot in candidates:
-            fields = meta[slot].tolist()
-            if fields[D0] == d0 and fields[D1] == d1:
-                if now - fields[SEEN] <= self._idle:
-                    meta[slot, SEEN] = now
-                    return slot, d0, d1
-                break
-        else:
+        slot = next((s for s in candidates if meta[s, D0] == d0 and meta[s, D1] == d1), None)
+        if slot is None:
             slot = min(candidates, key=lambda s: meta[s, SEEN])  # never-used slots were seen at 0
-        meta[slot] = [d0, d1, now, 0, 0, 0, 0, 0]
-        return slot, d0, d1
+        pushed_out = None
+        old = meta[slot].tolist()
+        if old[SEEN] and now - old[SEEN] <= self._idle and (old[D0], old[D1]) != (d0, d1):
+            pushed_out = (self.names[slot].decode(), old[COUNT], _last(self.rows[slot], old[WRITTEN], ROWS),
+                          _last(self.distances[slot], old[DISTANCES], ROWS))
+        count, probing, distribution, rows, distances = state
+        rows, distances = rows[-ROWS:], distances[-ROWS:]
+        self.rows[slot, :len(rows)] = rows
+        self.distances[slot, :len(distances)] = distances
+        fields = [d0, d1, now, count, int(probing), int(distribution), len(rows), len(distances)]
+        meta[slot] = fields
+        self.names[slot] = name.encode()[:NAME_BYTES]
+        return slot, fields, pushed_out
+
+    def _held(self, identities: Sequence[str], now: int):
+        """Each identity's slot, with the lock taken; those the table lacks are read from Redis first, with the
+        lock released (it is never held across a round trip), and the lookup is made again."""
+        loaded: dict[str, tuple] = {}
+        for _ in range(4):
+            self._lock.__enter__()
+            found, pushed_out, lacking = [], [], []
+            for name in identities:
+                held = self._locate(name, now)
+                if held is None and name in loaded:
+                    slot, fields, gone = self._claim(name, now, loaded[name])
+                    held, pushed_out = (slot, fields), pushed_out + ([gone] if gone else [])
+                if held is None:
+                    lacking.append(name)
+                found.append(held)
+            if not lacking:
+                return found, pushed_out
+            self._lock.__exit__()
+            self._spill(pushed_out)
+            loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
+        raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
+
+    def _spill(self, pushed_out: list) -> None:
+        if pushed_out:
+            self.alerts.spill(pushed_out)
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended."""
         now, values = time.monotonic_ns() // 1000, query.tolist()
-        with self._lock:
-            found = [self._slot(name, now) for name in identities]
+        found, pushed_out = self._held(identities, now)
+        try:
             if block and any(fields[PROBING] or fields[DISTRIBUTION] for _, fields in found):
                 return {"flagged"}
             seen = []
@@ -112,32 +158,45 @@ class HostMonitorStore:
                 kept = _last(self.distances[slot], fields[DISTANCES], prada_window - 1).tolist() if due else None
                 ring[written % ROWS] = query
                 meta = self.meta[slot]
-                meta[COUNT], meta[WRITTEN] = count, written + 1
+                meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
                 flags = {name for name, at in FLAGS.items() if fields[at]} if probing or fields[DISTRIBUTION] else set()
                 seen.append(Observed(count, flags, earlier, kept or None, repeat))
             return seen
+        finally:
+            self._lock.__exit__()
+            self._spill(pushed_out)
 
     def push_distance(self, identity: str, distance: float) -> None:
+        """Appended to the identity's distances; if it was pushed out since its query, Redis keeps it there."""
+        now = time.monotonic_ns() // 1000
         with self._lock:
-            slot, fields = self._slot(identity, time.monotonic_ns() // 1000)
-            self.distances[slot, fields[DISTANCES] % ROWS] = distance
-            self.meta[slot, DISTANCES] = fields[DISTANCES] + 1
+            held = self._locate(identity, now)
+            if held is not None:
+                slot, fields = held
+                self.distances[slot, fields[DISTANCES] % ROWS] = distance
+                self.meta[slot, DISTANCES] = fields[DISTANCES] + 1
+                return
+        self.alerts.push_distance(identity, distance)
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag; the alert then goes to the deployment's stream (and its flag to
-        Redis, for hosts that join later). If Redis cannot take it the flag is taken back, so the alert is
-        raised again on the client's next answer (which meanwhile gets 503), never lost."""
-        at = FLAGS[alert["detector"]]
+        Redis, where a table that no longer holds the identity, or a restarted host, reads it). If Redis
+        cannot take it the flag is taken back, so the alert is raised again on the client's next answer
+        (which meanwhile gets 503), never lost."""
+        at, now = FLAGS[alert["detector"]], time.monotonic_ns() // 1000
         with self._lock:
-            slot, fields = self._slot(identity, time.monotonic_ns() // 1000)
-            if fields[at]:
-                return False
-            self.meta[slot, at] = 1
+            held = self._locate(identity, now)
+            if held is not None:
+                if held[1][at]:
+                    return False
+                self.meta[held[0], at] = 1
         try:
             return self.alerts.raise_alert(identity, alert)
         except StoreUnavailable:
             with self._lock:
-                self.meta[self._slot(identity, time.monotonic_ns() // 1000)[0], at] = 0
+                held = self._locate(identity, now)
+                if held is not None:
+                    self.meta[held[0], at] = 0
             raise
 
     def ready(self) -> str | None:

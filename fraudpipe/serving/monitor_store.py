@@ -90,6 +90,29 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'alert', ARGV[2])
 return 1
 """
 
+# The state a host's table keeps for one identity, in the keys above (``monitor_host``): read when the table
+# does not hold the identity (new to the host, pushed out, or a restarted host), written when the table
+# pushes it out. KEYS: per identity its history, flag hash, distances. ARGV: rows, distances wanted, row bytes.
+LOAD_LUA = """
+local rows, kept, width, out = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), {}
+for i = 1, #KEYS, 3 do
+  local f = redis.call('HMGET', KEYS[i + 1], 'count', 'probing', 'distribution')
+  out[#out + 1] = {tonumber(f[1]) or 0, f[2] and 1 or 0, f[3] and 1 or 0,
+                   redis.call('GETRANGE', KEYS[i], -rows * width, -1), redis.call('GETRANGE', KEYS[i + 2], -kept * 8, -1)}
+end
+return out
+"""
+# KEYS: as LOAD_LUA. ARGV: ttl, then per identity its count, history (packed rows, oldest first), distances.
+SPILL_LUA = """
+for k = 0, #KEYS / 3 - 1 do
+  redis.call('SET', KEYS[3 * k + 1], ARGV[3 * k + 3], 'PX', ARGV[1])
+  redis.call('HSET', KEYS[3 * k + 2], 'count', ARGV[3 * k + 2])
+  redis.call('PEXPIRE', KEYS[3 * k + 2], ARGV[1])
+  redis.call('SET', KEYS[3 * k + 3], ARGV[3 * k + 4], 'PX', ARGV[1])
+end
+return 1
+"""
+
 
 class Observed:
     """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first);
@@ -117,6 +140,8 @@ class SharedMonitorStore:
         self.client = fail_fast_client(url, timeout)
         self._observe = self.client.register_script(OBSERVE_LUA)
         self._alert = self.client.register_script(ALERT_LUA)
+        self._load = self.client.register_script(LOAD_LUA)
+        self._spill = self.client.register_script(SPILL_LUA)
         self._local = threading.local()
         self._failed_at = -math.inf
 
@@ -179,6 +204,22 @@ class SharedMonitorStore:
             local.pending += 2  # the distance list is trimmed by the observe script when it is read
         except self._errors as exc:
             raise self._outage(local, exc) from None
+
+    def load(self, identities: Sequence[str], rows: int, kept: int, width: int) -> dict[str, tuple]:
+        """What Redis holds for each identity: (count, probing, distribution, rows oldest first, distances)."""
+        keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("h", "f", "d")]
+        reply = self._call(self._load, keys, (rows, kept, width * 8))
+        return {name: (int(count), bool(int(probing)), bool(int(distribution)),
+                       np.frombuffer(history, np.float64).reshape(-1, width), np.frombuffer(distances, np.float64))
+                for name, (count, probing, distribution, history, distances) in zip(identities, reply)}
+
+    def spill(self, states: Sequence[tuple[str, int, np.ndarray, np.ndarray]]) -> None:
+        """Keep (identity, count, rows, distances) here for the day a table no longer holds them."""
+        keys = [f"{PREFIX}{name}:{part}" for name, *_ in states for part in ("h", "f", "d")]
+        args = [IDLE_TTL_MS, *(value for _, count, rows, distances in states
+                               for value in (count, np.ascontiguousarray(rows, np.float64).tobytes(),
+                                             np.ascontiguousarray(distances, np.float64).tobytes()))]
+        self._call(self._spill, keys, args)
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag (the alert is new); False when another worker set it first."""
