@@ -8,9 +8,9 @@ the flags they set) go to the deployment's stream as they are raised, and once t
 second host serving the deployment, each answer is ordered through Redis instead (``monitor_store``).
 
 It answers the same calls as ``monitor_store.SharedMonitorStore``, so one set of rules runs over either.
-The table has a fixed number of client slots: a client idle for a day is forgotten, and when the slots
-one identity may use are all taken the least recently seen of them is given up (bounded memory whatever
-number of keys and addresses arrive).
+The table has a fixed number of client slots (bounded memory whatever number of keys and addresses
+arrive): a client idle for a day is forgotten, and when the slots one identity may use are all taken the
+least recently seen of them is written to Redis and given up, to be read back when that client returns.
 """
 
 from __future__ import annotations
