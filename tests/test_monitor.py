@@ -268,3 +268,20 @@ def test_a_hosts_table_forgets_nothing_a_flood_or_a_restart_would_take(redis_url
     assert _feed(Flooded(redis_url, 1), rows, keys, ["198.51.100.9"]) == expected
     restarted = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=8)
     assert restarted.observe(["k"], np.zeros(4), True, 20, 200, 20, 4) == {"flagged"}
+
+
+def test_a_history_that_is_no_whole_number_of_rows_is_an_outage_not_a_crash(redis_url):
+    """A state this code did not write (three bytes of history) must refuse the answer (503), through the
+    host table (read back for a client it lacks) and through Redis alike; before, it raised ValueError (500)."""
+    import pytest
+    import redis
+
+    from fraudpipe.serving.monitor_host import HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+    from fraudpipe.serving.ratelimit_store import StoreUnavailable
+
+    redis.Redis.from_url(redis_url).flushall()
+    redis.Redis.from_url(redis_url).set("fraudpipe:mon:odd:h", b"abc")
+    for store in (HostMonitorStore(4, SharedMonitorStore(redis_url), slots=16), SharedMonitorStore(redis_url)):
+        with pytest.raises(StoreUnavailable):
+            store.observe(["odd"], np.zeros(4), False, 20, 200, 20, 4)

@@ -17,6 +17,7 @@ finds it. Alerts are written once (``HSETNX`` on the flag) to one Redis stream, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -188,10 +189,11 @@ class SharedMonitorStore:
         if int(reply[0]) == 1:
             return {"flagged"}
         seen = []
-        for count, probing, distribution, earlier, distances in reply[1]:
-            flags = {name for name, on in (("probing", probing), ("distribution", distribution)) if int(on)}
-            seen.append(Observed(int(count), flags, np.frombuffer(earlier, np.float64).reshape(-1, len(query)),
-                                 np.frombuffer(distances, np.float64).tolist() if distances else None))
+        with _unreadable():
+            for count, probing, distribution, earlier, distances in reply[1]:
+                flags = {name for name, on in (("probing", probing), ("distribution", distribution)) if int(on)}
+                seen.append(Observed(int(count), flags, np.frombuffer(earlier, np.float64).reshape(-1, len(query)),
+                                     np.frombuffer(distances, np.float64).tolist() if distances else None))
         return seen
 
     def push_distance(self, identity: str, distance: float) -> None:
@@ -209,9 +211,10 @@ class SharedMonitorStore:
         """What Redis holds for each identity: (count, probing, distribution, rows oldest first, distances)."""
         keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("h", "f", "d")]
         reply = self._call(self._load, keys, (rows, kept, width * 8))
-        return {name: (int(count), bool(int(probing)), bool(int(distribution)),
-                       np.frombuffer(history, np.float64).reshape(-1, width), np.frombuffer(distances, np.float64))
-                for name, (count, probing, distribution, history, distances) in zip(identities, reply)}
+        with _unreadable():
+            return {name: (int(count), bool(int(probing)), bool(int(distribution)),
+                           np.frombuffer(history, np.float64).reshape(-1, width), np.frombuffer(distances, np.float64))
+                    for name, (count, probing, distribution, history, distances) in zip(identities, reply)}
 
     def spill(self, states: Sequence[tuple[str, int, np.ndarray, np.ndarray]]) -> None:
         """Keep (identity, count, rows, distances) here for the day a table no longer holds them."""
@@ -229,6 +232,16 @@ class SharedMonitorStore:
 
     def ready(self) -> str | None:
         return unreachable(self.client, "monitor state")
+
+
+@contextlib.contextmanager
+def _unreadable():
+    """A client's state that is not what this module writes (a history whose length is no whole number of
+    rows) is an outage for that client (503), never a crash (500) and never an empty history."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise StoreUnavailable(f"monitor state unreadable ({type(exc).__name__})") from None
 
 
 def _text(value) -> str:
