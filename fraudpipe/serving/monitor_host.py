@@ -85,20 +85,21 @@ class HostMonitorStore:
                 return (slot, fields) if now - fields[SEEN] <= self._idle else None
         return None
 
-    def _claim(self, name: str, now: int, state: tuple) -> tuple[int, list[int], tuple | None]:
-        """A slot for an identity the table does not hold, filled with what Redis held for it; the least
-        recently seen of its candidates is taken, and returned (to be written to Redis) unless it was idle."""
+    def _claim(self, name: str, now: int, state: tuple) -> tuple[int, list[int]]:
+        """A slot for an identity the table does not hold, filled with what Redis held for it. The least
+        recently seen of its candidates is taken; unless it was idle, its identity is written to Redis
+        first, under the lock, so no worker can read that identity back before it is there (evictions come
+        only with a full table: a flood pays this round trip, not the usual answer)."""
         d0, d1 = self._digest(name)
         meta = self.meta
         candidates = [(d0 + i) % self.slots for i in range(PROBES)]
         slot = next((s for s in candidates if meta[s, D0] == d0 and meta[s, D1] == d1), None)
         if slot is None:
             slot = min(candidates, key=lambda s: meta[s, SEEN])  # never-used slots were seen at 0
-        pushed_out = None
         old = meta[slot].tolist()
         if old[SEEN] and now - old[SEEN] <= self._idle and (old[D0], old[D1]) != (d0, d1):
-            pushed_out = (self.names[slot].decode(), old[COUNT], _last(self.rows[slot], old[WRITTEN], ROWS),
-                          _last(self.distances[slot], old[DISTANCES], ROWS))
+            self.alerts.spill([(self.names[slot].decode(), old[COUNT], _last(self.rows[slot], old[WRITTEN], ROWS),
+                                _last(self.distances[slot], old[DISTANCES], ROWS))])
         count, probing, distribution, rows, distances = state
         rows, distances = rows[-ROWS:], distances[-ROWS:]
         self.rows[slot, :len(rows)] = rows
@@ -106,40 +107,38 @@ class HostMonitorStore:
         fields = [d0, d1, now, count, int(probing), int(distribution), len(rows), len(distances)]
         meta[slot] = fields
         self.names[slot] = name.encode()[:NAME_BYTES]
-        return slot, fields, pushed_out
+        return slot, fields
 
-    def _held(self, identities: Sequence[str], now: int):
-        """Each identity's slot, with the lock taken; those the table lacks are read from Redis first, with the
-        lock released (it is never held across a round trip), and the lookup is made again."""
+    def _held(self, identities: Sequence[str], now: int) -> list[tuple[int, list[int]]]:
+        """Each identity's slot, with the lock taken (the caller releases it); those the table lacks are read
+        from Redis first, with the lock released, and the lookup is made again."""
         loaded: dict[str, tuple] = {}
         for _ in range(4):
             self._lock.__enter__()
-            found, pushed_out, lacking = [], [], []
-            for name in identities:
-                held = self._locate(name, now)
-                if held is None and name in loaded:
-                    slot, fields, gone = self._claim(name, now, loaded[name])
-                    held, pushed_out = (slot, fields), pushed_out + ([gone] if gone else [])
-                if held is None:
-                    lacking.append(name)
-                found.append(held)
+            try:
+                found, lacking = [], []
+                for name in identities:
+                    held = self._locate(name, now)
+                    if held is None and name in loaded:
+                        held = self._claim(name, now, loaded[name])
+                    if held is None:
+                        lacking.append(name)
+                    found.append(held)
+            except BaseException:
+                self._lock.__exit__()
+                raise
             if not lacking:
-                return found, pushed_out
+                return found
             self._lock.__exit__()
-            self._spill(pushed_out)
             loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
         raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
-
-    def _spill(self, pushed_out: list) -> None:
-        if pushed_out:
-            self.alerts.spill(pushed_out)
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended."""
         now, values = time.monotonic_ns() // 1000, query.tolist()
-        found, pushed_out = self._held(identities, now)
+        found = self._held(identities, now)
         try:
             if block and any(fields[PROBING] or fields[DISTRIBUTION] for _, fields in found):
                 return {"flagged"}
@@ -164,7 +163,6 @@ class HostMonitorStore:
             return seen
         finally:
             self._lock.__exit__()
-            self._spill(pushed_out)
 
     def push_distance(self, identity: str, distance: float) -> None:
         """Appended to the identity's distances; if it was pushed out since its query, Redis keeps it there."""
