@@ -144,6 +144,7 @@ def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deploymen
                   for server in servers]  # one kept-alive connection held by each worker of each host
         turns = itertools.cycle([pinned[host][worker] for worker in range(workers) for host in range(hosts)])
         found = evidence.record(spread_sweep(lambda: next(turns), profile, probed, 3, flagged_by,
-                                             spread=f"taken in turn by {hosts * workers} workers"))
+                                             spread=f"taken in turn by {hosts * workers} workers"
+                                                    + (f" on {hosts} hosts" if hosts > 1 else "")))
     assert flagged_by is not None
     assert found.attack_succeeded is not shared, found.summary
