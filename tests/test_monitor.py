@@ -285,3 +285,36 @@ def test_a_history_that_is_no_whole_number_of_rows_is_an_outage_not_a_crash(redi
     for store in (HostMonitorStore(4, SharedMonitorStore(redis_url), slots=16), SharedMonitorStore(redis_url)):
         with pytest.raises(StoreUnavailable):
             store.observe(["odd"], np.zeros(4), False, 20, 200, 20, 4)
+
+
+def test_a_hosts_table_survives_a_restart_a_second_host_and_its_own_claims(redis_url):
+    """Second red-team pass, each measured live before the fix: a restart forgot a prober's history (first
+    refusal at query 14 instead of 8), a host that had seen a second host went back to its stale table
+    after a reload (4 answers to a flagged client), and one request's second identity could push out its
+    first, both then written to one slot. ``serve`` writes the table out when its workers stop; a second
+    host seen by any worker keeps the whole host on Redis; a request never gives up a slot it holds."""
+    import redis
+
+    from fraudpipe.serving.monitor_host import HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+    redis.Redis.from_url(redis_url).flushall()
+    rows = _sweep()
+    before = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=64)
+    for row in rows[:6]:
+        before.observe(["k"], np.array(row), True, 20, 200, 20, 4)
+    assert before.write_out() == 1
+    after = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=64)
+    view = after.observe(["k"], np.array(rows[6]), True, 20, 200, 20, 4)[0]
+    assert view.count == 7 and view.history.tolist() == rows[:6]
+
+    assert after.alone(1) and not after.alone(2) and not after.alone(1)  # a reloaded worker starts at 1
+
+    full = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=8)  # every slot is every identity's candidate
+    full.observe(["key-a"], np.zeros(4), False, 20, 200, 20, 4)  # the least recently seen, when the table is full
+    for i in range(7):
+        full.observe([f"addr:192.0.2.{i}"], np.zeros(4), False, 20, 200, 20, 4)
+    full.observe(["key-a", "addr:198.51.100.7"], np.ones(4), False, 20, 200, 20, 4)
+    now = __import__("time").monotonic_ns() // 1000
+    slots = [full._locate(name, now)[0] for name in ("key-a", "addr:198.51.100.7")]
+    assert slots[0] != slots[1]

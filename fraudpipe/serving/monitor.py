@@ -225,7 +225,7 @@ def _alert_records(app: Flask, records: list[dict], alerts: list[dict]) -> list[
 def _install_shared(app: Flask, service) -> None:
     """Every answered /predict is observed in the shared state before it leaves (``answer_gates``): the
     host's table while the limiter's calls show one host serving (``monitor_host``), Redis from the first
-    call that shows two (for the rest of the process: the hosts' histories meet only there). A client
+    call that shows two (for as long as the host runs: the hosts' histories meet only there). A client
     flagged by any worker is refused there (403 with blocking on), a state that cannot be read turns the
     answer into 503. Flags this process has seen also refuse the client before the model runs."""
     from fraudpipe.serving.monitor_store import SharedMonitorStore
@@ -250,7 +250,7 @@ def _install_shared(app: Flask, service) -> None:
         if asked.endpoint != "predict" or response.status_code != 200 or features is None:
             return response
         names = _asking(asked, context)
-        store = host if host is not None and limiter.hosts <= 1 else deployment
+        store = host if host is not None and host.alone(limiter.hosts) else deployment
         try:
             alerts = observe_shared(store, detectors, names, np.array(features, dtype=np.float64))
             if block and alerts:

@@ -53,9 +53,10 @@ class HostMonitorStore:
         self.width, self.slots, self.alerts = width, slots, alerts
         self.host_id = uuid.uuid4().hex  # how the limiter's calls tell this host from others
         self._salt = os.urandom(16)  # where an identity lands is not predictable: none can be made to push out another
-        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES)
+        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES, 8)
         self._map = mmap.mmap(-1, sum(sizes), flags=mmap.MAP_SHARED)
         offsets = np.cumsum((0, *sizes))
+        self._hosts_seen = np.frombuffer(self._map, np.int64, 1, offsets[4])  # the most any worker of this host saw
         self.meta = np.frombuffer(self._map, np.int64, slots * 8, offsets[0]).reshape(slots, 8)
         self.rows = np.frombuffer(self._map, np.float64, slots * ROWS * width, offsets[1]).reshape(slots, ROWS, width)
         self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, offsets[2]).reshape(slots, ROWS)
@@ -63,6 +64,29 @@ class HostMonitorStore:
         self._lock = _HostLock()
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
+
+    def alone(self, hosts_seen: int) -> bool:
+        """Whether this host's answers may be ordered in its table: never again once any of its workers (a
+        restarted or reloaded one included) has seen a second host serve, since from then on flags and
+        histories are kept in Redis, where this table would not see them."""
+        if hosts_seen > self._hosts_seen[0]:
+            self._hosts_seen[0] = hosts_seen
+        return self._hosts_seen[0] <= 1
+
+    def write_out(self, batch: int = 256) -> int:
+        """Every identity the table holds, written to Redis (``serve`` calls it once its workers have
+        stopped): a host started again reads them back, so a restart forgets no client's history."""
+        now = time.monotonic_ns() // 1000
+        live = [slot for slot, fields in enumerate(self.meta.tolist())
+                if fields[SEEN] and now - fields[SEEN] <= self._idle]
+        for start in range(0, len(live), batch):
+            self.alerts.spill([self._state(slot) for slot in live[start:start + batch]])
+        return len(live)
+
+    def _state(self, slot: int) -> tuple[str, int, np.ndarray, np.ndarray]:
+        fields = self.meta[slot].tolist()
+        return (self.names[slot].decode(), fields[COUNT], _last(self.rows[slot], fields[WRITTEN], ROWS),
+                _last(self.distances[slot], fields[DISTANCES], ROWS))
 
     def _digest(self, name: str) -> tuple[int, int]:
         found = self._digests.get(name)
@@ -85,7 +109,7 @@ class HostMonitorStore:
                 return (slot, fields) if now - fields[SEEN] <= self._idle else None
         return None
 
-    def _claim(self, name: str, now: int, state: tuple) -> tuple[int, list[int]]:
+    def _claim(self, name: str, now: int, state: tuple, taken: set[int]) -> tuple[int, list[int]]:
         """A slot for an identity the table does not hold, filled with what Redis held for it. The least
         recently seen of its candidates is taken; unless it was idle, its identity is written to Redis
         first, under the lock, so no worker can read that identity back before it is there (evictions come
@@ -94,12 +118,11 @@ class HostMonitorStore:
         meta = self.meta
         candidates = [(d0 + i) % self.slots for i in range(PROBES)]
         slot = next((s for s in candidates if meta[s, D0] == d0 and meta[s, D1] == d1), None)
-        if slot is None:
-            slot = min(candidates, key=lambda s: meta[s, SEEN])  # never-used slots were seen at 0
+        if slot is None:  # never-used slots were seen at 0; a slot this request holds is never given up
+            slot = min((s for s in candidates if s not in taken), key=lambda s: meta[s, SEEN])
         old = meta[slot].tolist()
         if old[SEEN] and now - old[SEEN] <= self._idle and (old[D0], old[D1]) != (d0, d1):
-            self.alerts.spill([(self.names[slot].decode(), old[COUNT], _last(self.rows[slot], old[WRITTEN], ROWS),
-                                _last(self.distances[slot], old[DISTANCES], ROWS))])
+            self.alerts.spill([self._state(slot)])
         count, probing, distribution, rows, distances = state
         rows, distances = rows[-ROWS:], distances[-ROWS:]
         self.rows[slot, :len(rows)] = rows
@@ -120,7 +143,7 @@ class HostMonitorStore:
                 for name in identities:
                     held = self._locate(name, now)
                     if held is None and name in loaded:
-                        held = self._claim(name, now, loaded[name])
+                        held = self._claim(name, now, loaded[name], {h[0] for h in found if h})
                     if held is None:
                         lacking.append(name)
                     found.append(held)

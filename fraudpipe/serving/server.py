@@ -88,7 +88,8 @@ def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1"
 
     for reason in startup_reasons(settings, profile):
         print(f"not ready: {reason}", file=sys.stderr, flush=True)
-    _served = (settings, profile, host_monitor_for(settings, profile))
+    host_monitor = host_monitor_for(settings, profile)
+    _served = (settings, profile, host_monitor)
     multiprocessing.set_start_method("fork", force=True)  # workers inherit ``_served``, never the environment
     single = counts_in_process(settings, profile)
 
@@ -105,4 +106,19 @@ def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1"
             workers=workers, http=HTTPModes.http1, websockets=False, factory=True,
             http1_settings=HTTP1Settings(header_read_timeout=settings.client_timeout * 1000, keep_alive=True),
             log_access=False, workers_kill_timeout=GRACEFUL_STOP_SECONDS, respawn_failed_workers=True).serve()
+    if host_monitor is not None:
+        write_out(host_monitor)
     return 0
+
+
+def write_out(host_monitor) -> None:
+    """The monitor's table goes to Redis once the workers have stopped, so the next start forgets no
+    client's history; if Redis cannot take it, the operator is told how much was lost."""
+    from fraudpipe.serving.ratelimit_store import StoreUnavailable
+
+    try:
+        written = host_monitor.write_out()
+    except StoreUnavailable as exc:
+        print(f"monitor state not written to Redis ({exc}): clients' histories start again", file=sys.stderr, flush=True)
+    else:
+        print(f"monitor state of {written} clients written to Redis", file=sys.stderr, flush=True)
