@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import multiprocessing
+import signal
 import sys
 
 from fraudpipe.errors import ConfigError
@@ -102,6 +103,10 @@ def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1"
                 return
             super().signal_handler_reload(*args, **kwargs)
 
+    # SIGUSR2 (gunicorn's "start a second master") would kill granian's master by default and leave its
+    # workers serving unsupervised: no respawn, no graceful stop.
+    signal.signal(signal.SIGUSR2, lambda *_: print("ignoring SIGUSR2: serve has no second master",
+                                                   file=sys.stderr, flush=True))
     _Server(f"{__name__}:served_app", address=host.strip("[]"), port=port, interface=Interfaces.RSGI,
             workers=workers, http=HTTPModes.http1, websockets=False, factory=True,
             http1_settings=HTTP1Settings(header_read_timeout=settings.client_timeout * 1000, keep_alive=True),
