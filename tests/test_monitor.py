@@ -309,6 +309,7 @@ def test_a_hosts_table_survives_a_restart_a_second_host_and_its_own_claims(redis
     assert view.count == 7 and view.history.tolist() == rows[:6]
 
     assert after.alone(1) and not after.alone(2) and not after.alone(1)  # a reloaded worker starts at 1
+    assert after.write_out() == 0  # Redis, not this table, holds the newest histories once two hosts served
 
     full = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=8)  # every slot is every identity's candidate
     full.observe(["key-a"], np.zeros(4), False, 20, 200, 20, 4)  # the least recently seen, when the table is full

@@ -47,7 +47,7 @@ class HostMonitorStore:
     host, pushed out, or the host restarted) is read from Redis before its query is ordered (its flags,
     count, history and distances; one round trip, outside the lock), and one pushed out while it was
     still within its idle day is written there first. A caller cannot make the table forget its own
-    history, nor a restart forget a flag."""
+    history, nor a restart (``serve`` writes the table out when it stops) forget a history or a flag."""
 
     def __init__(self, width: int, alerts: SharedMonitorStore, slots: int = SLOTS) -> None:
         self.width, self.slots, self.alerts = width, slots, alerts
@@ -75,7 +75,10 @@ class HostMonitorStore:
 
     def write_out(self, batch: int = 256) -> int:
         """Every identity the table holds, written to Redis (``serve`` calls it once its workers have
-        stopped): a host started again reads them back, so a restart forgets no client's history."""
+        stopped): a host started again reads them back, so a restart forgets no client's history. Not once a
+        second host was seen: Redis then holds newer histories than the table, which must not replace them."""
+        if not self.alone(1):
+            return 0
         now = time.monotonic_ns() // 1000
         live = [slot for slot, fields in enumerate(self.meta.tolist())
                 if fields[SEEN] and now - fields[SEEN] <= self._idle]
