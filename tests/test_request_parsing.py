@@ -59,6 +59,28 @@ def test_chunked_body_over_the_cap_gets_413(app_for):
     small = app_for().post("/predict", input_stream=io.BytesIO(GOOD_TEXT.encode()), content_type="application/json",
                            environ_overrides={"wsgi.input_terminated": True})
     assert small.status_code == 200
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    client, huge = app_for(), _Counted(8 * 1_048_576)  # what a client streaming without end would send
+    environ = EnvironBuilder("/predict", method="POST", content_type="application/json",
+                             environ_base=client.environ_base).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update({"wsgi.input": huge, "wsgi.input_terminated": True})
+    _, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+    assert status.startswith("413") and huge.sent <= 4097, (status, huge.sent)  # the cap (4096) plus one byte
+
+
+class _Counted:
+    """A request body of ``size`` bytes, made as it is read, counting what the service asked for."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.sent = size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        self.sent += n
+        return b"x" * n
 
 
 def test_inherited_parses_laxly_but_never_shows_a_stack_trace(app_for):
