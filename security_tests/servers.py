@@ -128,10 +128,13 @@ def settings_env(settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+
+
 def process_tree(pid: int) -> list[int]:
     """A process and all its descendants."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid, *(p for child in children for p in process_tree(int(child)))]
+    return [pid, *(p for child in _children(pid) for p in process_tree(child))]
 
 
 class Server:
@@ -139,8 +142,7 @@ class Server:
         self.process, self.url, self.log = process, url, log
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in out.split()]
+        return _children(self.process.pid)
 
     def owner_of(self, client_port: int) -> int | None:
         """The server process holding the accepted end of the loopback connection from ``client_port``: how

@@ -102,8 +102,8 @@ class HostMonitorStore:
         return found
 
     def _locate(self, name: str, now: int) -> tuple[int, list[int]] | None:
-        """The identity's slot and fields, or None when the table does not hold it (read without the lock,
-        it is a hint; under the lock, the answer)."""
+        """The identity's slot and fields, or None when the table does not hold it (or held it idle a day).
+        Called under the lock."""
         d0, d1 = self._digest(name)
         for i in range(PROBES):
             slot = (d0 + i) % self.slots
