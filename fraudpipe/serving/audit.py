@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
-from flask import Flask, g, request
+from flask import Flask
 
 
 class AuditLog:
@@ -85,7 +85,7 @@ def install(app: Flask, service) -> None:
     log = AuditLog(service.settings.audit_log)
     service.readiness_checks.append(log.unwritable)
 
-    def write_all(records: list[dict]) -> list[dict]:
+    def write_all(records: list[dict], context) -> list[dict]:
         for record in records:
             log.write(record)
         return []
@@ -93,22 +93,21 @@ def install(app: Flask, service) -> None:
     service.sinks.append(write_all)
 
 
-def request_record(response) -> dict:
+def request_record(status: int, asked, context) -> dict:
     """What a SIEM needs to reconstruct a probing campaign: who, when, what was asked and answered."""
-    context, asked = g._get_current_object().__dict__, request._get_current_object()
-    started = context.get("started")
+    started = getattr(context, "started", None)
     return {
         "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-        "request_id": context.get("request_id"),
+        "request_id": getattr(context, "request_id", None),
         "client": asked.remote_addr,
-        "key_id": context.get("key_id"),
+        "key_id": getattr(context, "key_id", None),
         "method": asked.method,
         "path": asked.path,
-        "status": response.status_code,
-        "features": context.get("features"),
-        "prediction": context.get("prediction"),
-        "probability": context.get("probability"),
-        "reason": context.get("reason"),
+        "status": status,
+        "features": getattr(context, "features", None),
+        "prediction": getattr(context, "prediction", None),
+        "probability": getattr(context, "probability", None),
+        "reason": getattr(context, "reason", None),
         "latency_ms": round((time.perf_counter() - started) * 1000, 3) if started is not None else None,
     }
 

@@ -1,12 +1,17 @@
-"""The one error type a control raises, and the handlers that turn every error into a JSON answer.
+"""The one error type a control raises, and how every error becomes a JSON answer.
 
 No error, raised by a control, by Werkzeug or by a bug, leaves the service as HTML or a stack trace.
+``error_answer`` is the one translation; Flask's handlers and the direct ``/predict`` route both use it.
 """
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("fraudpipe")
 
 
 class ApiError(Exception):
@@ -23,31 +28,32 @@ class ApiError(Exception):
         return {"error": self.error, "reason": self.reason, **self.details}
 
 
-def http_error_response(exc: HTTPException):
-    g.reason = exc.description
-    response = jsonify({"error": exc.name.lower().replace(" ", "_"), "reason": exc.description})
-    response.status_code = exc.code or 500
-    if exc.code == 405 and getattr(exc, "valid_methods", None):
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
-    return response
+def error_answer(exc: Exception, context) -> tuple[int, dict, dict]:
+    """Status, JSON body and headers for any error; the reason goes on the request's ``context`` for the
+    audit record, and a bug is logged with the request id (never shown beyond it)."""
+    if isinstance(exc, ApiError):
+        context.reason = exc.reason
+        return exc.status, exc.body(), exc.headers
+    if isinstance(exc, HTTPException):
+        context.reason = exc.description
+        headers = {}
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        return exc.code or 500, {"error": exc.name.lower().replace(" ", "_"), "reason": exc.description}, headers
+    request_id = getattr(context, "request_id", None)
+    context.reason = f"internal error: {type(exc).__name__}"
+    log.error("request %s failed: %s: %s", request_id or "-", type(exc).__name__, exc)
+    return 500, {"error": "internal_error", "reason": "the request could not be processed",
+                 "request_id": request_id}, {}
 
 
-def api_error_response(exc: ApiError):
-    g.reason = exc.reason
-    response = jsonify(exc.body())
-    response.status_code = exc.status
-    response.headers.update(exc.headers)
+def error_response(exc: Exception):
+    status, body, headers = error_answer(exc, g._get_current_object())
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers)
     return response
 
 
 def install_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, api_error_response)
-
-    @app.errorhandler(Exception)
-    def any_error(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return http_error_response(exc)
-        g.reason = f"internal error: {type(exc).__name__}"
-        app.logger.error("request %s failed: %s: %s", getattr(g, "request_id", "-"), type(exc).__name__, exc)
-        return jsonify({"error": "internal_error", "reason": "the request could not be processed",
-                        "request_id": getattr(g, "request_id", None)}), 500
+    app.register_error_handler(Exception, error_response)

@@ -17,17 +17,19 @@ alert records and can optionally block a flagged client; what it misses is measu
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 
 import numpy as np
-from flask import Flask, g
+from flask import Flask
 from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.limits import budget_address
 
+log = logging.getLogger("fraudpipe")
 PROBE_RUN = 6
 WINDOW = 20
 ALIGNED_RUN = 6  # 5 distinct earlier values flagged 1 of 200 benign clients; 6 flagged none (two seeds)
@@ -195,8 +197,8 @@ def install(app: Flask, service) -> None:
     if monitor.block:
         service.checks.append(refuse_flagged)
 
-    def observe(records: list[dict]) -> list[dict]:
-        return _alert_records(app, records, monitor.observe(records[0]))
+    def observe(records: list[dict], context) -> list[dict]:
+        return _alert_records(records, monitor.observe(records[0]))
 
     service.sinks.append(observe)
 
@@ -216,9 +218,9 @@ def _blocked() -> ApiError:
     return ApiError(403, "blocked", "this client was flagged for probing; contact the service owner")
 
 
-def _alert_records(app: Flask, records: list[dict], alerts: list[dict]) -> list[dict]:
+def _alert_records(records: list[dict], alerts: list[dict]) -> list[dict]:
     for alert in alerts:
-        app.logger.warning("monitor alert: %s", alert, extra={"monitor_alert": alert})
+        log.warning("monitor alert: %s", alert, extra={"monitor_alert": alert})
     return [{"ts": records[0]["ts"], "request_id": records[0]["request_id"], **alert} for alert in alerts]
 
 
@@ -245,10 +247,10 @@ def _install_shared(app: Flask, service) -> None:
     if block:
         service.checks.append(refuse_known)
 
-    def gate(response, asked, context):
+    def gate(status: int, asked, context) -> None:
         features = getattr(context, "features", None)
-        if asked.endpoint != "predict" or response.status_code != 200 or features is None:
-            return response
+        if asked.endpoint != "predict" or status != 200 or features is None:
+            return
         names = _asking(asked, context)
         store = host if host is not None and host.alone(limiter.hosts) else deployment
         try:
@@ -263,10 +265,9 @@ def _install_shared(app: Flask, service) -> None:
             raise ApiError(503, "monitor_unavailable", f"{exc}; try again shortly",
                            headers={"Retry-After": "1"}) from None
         context.monitor_alerts = alerts
-        return response
 
     service.answer_gates.append(gate)
-    service.sinks.append(lambda records: _alert_records(app, records, g.pop("monitor_alerts", [])))
+    service.sinks.append(lambda records, context: _alert_records(records, getattr(context, "monitor_alerts", None) or []))
 
 
 def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: np.ndarray) -> list[dict] | None:

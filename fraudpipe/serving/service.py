@@ -1,13 +1,18 @@
 """What the controls plug into: the loaded model and the seams a control may replace or extend.
 
 The core service reads a body leniently, answers with the probability and records nothing; each
-control's ``install`` swaps one seam (``parse``, ``render``) or adds to one (``checks``: each sees the request
-and its context (Flask's ``g``) before the view, in installation order, and refuses by raising ``ApiError``;
-``sinks``, ``predict_wrappers``, ``readiness_checks``: each returns None when its dependency is usable, else
-the reason it is not; ``answer_gates``: each sees a response (with the request and its context) before it
-is recorded and may replace it by raising ``ApiError``; ``identify``: the key id of an authenticated
-caller, None for anyone else). Checks and gates get the objects themselves, not Flask's context-local
-proxies: they run on every request, where each proxy lookup costs more than the check.
+control's ``install`` swaps one seam (``parse``, ``render``) or adds to one:
+- ``checks``: each sees the request and its context before the view, in installation order, and refuses
+  by raising ``ApiError``;
+- ``answer_gates``: each sees the answer's status (with the request and its context) before it is
+  recorded, and may replace the answer by raising ``ApiError``;
+- ``sinks``: each takes the request's records (and its context) and returns records to add;
+- ``readiness_checks``: each returns None when its dependency is usable, else the reason it is not;
+- ``identify``: the key id of an authenticated caller, None for anyone else.
+
+A request's context is any object with attributes: Flask's ``g`` on Flask's routes, a plain one on the
+direct ``/predict`` route (``predict_route``). The controls never touch Flask's context-local proxies,
+so one set of controls serves both routes.
 
 Readiness is every dependency at once, and its details are for operators: an anonymous caller learns
 only ready or not; the reasons go to the log and to an authenticated caller, with absolute paths cut to
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,13 +32,17 @@ from functools import cached_property
 import numpy as np
 from flask import jsonify
 
-from fraudpipe.serving.errors import ApiError
+from fraudpipe.serving.audit import request_record
+from fraudpipe.serving.errors import ApiError, error_answer
+from fraudpipe.serving.front import BODY_TIMED_OUT
 from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.output import with_probability
 from fraudpipe.serving.validation import parse_lax
 from fraudpipe.settings import Settings
 
-Sink = Callable[[list[dict]], list[dict]]
+Sink = Callable[[list[dict], object], list[dict]]
+Answer = tuple[int, dict, dict]  # status, JSON body, extra headers
+NOT_RECORDED: Answer = (503, {"error": "not_ready", "reason": "the request could not be recorded; try again later"}, {})
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/'\":,]+/)*([^\s/'\":,]*)")
 log = logging.getLogger("fraudpipe")
 
@@ -50,7 +61,6 @@ class Service:
     parse: Callable[..., np.ndarray] = parse_lax
     render: Callable[[int, float], dict] = with_probability
     sinks: list[Sink] = field(default_factory=list)
-    predict_wrappers: list[Callable] = field(default_factory=list)
     readiness_checks: list[Callable[[], str | None]] = field(default_factory=list)
     identify: Callable[..., str | None] = lambda request: None
     answer_gates: list[Callable] = field(default_factory=list)
@@ -67,15 +77,45 @@ class Service:
 
         return KeyStore.from_settings(self.settings.api_keys, self.settings.readable_api_keys_file)
 
-    def predict_row(self, request) -> np.ndarray:
+    def begin(self, asked, context) -> None:
+        """Every request, before its view: its id and clock, then each control's check in order."""
+        context.request_id = uuid.uuid4().hex
+        context.started = time.perf_counter()
+        context.key_id = None
+        if asked.environ.get(BODY_TIMED_OUT):
+            raise ApiError(408, "request_timeout", "the request body did not arrive in time; send it at once")
+        for check in self.checks:
+            check(asked, context)
+
+    def answer(self, asked, context) -> dict:
+        """The model's answer to one transaction, as the profile renders it."""
         if not self.model.ready:
             raise ApiError(503, "not_ready", "the model is not loaded; the service log says why")
-        return self.parse(request)
+        row = self.parse(asked)
+        label, probability = self.model.predict(row)
+        context.features, context.prediction, context.probability = row[0].tolist(), label, probability
+        return self.render(label, probability)
 
-    def wrap_predict(self, view: Callable) -> Callable:
-        for wrap in self.predict_wrappers:
-            view = wrap(view)
-        return view
+    def settle(self, status: int, asked, context) -> Answer | None:
+        """Every request, after its view: the gates, then the record. Returns the answer that replaces the
+        view's when a gate refuses it or it cannot be recorded (a full disk: 503, an answer nobody logged
+        is never given); None when the view's answer stands."""
+        replaced = None
+        for gate in self.answer_gates:
+            try:
+                gate(status, asked, context)
+            except ApiError as exc:
+                replaced = error_answer(exc, context)
+                status = replaced[0]
+        if self.sinks:
+            records = [request_record(status, asked, context)]
+            try:
+                for sink in self.sinks:
+                    records.extend(sink(records, context))
+            except OSError as exc:
+                log.error("request %s not recorded: %s", records[0]["request_id"], exc.strerror)
+                replaced = NOT_RECORDED
+        return replaced
 
     def not_ready_reasons(self, full_paths: bool = False) -> list[str]:
         """One reason per unusable dependency; a check that raises counts as a failed check, not a crash.
