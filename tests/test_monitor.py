@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 
-from fraudpipe.serving.monitor import QueryMonitor
+from fraudpipe.serving.monitor import WINDOW, QueryMonitor, _ClientState, _History
 
 SEED = [800.0, 2.0, 20.0, 1.0]
 
@@ -319,3 +319,26 @@ def test_a_hosts_table_survives_a_restart_a_second_host_and_its_own_claims(redis
     now = __import__("time").monotonic_ns() // 1000
     slots = [full._locate(name, now)[0] for name in ("key-a", "addr:198.51.100.7")]
     assert slots[0] != slots[1]
+
+
+def test_the_shared_historys_run_counters_are_the_in_process_monitors():
+    """``_History`` counts runs back from the newest step and stops early; the in-process monitor counts
+    them forward, one query at a time, over its whole history. Over sweeps, repeats, ties and random
+    queries they must agree within the window the shared history keeps (every rule's run is shorter)."""
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        length = int(rng.integers(0, 26))
+        choices = rng.integers(0, 3, size=(length + 1, 4)).astype(float)  # few values: ties and single changes
+        if trial % 3 == 0:
+            choices[:, int(rng.integers(0, 4))] = np.sort(rng.uniform(0, 100, length + 1))  # a sweep
+        state = _ClientState()
+        for row in choices[:-1]:
+            state.follow(row.tolist())
+        history = _History(choices[:-1], choices[-1])
+        if history.repeat:
+            assert length and (choices[-2] == choices[-1]).all()
+            continue
+        state.follow(choices[-1].tolist())
+        within = lambda counts: [min(count, WINDOW) for count in counts]  # noqa: E731
+        assert history.single_feature_run == min(state.single_feature_run, WINDOW)
+        assert history.rises == within(state.rises) and history.falls == within(state.falls)

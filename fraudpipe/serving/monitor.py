@@ -283,27 +283,36 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
 
 class _History:
     """A client's shared history read as the consecutive-run counters ``probing_evidence`` expects, so the
-    shared and the in-process monitor apply one set of rules to the same ordered queries."""
+    shared and the in-process monitor apply one set of rules to the same ordered queries. The counters are
+    counted back from the newest step and the count stops once every run is broken: organic traffic breaks
+    them all within a step or two, so a query costs a few comparisons, not a pass over the window."""
 
     __slots__ = ("single_feature_run", "rises", "falls", "recent", "recent_n", "repeat")
 
     def __init__(self, earlier: np.ndarray, raw: np.ndarray) -> None:
         self.recent = earlier[-WINDOW:]
         self.recent_n = len(self.recent)
-        self.repeat = bool(self.recent_n) and bool((self.recent[-1] == raw).all())
+        new = raw.tolist()
+        width = len(new)
+        self.single_feature_run, self.rises, self.falls = 0, [0] * width, [0] * width
+        rows = self.recent.tolist()
+        self.repeat = bool(rows) and rows[-1] == new
         if self.repeat:  # cannot complete a run (see ``QueryMonitor._observe``): nothing more to count
             return
-        steps = np.diff(np.vstack([self.recent, raw]), axis=0) if self.recent_n else np.empty((0, len(raw)))
-        changed = np.count_nonzero(steps, axis=1)
-        self.single_feature_run = _trailing(changed == 1)
-        self.rises = [_trailing(steps[:, j] > 0) for j in range(len(raw))]
-        self.falls = [_trailing(steps[:, j] < 0) for j in range(len(raw))]
-
-
-def _trailing(flags: np.ndarray) -> int:
-    """How many of the last entries are True, counted back from the end."""
-    misses = np.flatnonzero(~flags)
-    return int(len(flags) - 1 - misses[-1]) if len(misses) else len(flags)
+        single, rising, falling = True, range(width), range(width)
+        for old in reversed(rows):
+            if single:
+                single = sum(a != b for a, b in zip(old, new)) == 1
+                self.single_feature_run += single
+            rising = [j for j in rising if new[j] > old[j]]
+            falling = [j for j in falling if new[j] < old[j]]
+            for j in rising:
+                self.rises[j] += 1
+            for j in falling:
+                self.falls[j] += 1
+            if not (single or rising or falling):
+                break
+            new = old
 
 
 def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tuple[str, str] | None:
@@ -316,8 +325,8 @@ def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tu
         return None
     window = state.recent[:seen]
     moved = np.abs(window - raw) > NOISE
-    single = np.count_nonzero(moved, axis=1) == 1
-    if np.count_nonzero(single) >= ALIGNED_RUN:
+    single = moved.sum(axis=1) == 1
+    if single.sum() >= ALIGNED_RUN:
         along, singles = moved[single], window[single]
         for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
             values = set(singles[along[:, j], j].tolist())
