@@ -153,13 +153,23 @@ class QueryMonitor:
                             f"Shapiro-Wilk W {w:.3f} < {self.prada_w} over {state.distances_n} distances",
                             rule="prada")]
 
-    def shared_alerts(self, identity: str, view, raw: np.ndarray, store, distribution: bool) -> list[dict]:
+    def shared_alerts(self, identity: str, view, raw: np.ndarray, store, distribution: bool,
+                      evidence: dict | None = None) -> list[dict]:
         """The same rules over the shared history ``view`` (``monitor_store.Observed``) instead of this
-        process's state; the query's PRADA distance is pushed to the store for whoever answers next."""
+        process's state; the query's PRADA distance is pushed to the store for whoever answers next.
+        ``evidence`` carries the probing rules' verdict between the identities of one query: a client's key
+        and address usually hold the same recent queries, and the rules read nothing else."""
         alerts = []
         if "probing" not in view.flags and not view.repeat:
-            history = _History(view.history, raw)
-            probing = None if history.repeat else probing_evidence(history, self.probe_run, raw)
+            recent = view.history[-WINDOW:]
+            seen = recent.tobytes()
+            if evidence is not None and seen in evidence:
+                probing = evidence[seen]
+            else:
+                history = _History(recent, raw)
+                probing = None if history.repeat else probing_evidence(history, self.probe_run, raw)
+                if evidence is not None:
+                    evidence[seen] = probing
             if probing:
                 alerts.append(self._alert(identity, "probing", view.count, probing[1], rule=probing[0]))
         if distribution and "distribution" not in view.flags and len(view.history):
@@ -276,8 +286,9 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
     seen = store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY)
     if isinstance(seen, set):
         return None
+    evidence: dict = {}
     return [alert for index, (name, view) in enumerate(zip(identities, seen))
-            for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0)
+            for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0, evidence=evidence)
             if store.raise_alert(name, alert)]
 
 
