@@ -1,0 +1,74 @@
+"""``POST /predict`` is answered by ``predict_route`` without Flask's request machinery; every answer it
+gives, and every record it writes, must be the one Flask's route gives for the same request."""
+
+import io
+import json
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Response
+
+from fraudpipe import create_app
+from fraudpipe.serving.audit import read_records
+from fraudpipe.serving.predict_route import PredictRoute
+
+GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
+VARIABLE = ("request_id", "ts", "latency_ms")
+
+
+def requests() -> dict:
+    """Fresh each time: a stream is read once."""
+    return {
+        "good": dict(json=GOOD),
+        "fraud": dict(json={"amount": 800.0, "hour_of_day": 2, "transactions_24h": 20, "foreign_transaction": 1}),
+        "out of range": dict(json={**GOOD, "hour_of_day": 99}),
+        "string feature": dict(json={**GOOD, "amount": "abc"}),
+        "missing field": dict(json={"amount": 1.0}),
+        "extra field": dict(json={**GOOD, "debug": 1}),
+        "not an object": dict(json=[1, 2, 3]),
+        "malformed": dict(data=b'{"amount": ', content_type="application/json"),
+        "duplicate key": dict(data=json.dumps(GOOD)[:-1] + ', "amount": 9}', content_type="application/json"),
+        "form body": dict(data="amount=1", content_type="application/x-www-form-urlencoded"),
+        "wrong charset": dict(data=json.dumps(GOOD), content_type="application/json; charset=latin-1"),
+        "declared too large": dict(data=json.dumps(GOOD), content_type="application/json",
+                                   environ_overrides={"CONTENT_LENGTH": "99999999"}),
+        "chunked": dict(input_stream=io.BytesIO(json.dumps(GOOD).encode()), content_type="application/json",
+                        environ_overrides={"wsgi.input_terminated": True}),
+        "empty": dict(data=b"", content_type="application/json"),
+        "no key": dict(json=GOOD, headers={"X-API-Key": ""}),
+        "wrong key": dict(json=GOOD, headers={"X-API-Key": "not-a-key"}),
+        "NaN": dict(data=json.dumps(GOOD).replace("42.5", "NaN"), content_type="application/json"),
+    }
+
+
+def _answers(app, key: str, flask_only: bool) -> list:
+    target = app.wsgi_app.flask_wsgi if flask_only else app.wsgi_app
+    assert isinstance(app.wsgi_app, PredictRoute)
+    client = Client(target, Response)
+    answers = []
+    for name, request in requests().items():
+        headers = {"X-API-Key": key, **request.get("headers", {})}
+        response = client.post("/predict", **{**request, "headers": headers})
+        body = response.get_json(silent=True)
+        headers = sorted((k, v) for k, v in response.headers.items() if k not in ("X-Request-ID", "Content-Length"))
+        answers.append((name, response.status_code, {k: v for k, v in (body or {}).items() if k not in VARIABLE},
+                        headers, "X-Request-ID" in response.headers))
+    return answers
+
+
+@pytest.mark.parametrize("profile", ["inherited", "hardened"])
+def test_the_direct_route_answers_and_records_exactly_as_flasks_route(profile, trained, tmp_path, assessor_key):
+    runs = {}
+    for flask_only in (False, True):
+        log = tmp_path / f"audit-{flask_only}.jsonl"
+        app = create_app(profile, settings=trained.with_overrides(audit_log=log, rate_limit="10000/minute"))
+        answers = _answers(app, assessor_key, flask_only)
+        records = [{k: v for k, v in record.items() if k not in VARIABLE} for record in read_records(log)]
+        runs[flask_only] = answers, records
+    direct, flask = runs[False], runs[True]
+    for ours, theirs in zip(direct[0], flask[0]):
+        assert ours == theirs
+    assert direct[1] == flask[1]
+    statuses = {name: status for name, status, *_ in direct[0]}
+    assert statuses["good"] == 200 and len(set(statuses.values())) >= (3 if profile == "inherited" else 6)
+    assert (len(direct[1]) == len(requests())) == (profile == "hardened")  # only hardened keeps a record
