@@ -58,7 +58,8 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
     settings = settings or Settings.from_env()
     app = Flask("fraudpipe", static_folder=None)  # no static route: every served path is documented
     app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=None)
-    app.logger.name  # Flask gives its logger a console handler on first use: alerts and errors reach the console
+    # Flask gives its logger ("fraudpipe", which the controls log to) a console handler on first use.
+    app.logger.debug("building the %s profile", profile)
     model = ModelService.load(settings, verify="verify_artifacts" in controls)
     service = Service(profile=profile, controls=controls, settings=settings, model=model,
                       shared_monitor=shared_monitor, host_monitor=host_monitor)
