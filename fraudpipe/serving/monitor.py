@@ -173,9 +173,10 @@ class QueryMonitor:
             if probing:
                 alerts.append(self._alert(identity, "probing", view.count, probing[1], rule=probing[0]))
         if distribution and "distribution" not in view.flags and len(view.history):
-            x = raw / UNITS
-            distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, x)
-            store.push_distance(identity, distance)
+            distance = view.distance  # the host's table keeps it with the query, under its lock
+            if distance is None:
+                distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, raw / UNITS)
+                store.push_distance(identity, distance)
             if view.distances is not None:
                 distances = (view.distances + [distance])[-PRADA_WINDOW:]
                 w = prada_statistic(distances)

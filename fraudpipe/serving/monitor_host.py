@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fraudpipe.data import UNITS
+from fraudpipe.serving.monitor import min_distance
 from fraudpipe.serving.monitor_store import IDLE_TTL_MS, Observed, SharedMonitorStore
 from fraudpipe.serving.ratelimit_store import StoreUnavailable
 
@@ -162,7 +164,9 @@ class HostMonitorStore:
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
-        and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended."""
+        and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended.
+        The query's PRADA distance is kept in the same hold of the lock (Redis's store leaves it to the
+        caller's ``push_distance``): one lock per answer, and no reader can see the query without it."""
         now, values = time.monotonic_ns() // 1000, query.tolist()
         found = self._held(identities, now)
         try:
@@ -184,8 +188,13 @@ class HostMonitorStore:
                 ring[written % ROWS] = query
                 meta = self.meta[slot]
                 meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
+                distance = None
+                if not distribution and written:  # kept with the query, so the next query's reader has it
+                    distance = min_distance(earlier / UNITS, query / UNITS)
+                    self.distances[slot, fields[DISTANCES] % ROWS] = distance
+                    meta[DISTANCES] = fields[DISTANCES] + 1
                 flags = {name for name, at in FLAGS.items() if fields[at]} if probing or fields[DISTRIBUTION] else set()
-                seen.append(Observed(count, flags, earlier, kept or None, repeat))
+                seen.append(Observed(count, flags, earlier, kept or None, repeat, distance))
             return seen
         finally:
             self._lock.__exit__()

@@ -117,14 +117,15 @@ return 1
 
 class Observed:
     """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first);
-    ``repeat`` when the store already saw the query repeat the one before it (no run can complete)."""
+    ``repeat`` when the store already saw the query repeat the one before it (no run can complete);
+    ``distance`` when the store has already computed and kept this query's PRADA distance."""
 
-    __slots__ = ("count", "flags", "history", "distances", "repeat")
+    __slots__ = ("count", "flags", "history", "distances", "repeat", "distance")
 
     def __init__(self, count: int, flags: set[str], history: np.ndarray, distances: list[float] | None,
-                 repeat: bool = False) -> None:
+                 repeat: bool = False, distance: float | None = None) -> None:
         self.count, self.flags, self.history, self.distances = count, flags, history, distances
-        self.repeat = repeat
+        self.repeat, self.distance = repeat, distance
 
 
 class SharedMonitorStore:
