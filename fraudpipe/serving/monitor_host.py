@@ -7,7 +7,8 @@ client's next answer on every worker, with no Redis round trip. Hosts share thro
 the flags they set) go to the deployment's stream as they are raised, and once the limiter's calls show a
 second host serving the deployment, each answer is ordered through Redis instead (``monitor_store``).
 
-It answers the same calls as ``monitor_store.SharedMonitorStore``, so one set of rules runs over either.
+It answers the same calls as ``monitor_store.SharedMonitorStore``, so one set of rules runs over either
+(``push_distance`` apart: the table keeps each query's PRADA distance as it orders the query).
 The table has a fixed number of client slots (bounded memory whatever number of keys and addresses
 arrive): a client idle for a day is forgotten, and when the slots one identity may use are all taken the
 least recently seen of them is written to Redis and given up, to be read back when that client returns.
@@ -198,18 +199,6 @@ class HostMonitorStore:
             return seen
         finally:
             self._lock.__exit__()
-
-    def push_distance(self, identity: str, distance: float) -> None:
-        """Appended to the identity's distances; if it was pushed out since its query, Redis keeps it there."""
-        now = time.monotonic_ns() // 1000
-        with self._lock:
-            held = self._locate(identity, now)
-            if held is not None:
-                slot, fields = held
-                self.distances[slot, fields[DISTANCES] % ROWS] = distance
-                self.meta[slot, DISTANCES] = fields[DISTANCES] + 1
-                return
-        self.alerts.push_distance(identity, distance)
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag; the alert then goes to the deployment's stream (and its flag to
