@@ -52,3 +52,35 @@ def test_a_validating_app_is_fronted_with_its_own_cap(trained):
     settings = trained.with_overrides(max_body_bytes=1000)
     front = front_for(create_app("hardened", settings=settings), settings, validated=True)
     assert front.body_bytes == 1000 and front.body_seconds == settings.client_timeout
+
+
+class _Headers:
+    """RSGI's header map as granian hands it over: repeated headers stay repeated."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def items(self):
+        return list(self.pairs)
+
+    def get(self, name, default=None):
+        return next((value for key, value in self.pairs if key == name), default)
+
+    def __contains__(self, name) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+
+def test_a_repeated_content_type_is_joined_so_a_later_one_cannot_win(trained, assessor_key):
+    """``text/plain`` then ``application/json``: a proxy reading the first and the app the last would disagree
+    on what the body is; joined, the header names no media type and the answer is 415, on both routes."""
+    from fraudpipe import create_app
+
+    scope = SimpleNamespace(method="POST", path="/predict", query_string="", client="127.0.0.1:5", server="127.0.0.1:80",
+                            scheme="http", http_version="1.1",
+                            headers=_Headers([("content-type", "text/plain"), ("content-type", "application/json"),
+                                              ("content-length", "2"), ("x-api-key", assessor_key)]))
+    environ = Front.environ(scope, b"{}", False)
+    assert environ["CONTENT_TYPE"] == "text/plain, application/json"
+    for profile in ("hardened", "inherited"):
+        status, _, body = Front(create_app(profile, settings=trained), 4096, 5)._call(Front.environ(scope, b"{}", False))
+        assert status == 415, (profile, body)

@@ -80,12 +80,14 @@ def create_app(profile: str = "hardened", settings: Settings | None = None,
 def _add_routes(app: Flask, service: Service) -> None:
     # POST /predict is answered by ``predict_route`` before Flask sees it; this rule names the endpoint for
     # Flask's routing (405 with ``Allow: POST`` for other methods) and serves any caller that reaches Flask.
+    # No automatic OPTIONS: Flask would answer it 200 with an empty HTML body; here it is a JSON 405.
     app.add_url_rule("/predict", "predict", lambda: jsonify(service.answer(request._get_current_object(),
                                                                            g._get_current_object())),
-                     methods=["POST"])
-    app.add_url_rule("/health", "health", lambda: service.health(request), methods=["GET"])
+                     methods=["POST"], provide_automatic_options=False)
+    app.add_url_rule("/health", "health", lambda: service.health(request), methods=["GET"],
+                     provide_automatic_options=False)
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(openapi.document(service.controls)),
-                     methods=["GET"])
+                     methods=["GET"], provide_automatic_options=False)
 
 
 def _finish(service: Service, response):

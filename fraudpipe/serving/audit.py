@@ -119,7 +119,7 @@ def read_records(path: Path) -> list[dict]:
         text = Path(path).read_text()
     except FileNotFoundError:
         return records
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): U+2028 or U+0085 in a caller's text would cut a record in two
         try:
             records.append(json.loads(line))
         except ValueError:

@@ -30,6 +30,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
             405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large",
             415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
             500: "Internal Server Error", 503: "Service Unavailable"}
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 _FAILED = (500, [("content-type", "application/json")],
            b'{"error":"internal_error","reason":"the request could not be processed"}\n')
 
@@ -117,13 +118,10 @@ class Front:
         for name, value in scope.headers.items():
             if "_" in name:
                 continue
-            if name == "content-type":
-                environ["CONTENT_TYPE"] = value
-            elif name == "content-length":
-                environ["CONTENT_LENGTH"] = value
-            else:
-                key = "HTTP_" + name.upper().replace("-", "_")
-                environ[key] = f"{environ[key]}, {value}" if key in environ else value
+            key = _CGI_NAMES.get(name) or "HTTP_" + name.upper().replace("-", "_")
+            # A repeated header is joined, never replaced: a second Content-Type must not win over the
+            # first one a proxy in front may have read (joined, it is no media type: 415).
+            environ[key] = f"{environ[key]}, {value}" if key in environ else value
         if "transfer-encoding" in scope.headers and "CONTENT_LENGTH" not in environ:
             environ["CONTENT_LENGTH"] = ""  # chunked: the app reads the (bounded) input to its end
         return environ

@@ -55,17 +55,18 @@ def install(app: Flask, service) -> None:
     keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 
-    def identities(asked) -> list[str]:
+    def identities(asked, context) -> list[str]:
         names = [f"addr:{budget_address(asked.remote_addr or 'unknown')}"]
         if keys is not None and asked.endpoint == "predict":
             key_id = keys.identify(asked.headers.get(HEADER))
             if key_id is not None:
                 names.append(f"key:{key_id}")
+                context.key_id = key_id  # a refused request's record still says whose key it carried
         return names
 
     def enforce_limits(asked, context) -> None:
         try:
-            wait = store.acquire(identities(asked))
+            wait = store.acquire(identities(asked, context))
         except StoreUnavailable as exc:
             raise ApiError(503, "rate_limit_unavailable", f"{exc}; try again shortly",
                            headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None

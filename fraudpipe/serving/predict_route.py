@@ -42,11 +42,11 @@ def security_headers(context) -> dict[str, str]:
 
 
 def json_bytes(body: dict) -> bytes:
-    """What Flask's ``jsonify`` writes (sorted keys, ASCII, compact, a final newline), by orjson when the
-    body is ASCII, which every answer but an error quoting a caller's text is."""
+    """What Flask's ``jsonify`` writes (sorted keys, ASCII, compact, a final newline), byte for byte: by
+    orjson when the body is printable ASCII, which every answer but an error quoting a caller's text is."""
     try:
         payload = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-        if payload.isascii():
+        if payload.isascii() and b"\x7f" not in payload:  # the standard library escapes DEL too
             return payload
     except TypeError:
         pass
@@ -59,11 +59,29 @@ class PredictRoute:
     def __init__(self, service, flask_wsgi: Callable) -> None:
         self.service = service
         self.flask_wsgi = flask_wsgi
+        self._routable_host = None
+
+    def _routable(self, asked) -> bool:
+        """Whether Flask's URL matching would reach the view: a request it refuses before routing (a Host
+        that is no valid name, a WebSocket scheme) goes to Flask, which answers it as it always has."""
+        if asked.scheme not in ("http", "https"):
+            return False
+        host = asked.host
+        if host != self._routable_host:
+            try:  # werkzeug's own test (``Map.bind``): each label valid IDNA, the port apart
+                host.lower().partition(":")[0].encode("idna")
+            except UnicodeError:
+                return False
+            self._routable_host = host
+        return True
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.flask_wsgi(environ, start_response)
-        service, asked, context = self.service, _Asked(environ), _Context()
+        asked = _Asked(environ)
+        if not self._routable(asked):
+            return self.flask_wsgi(environ, start_response)
+        service, context = self.service, _Context()
         try:
             service.begin(asked, context)
             status, body, headers = 200, service.answer(asked, context), {}
@@ -76,7 +94,7 @@ class PredictRoute:
         if replaced is not None:
             status, body, headers = replaced
         payload = json_bytes(body)
-        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}",
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown').upper()}",  # as werkzeug writes it
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                         *headers.items(), *security_headers(context).items()])
         return [payload]

@@ -216,7 +216,7 @@ def _appended(log: AuditLog, since: int) -> tuple[list, str]:
     text = data.decode("utf-8", "replace")
     new = data[since:] if len(data) >= since else data
     records = []
-    for line in new.decode("utf-8", "replace").splitlines():
+    for line in new.decode("utf-8", "replace").split("\n"):  # a record may hold U+2028: only \n ends a line
         try:
             record = json.loads(line) if line.strip() else None
         except (ValueError, RecursionError):
