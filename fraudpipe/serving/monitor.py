@@ -172,12 +172,12 @@ class QueryMonitor:
                     evidence[seen] = probing
             if probing:
                 alerts.append(self._alert(identity, "probing", view.count, probing[1], rule=probing[0]))
-        if distribution and "distribution" not in view.flags and len(view.history):
+        if distribution and "distribution" not in view.flags:
             distance = view.distance  # the host's table keeps it with the query, under its lock
-            if distance is None:
+            if distance is None and len(view.history):
                 distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, raw / UNITS)
                 store.push_distance(identity, distance)
-            if view.distances is not None:
+            if distance is not None and view.distances is not None:
                 distances = (view.distances + [distance])[-PRADA_WINDOW:]
                 w = prada_statistic(distances)
                 if w < self.prada_w:

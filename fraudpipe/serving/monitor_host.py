@@ -177,7 +177,7 @@ class HostMonitorStore:
             for index, (slot, fields) in enumerate(found):
                 count, written = fields[COUNT] + 1, fields[WRITTEN]
                 probing, distribution = fields[PROBING], fields[DISTRIBUTION] or index > 0
-                want = prada_window if not distribution else 0 if probing else history_rows
+                want = 0 if probing else history_rows  # the PRADA distance is computed here, from the ring
                 ring, previous = self.rows[slot], (written - 1) % ROWS
                 repeat = bool(written) and ring[previous].tolist() == values
                 if want and repeat:
@@ -186,14 +186,16 @@ class HostMonitorStore:
                     earlier = _last(ring, written, want)
                 due = not distribution and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
                 kept = _last(self.distances[slot], fields[DISTANCES], prada_window - 1).tolist() if due else None
-                ring[written % ROWS] = query
                 meta = self.meta[slot]
-                meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
                 distance = None
                 if not distribution and written:  # kept with the query, so the next query's reader has it
-                    distance = min_distance(earlier / UNITS, query / UNITS)
+                    used = min(written, ROWS)  # a minimum needs no order: the ring itself when it is the window
+                    window = ring[:used] if used <= prada_window else _last(ring, written, prada_window)
+                    distance = min_distance(window / UNITS, query / UNITS)
                     self.distances[slot, fields[DISTANCES] % ROWS] = distance
                     meta[DISTANCES] = fields[DISTANCES] + 1
+                ring[written % ROWS] = query
+                meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
                 flags = {name for name, at in FLAGS.items() if fields[at]} if probing or fields[DISTRIBUTION] else set()
                 seen.append(Observed(count, flags, earlier, kept or None, repeat, distance))
             return seen
