@@ -104,3 +104,17 @@ def test_a_rate_limited_request_is_recorded_with_the_key_it_carried(trained, tmp
     statuses = [client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key}).status_code for _ in range(4)]
     assert statuses == [200, 200, 429, 429]
     assert {record["key_id"] for record in read_records(log)} == {read_records(log)[0]["key_id"]} != {None}
+
+
+def test_the_record_timestamp_reads_as_the_utc_isoformat_it_replaces():
+    from datetime import datetime, timedelta, timezone
+
+    from fraudpipe.serving.audit import utc_timestamp
+
+    for _ in range(3):
+        before = datetime.now(timezone.utc)
+        text = utc_timestamp()
+        after = datetime.now(timezone.utc)
+        stamp = datetime.fromisoformat(text)
+        assert len(text) == len(before.isoformat(timespec="microseconds")) and text.endswith("+00:00")
+        assert before - timedelta(microseconds=1) <= stamp <= after + timedelta(microseconds=1)

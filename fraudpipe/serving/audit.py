@@ -93,11 +93,21 @@ def install(app: Flask, service) -> None:
     service.sinks.append(write_all)
 
 
+def utc_timestamp(_second: list = [None, ""]) -> str:  # noqa: B006 (the cache of this second's text)
+    """``datetime.now(timezone.utc).isoformat(timespec="microseconds")`` at a quarter of its cost: the text
+    up to the second is made once a second (every request writes one)."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[:] = second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}+00:00"
+
+
 def request_record(status: int, asked, context) -> dict:
     """What a SIEM needs to reconstruct a probing campaign: who, when, what was asked and answered."""
     started = getattr(context, "started", None)
     return {
-        "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "ts": utc_timestamp(),
         "request_id": getattr(context, "request_id", None),
         "client": asked.remote_addr,
         "key_id": getattr(context, "key_id", None),
