@@ -93,14 +93,20 @@ def install(app: Flask, service) -> None:
     service.sinks.append(write_all)
 
 
-def utc_timestamp(_second: list = [None, ""]) -> str:  # noqa: B006 (the cache of this second's text)
-    """``datetime.now(timezone.utc).isoformat(timespec="microseconds")`` at a quarter of its cost: the text
-    up to the second is made once a second (every request writes one)."""
+_THIS_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last second a record was made in, and its text
+
+
+def utc_timestamp() -> str:
+    """``datetime.now(timezone.utc).isoformat(timespec="microseconds")`` at a third of its cost: the text
+    up to the second is made once a second (every request writes one). Read and replaced as one pair, so
+    a thread never joins one second's text to another's fraction."""
     now = time.time()
     second = int(now)
-    if second != _second[0]:
-        _second[:] = second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}+00:00"
+    cached, text = _THIS_SECOND[0]
+    if second != cached:
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _THIS_SECOND[0] = (second, text)
+    return f"{text}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
 def request_record(status: int, asked, context) -> dict:
