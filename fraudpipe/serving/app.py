@@ -13,7 +13,7 @@ from flask import Flask, g, jsonify, request
 
 from fraudpipe.errors import ConfigError
 from fraudpipe.serving import audit, auth, limits, monitor, openapi, output, validation
-from fraudpipe.serving.errors import install_error_handlers
+from fraudpipe.serving.errors import install_error_handlers, json_response
 from fraudpipe.serving.model_service import ModelService
 from fraudpipe.serving.predict_route import PredictRoute, security_headers
 from fraudpipe.serving.proxies import trust_proxies
@@ -94,9 +94,6 @@ def _finish(service: Service, response):
     asked, context = request._get_current_object(), g._get_current_object()
     replaced = service.settle(response.status_code, asked, context)
     if replaced is not None:
-        status, body, headers = replaced
-        response = jsonify(body)
-        response.status_code = status
-        response.headers.update(headers)
+        response = json_response(replaced)
     response.headers.update(security_headers(context))
     return response

@@ -47,12 +47,17 @@ def error_answer(exc: Exception, context) -> tuple[int, dict, dict]:
                  "request_id": request_id}, {}
 
 
-def error_response(exc: Exception):
-    status, body, headers = error_answer(exc, g._get_current_object())
+def json_response(answer: tuple[int, dict, dict]):
+    """A Flask response for a (status, JSON body, headers) answer."""
+    status, body, headers = answer
     response = jsonify(body)
     response.status_code = status
     response.headers.update(headers)
     return response
+
+
+def error_response(exc: Exception):
+    return json_response(error_answer(exc, g._get_current_object()))
 
 
 def install_error_handlers(app: Flask) -> None:

@@ -156,7 +156,8 @@ class QueryMonitor:
     def shared_alerts(self, identity: str, view, raw: np.ndarray, store, distribution: bool,
                       evidence: dict | None = None) -> list[dict]:
         """The same rules over the shared history ``view`` (``monitor_store.Observed``) instead of this
-        process's state; the query's PRADA distance is pushed to the store for whoever answers next.
+        process's state; the query's PRADA distance, unless the store computed and kept it already
+        (``view.distance``), is computed here and pushed to the store for whoever answers next.
         ``evidence`` carries the probing rules' verdict between the identities of one query: a client's key
         and address usually hold the same recent queries, and the rules read nothing else."""
         alerts = []

@@ -30,7 +30,7 @@ import numpy as np
 
 from fraudpipe.data import UNITS
 from fraudpipe.serving.monitor import min_distance
-from fraudpipe.serving.monitor_store import IDLE_TTL_MS, Observed, SharedMonitorStore
+from fraudpipe.serving.monitor_store import FLAG_SETS, IDLE_TTL_MS, Observed, SharedMonitorStore
 from fraudpipe.serving.ratelimit_store import StoreUnavailable
 
 SLOTS = 8192
@@ -41,8 +41,6 @@ NAME_BYTES = 128  # an identity's name, kept so a pushed-out identity can be wri
 # the two flags, history rows and distances ever written (each ring is indexed modulo ``ROWS``).
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
 FLAGS = {"probing": PROBING, "distribution": DISTRIBUTION}
-_FLAG_SETS = {(False, False): frozenset(), (True, False): frozenset({"probing"}),  # what ``Observed.flags`` reads
-              (False, True): frozenset({"distribution"}), (True, True): frozenset({"probing", "distribution"})}
 
 
 class HostMonitorStore:
@@ -198,7 +196,7 @@ class HostMonitorStore:
                     meta[DISTANCES] = fields[DISTANCES] + 1
                 ring[written % ROWS] = query
                 meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
-                flags = _FLAG_SETS[bool(probing), bool(fields[DISTRIBUTION])]
+                flags = FLAG_SETS[bool(probing), bool(fields[DISTRIBUTION])]
                 seen.append(Observed(count, flags, earlier, kept or None, repeat, distance))
             return seen
         finally:

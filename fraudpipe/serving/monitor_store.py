@@ -115,6 +115,11 @@ return 1
 """
 
 
+# ``Observed.flags`` by (probing, distribution): four fixed sets, none built per answer.
+FLAG_SETS = {(False, False): frozenset(), (True, False): frozenset({"probing"}),
+             (False, True): frozenset({"distribution"}), (True, True): frozenset({"probing", "distribution"})}
+
+
 class Observed:
     """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first);
     ``repeat`` when the store already saw the query repeat the one before it (no run can complete);
@@ -122,7 +127,7 @@ class Observed:
 
     __slots__ = ("count", "flags", "history", "distances", "repeat", "distance")
 
-    def __init__(self, count: int, flags: set[str], history: np.ndarray, distances: list[float] | None,
+    def __init__(self, count: int, flags: frozenset[str], history: np.ndarray, distances: list[float] | None,
                  repeat: bool = False, distance: float | None = None) -> None:
         self.count, self.flags, self.history, self.distances = count, flags, history, distances
         self.repeat, self.distance = repeat, distance
@@ -192,7 +197,7 @@ class SharedMonitorStore:
         seen = []
         with _unreadable():
             for count, probing, distribution, earlier, distances in reply[1]:
-                flags = {name for name, on in (("probing", probing), ("distribution", distribution)) if int(on)}
+                flags = FLAG_SETS[bool(int(probing)), bool(int(distribution))]
                 seen.append(Observed(int(count), flags, np.frombuffer(earlier, np.float64).reshape(-1, len(query)),
                                      np.frombuffer(distances, np.float64).tolist() if distances else None))
         return seen

@@ -83,7 +83,7 @@ def read_json(request, max_body_bytes: int):
     if length is not None and length > max_body_bytes:
         raise ApiError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")
     try:
-        body = _read_body(request.environ, length, max_body_bytes + 1)
+        body = _read_body(environ, length, max_body_bytes + 1)
     except Exception as exc:  # the server's chunked decoder (gunicorn's InvalidChunkSize, NoMoreData, ...)
         raise ApiError(400, "malformed_body", f"the request body could not be read: {type(exc).__name__}") from None
     if len(body) > max_body_bytes:
