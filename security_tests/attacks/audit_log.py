@@ -45,6 +45,11 @@ def in_range_queries(profile: TargetProfile, n: int, seed: int = 11) -> list[dic
     return [profile.row(values) for values in zip(*columns)]
 
 
+# An unknown field whose name holds U+2028: a log writer that keeps it raw (valid JSON) and a reader that
+# splits lines on it (``str.splitlines``) lose the refusal's record between them.
+LINE_SEPARATOR_FIELD = "note\u2028"
+
+
 def _credential(profile: TargetProfile, key: str) -> tuple[str, str]:
     return next(iter(profile.auth_headers(key).items()))
 
@@ -65,7 +70,7 @@ def requests_for_every_status(profile: TargetProfile, key: str, max_body_bytes: 
         ("405", "GET", predict, keyed, b""),
         ("413", "POST", predict, [ctype, *keyed], _json({**good[0], "pad": "x" * max_body_bytes})),
         ("415", "POST", predict, [("Content-Type", "text/plain"), *keyed], _json(good[0])),
-        ("422", "POST", predict, [ctype, *keyed], _json(out_of_range)),
+        ("422", "POST", predict, [ctype, *keyed], _json({**out_of_range, LINE_SEPARATOR_FIELD: 1})),
     ]
     return sent
 
@@ -242,7 +247,8 @@ def campaign(profile: TargetProfile, key: str) -> list[tuple[bool, str, str, lis
             (True, "DELETE" if method != "DELETE" else "GET", predict, [credential, *SPOOFED], b""),
             (True, method, predict, [ctype, credential, *SPOOFED], profile.encode({**good, "pad": "x" * OVERSIZED})),
             (True, method, predict, [("Content-Type", "text/plain"), credential, *SPOOFED], body),
-            (True, method, predict, [ctype, credential, *SPOOFED], profile.encode(out_of_range))]
+            (True, method, predict, [ctype, credential, *SPOOFED],
+             profile.encode({**out_of_range, LINE_SEPARATOR_FIELD: 1}))]
 
 
 def _trail_need(profile: TargetProfile) -> Need:
