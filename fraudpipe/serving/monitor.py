@@ -18,6 +18,7 @@ alert records and can optionally block a flagged client; what it misses is measu
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 
@@ -39,6 +40,10 @@ PRADA_MIN = 20
 PRADA_W = 0.40  # 1st percentile of W over benign clients (monitor_calibration.py recalibrates)
 PRADA_WINDOW = 200
 PRADA_EVERY = 4  # the W test every 4th query once PRADA_MIN distances are in
+# Row sums as a matrix product: numpy's reduction along a short axis, and its ``np.min``-style wrappers,
+# cost more than the arithmetic on arrays this small (the monitor runs on every answered request).
+_ONES = np.ones(len(FEATURE_NAMES))
+_ONES_U8 = np.ones(len(FEATURE_NAMES), np.uint8)
 
 
 class _ClientState:
@@ -338,8 +343,9 @@ def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tu
         return None
     window = state.recent[:seen]
     moved = np.abs(window - raw) > NOISE
-    single = moved.sum(axis=1) == 1
-    if single.sum() >= ALIGNED_RUN:
+    counts = moved.view(np.uint8) @ _ONES_U8
+    if counts.tolist().count(1) >= ALIGNED_RUN:
+        single = counts == 1
         along, singles = moved[single], window[single]
         for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
             values = set(singles[along[:, j], j].tolist())
@@ -355,7 +361,8 @@ def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tu
 def min_distance(previous, x: np.ndarray) -> float:
     """Distance (in feature units) from a query to the nearest of the client's earlier queries."""
     difference = np.asarray(previous) - x
-    return float(np.sqrt(np.min(np.einsum("ij,ij->i", difference, difference))))
+    difference *= difference
+    return math.sqrt(float((difference @ _ONES).min()))
 
 
 def session_statistic(rows) -> float:
@@ -368,7 +375,8 @@ def prada_statistic(distances) -> float:
     """Shapiro-Wilk W, computed by the routine ``scipy.stats.shapiro`` wraps: the wrapper's argument
     handling costs ~130 µs a call, the test itself a few (tests/test_monitor.py checks they agree)."""
     unsorted = np.asarray(distances, dtype=float)
-    values = np.sort(unsorted)
+    values = unsorted.copy()
+    values.sort()
     if values[0] == values[-1]:
         return 0.0
     values -= unsorted[len(values) // 2]

@@ -191,7 +191,8 @@ class HostMonitorStore:
                 if not distribution and written:  # kept with the query, so the next query's reader has it
                     used = min(written, ROWS)  # a minimum needs no order: the ring itself when it is the window
                     window = ring[:used] if used <= prada_window else _last(ring, written, prada_window)
-                    distance = min_distance(window / UNITS, query / UNITS)
+                    # a repeat's previous query is in the window, at distance 0
+                    distance = 0.0 if repeat else min_distance(window / UNITS, query / UNITS)
                     self.distances[slot, fields[DISTANCES] % ROWS] = distance
                     meta[DISTANCES] = fields[DISTANCES] + 1
                 ring[written % ROWS] = query
