@@ -59,20 +59,25 @@ class PredictRoute:
     def __init__(self, service, flask_wsgi: Callable) -> None:
         self.service = service
         self.flask_wsgi = flask_wsgi
-        self._routable_host = None
+        self._routable_as = None
 
     def _routable(self, asked) -> bool:
         """Whether Flask's URL matching would reach the view: a request it refuses before routing (a Host
-        that is no valid name, a WebSocket scheme) goes to Flask, which answers it as it always has."""
+        that is no valid name, a WebSocket scheme) goes to Flask, which answers it as it always has. The
+        environ values werkzeug builds the host from are remembered once they passed, so the usual request
+        (the same Host as the last) costs a tuple comparison."""
+        environ = asked.environ
+        seen = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+                environ.get("SERVER_PORT"))
+        if seen == self._routable_as:
+            return True
         if asked.scheme not in ("http", "https"):
             return False
-        host = asked.host
-        if host != self._routable_host:
-            try:  # werkzeug's own test (``Map.bind``): each label valid IDNA, the port apart
-                host.lower().partition(":")[0].encode("idna")
-            except UnicodeError:
-                return False
-            self._routable_host = host
+        try:  # werkzeug's own test (``Map.bind``): each label valid IDNA, the port apart
+            asked.host.lower().partition(":")[0].encode("idna")
+        except UnicodeError:
+            return False
+        self._routable_as = seen
         return True
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
