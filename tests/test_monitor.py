@@ -205,6 +205,37 @@ def test_a_worker_killed_holding_the_hosts_table_does_not_stop_the_others(redis_
     assert time.monotonic() - started < 0.5
 
 
+def test_workers_answering_one_client_at_once_lose_none_of_its_queries(redis_url):
+    """Two workers ordering the same client's queries at the same moment: the lock (retried without
+    sleeping first) must still make each update whole, so the count and the history hold every query."""
+    import os
+    import time
+
+    from fraudpipe.serving.monitor_host import COUNT, DISTANCES, WRITTEN, HostMonitorStore
+    from fraudpipe.serving.monitor_store import SharedMonitorStore
+
+    store = HostMonitorStore(4, SharedMonitorStore(redis_url), slots=16)
+    store.observe(["k", "addr:192.0.2.9"], np.zeros(4), False, 20, 200, 20, 4)
+    each = 1500
+    children = []
+    for worker in range(2):
+        child = os.fork()
+        if child == 0:
+            try:
+                for i in range(each):
+                    store.observe(["k", "addr:192.0.2.9"], np.array([i, worker, 1.0, 0.0]), False, 20, 200, 20, 4)
+            finally:
+                os._exit(0)
+        children.append(child)
+    for child in children:
+        os.waitpid(child, 0)
+    now = time.monotonic_ns() // 1000
+    for name in ("k", "addr:192.0.2.9"):
+        fields = store._locate(name, now)[1]
+        assert fields[COUNT] == fields[WRITTEN] == 2 * each + 1, name
+    assert store._locate("k", now)[1][DISTANCES] == 2 * each
+
+
 def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_through(monkeypatch, redis_url):
     """A lock held too long (a stuck worker), a Redis that cannot say what it holds for a new client, or
     one that cannot take an alert: each is ``StoreUnavailable`` (503 at the gate), and an alert Redis did
