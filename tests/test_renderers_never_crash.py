@@ -22,7 +22,8 @@ from security_tests.targets.profile import fraudpipe_target
 from tests.schemas import assert_valid_findings, assert_valid_sarif
 
 HOSTILE = ["<script>alert(1)</script>", "<svg onload=alert(1)>", "\x1b[2J\x1b]0;owned\x07", "| --- |", "\ud800",
-           "\u202eevil", "x" * 5000, "[a](javascript:alert(1))", "&lt;b&gt;", "\r\n\t\x00", "😀" * 50, "`", "]]>"]
+           "\u202eevil", "x" * 5000, "[a](javascript:alert(1))", "&lt;b&gt;", "\r\n\t\x00", "😀" * 50, "`", "]]>",
+           "{1}", "[" * 150 + "]" * 150]
 
 text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300),
                  st.lists(st.sampled_from(HOSTILE), max_size=6).map("".join))
@@ -93,3 +94,29 @@ def test_a_profile_with_hundreds_of_long_feature_names_renders_every_output(tmp_
     assert_valid_sarif(json.loads(json.dumps(build_sarif(assessment))))
     assert_valid_findings(json.loads(json.dumps(assessment.as_json())))
     assert render_summary(assessment).startswith("# Security assessment of wide scorer")
+
+
+def test_literals_a_target_can_write_are_rendered_in_bounded_stack():
+    """Text is rewritten literal by literal: a set literal (``{1}``, whose str() is itself) rewrote itself
+    until the stack ran out, and nested brackets cost stack per level; with a few hundred frames left, as
+    inside pytest and hypothesis, each must still render."""
+    import sys
+
+    from security_tests.report import plain
+
+    cases = ["risk {1}", "{'a', 'b'}", "[" * 190 + "]" * 190, "{1: " * 150 + "1" + "}" * 150,
+             "[{1}, [{2: {3}}]]", "[" + repr(["[" + repr(["{4}"]) + "]"]) + "]"]
+
+    def dive(frames: int, case: str) -> str:
+        return plain.text(case) if frames <= 0 else dive(frames - 1, case)
+
+    headroom = 250
+    for case in cases:
+        assert isinstance(dive(sys.getrecursionlimit() - headroom - len(_stack()), case), str), case
+    assert plain.text("{1}") == "1" and plain.text("{'b', 'a'}") == "a, b"
+
+
+def _stack() -> list:
+    import inspect
+
+    return inspect.stack(0)

@@ -22,8 +22,15 @@ _BOOL = re.compile(r"\b(True|False|None)\b")
 _OCTAL = re.compile(r"\b0o([0-7]{3,4})\b")
 
 
-def value(item, key: str = "") -> str:
+NESTING = 20
+"""Levels of literals (and literals quoted inside their strings) rewritten as words; deeper ones are shown
+as written. A target's text can nest them without end, and each level costs the renderer stack frames."""
+
+
+def value(item, key: str = "", *, depth: int = 0) -> str:
     """One value in words: percentages for rates in [0, 1], thousands separators, yes/no, a dash for none."""
+    if depth > NESTING:
+        return str(item)
     if item is None:
         return "—"
     if isinstance(item, bool):
@@ -36,10 +43,13 @@ def value(item, key: str = "") -> str:
         return f"{item:,.4g}" if abs(item) < 1e6 else f"{item:,.0f}"
     if isinstance(item, dict):
         ordered = sorted(item.items(), key=lambda kv: (0, float(kv[0])) if _number(kv[0]) else (1, str(kv[0])))
-        return "; ".join(f"{label(k)}: {value(v, key if _number(k) else str(k))}" for k, v in ordered) or "none"
+        return "; ".join(f"{label(k)}: {value(v, key if _number(k) else str(k), depth=depth + 1)}"
+                         for k, v in ordered) or "none"
+    if isinstance(item, (set, frozenset)):  # ``{1}`` in a target's text: its str() is the same literal again
+        item = sorted(item, key=repr)
     if isinstance(item, (list, tuple)):
-        return ", ".join(value(v, key) for v in item) or "none"
-    return text(str(item))
+        return ", ".join(value(v, key, depth=depth + 1) for v in item) or "none"
+    return text(str(item), depth=depth + 1)
 
 
 def _number(key) -> bool:
@@ -81,18 +91,18 @@ def _literal_end(source: str, start: int) -> int:
     return -1
 
 
-def text(source: str) -> str:
+def text(source: str, *, depth: int = 0) -> str:
     """A sentence with any embedded Python literal rewritten as words."""
     out, index = [], 0
     while index < len(source):
         char = source[index]
-        end = _literal_end(source, index) if char in "{[" else -1
+        end = _literal_end(source, index) if char in "{[" and depth <= NESTING else -1
         if end > 0:
             try:
-                out.append(value(ast.literal_eval(source[index:end])))
+                out.append(value(ast.literal_eval(source[index:end]), depth=depth + 1))
                 index = end
                 continue
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # not a literal, or too deep
                 pass
         out.append(char)
         index += 1
