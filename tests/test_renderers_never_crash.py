@@ -23,7 +23,7 @@ from tests.schemas import assert_valid_findings, assert_valid_sarif
 
 HOSTILE = ["<script>alert(1)</script>", "<svg onload=alert(1)>", "\x1b[2J\x1b]0;owned\x07", "| --- |", "\ud800",
            "\u202eevil", "x" * 5000, "[a](javascript:alert(1))", "&lt;b&gt;", "\r\n\t\x00", "😀" * 50, "`", "]]>",
-           "{1}", "[" * 150 + "]" * 150]
+           "{1}", "[" * 150 + "]" * 150, "{0x1" + "0" * 256 + ":0}", "[" * 4000]
 
 text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300),
                  st.lists(st.sampled_from(HOSTILE), max_size=6).map("".join))
@@ -114,6 +114,24 @@ def test_literals_a_target_can_write_are_rendered_in_bounded_stack():
     for case in cases:
         assert isinstance(dive(sys.getrecursionlimit() - headroom - len(_stack()), case), str), case
     assert plain.text("{1}") == "1" and plain.text("{'b', 'a'}") == "a, b"
+
+
+def test_text_a_target_can_write_costs_bounded_work_and_never_raises(monkeypatch):
+    """Found by a red-team pass: an integer dict key past float's range (2**1024, 263 characters of hex)
+    raised OverflowError out of every renderer, and 4,000 unclosed brackets scanned 2,000 characters from
+    each one (half a second a call, tens of seconds a report)."""
+    from security_tests.report import plain
+
+    assert plain.text("{0x1" + "0" * 256 + ":0}").startswith("17976931348623159")
+    assert plain.value({10**400: 1}).startswith("1000") and plain.value(2**20000).endswith("bits")
+    assert plain.value(1e308) == "1e+308"
+    scans = []
+    real = plain._literal_end
+    monkeypatch.setattr(plain, "_literal_end", lambda source, start: scans.append(start) or real(source, start))
+    for hostile in ("[" * 4000, "{" * 4000, '["' * 2000):
+        scans.clear()
+        assert plain.text(hostile)
+        assert len(scans) <= plain.SCAN_BUDGET // plain.LITERAL_SPAN + 1, (hostile[:4], len(scans))
 
 
 def _stack() -> list:

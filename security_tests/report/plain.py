@@ -36,11 +36,14 @@ def value(item, key: str = "", *, depth: int = 0) -> str:
     if isinstance(item, bool):
         return "yes" if item else "no"
     if isinstance(item, int):
-        return f"{item:,}"
+        try:
+            return f"{item:,}"
+        except ValueError:  # past Python's limit on digits converted to text
+            return f"an integer of {item.bit_length():,} bits"
     if isinstance(item, float):
         if set(re.split(r"[_\s]+", key.lower())) & set(PERCENT_WORDS) and 0 <= item <= 1:
             return f"{item:.1%}"
-        return f"{item:,.4g}" if abs(item) < 1e6 else f"{item:,.0f}"
+        return f"{item:,.0f}" if 1e6 <= abs(item) < 1e15 else f"{item:,.4g}"  # 1e308 is not 309 digits
     if isinstance(item, dict):
         ordered = sorted(item.items(), key=lambda kv: (0, float(kv[0])) if _number(kv[0]) else (1, str(kv[0])))
         return "; ".join(f"{label(k)}: {value(v, key if _number(k) else str(k), depth=depth + 1)}"
@@ -55,7 +58,7 @@ def value(item, key: str = "", *, depth: int = 0) -> str:
 def _number(key) -> bool:
     try:
         float(key)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer key past float's range
         return False
     return True
 
@@ -69,7 +72,10 @@ def label(key) -> str:
 
 
 LITERAL_SPAN = 2000
-"""Characters a rewritten literal may span: a target's text full of brackets costs linear time, not quadratic."""
+"""Characters a rewritten literal may span."""
+SCAN_BUDGET = 10 * LITERAL_SPAN
+"""Characters ``text`` may scan looking for literals' ends, in all: a target's text of unclosed brackets
+would otherwise cost its length times ``LITERAL_SPAN`` (4,000 ``[`` took half a second a call)."""
 
 
 def _literal_end(source: str, start: int) -> int:
@@ -93,16 +99,19 @@ def _literal_end(source: str, start: int) -> int:
 
 def text(source: str, *, depth: int = 0) -> str:
     """A sentence with any embedded Python literal rewritten as words."""
-    out, index = [], 0
+    out, index, budget = [], 0, SCAN_BUDGET
     while index < len(source):
         char = source[index]
-        end = _literal_end(source, index) if char in "{[" and depth <= NESTING else -1
+        end = -1
+        if char in "{[" and depth <= NESTING and budget > 0:
+            end = _literal_end(source, index)
+            budget -= (end if end > 0 else min(len(source), index + LITERAL_SPAN)) - index
         if end > 0:
             try:
                 out.append(value(ast.literal_eval(source[index:end]), depth=depth + 1))
                 index = end
                 continue
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # not a literal, or too deep
+            except Exception:  # noqa: BLE001 - words are a courtesy: text that will not convert is kept as written
                 pass
         out.append(char)
         index += 1
