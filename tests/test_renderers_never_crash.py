@@ -23,7 +23,7 @@ from tests.schemas import assert_valid_findings, assert_valid_sarif
 
 HOSTILE = ["<script>alert(1)</script>", "<svg onload=alert(1)>", "\x1b[2J\x1b]0;owned\x07", "| --- |", "\ud800",
            "\u202eevil", "x" * 5000, "[a](javascript:alert(1))", "&lt;b&gt;", "\r\n\t\x00", "😀" * 50, "`", "]]>",
-           "{1}", "[" * 150 + "]" * 150, "{0x1" + "0" * 256 + ":0}", "[" * 4000]
+           "{1}", "[" * 150 + "]" * 150, "{0x1" + "0" * 256 + ":0}"]
 
 text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300),
                  st.lists(st.sampled_from(HOSTILE), max_size=6).map("".join))
