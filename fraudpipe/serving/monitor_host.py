@@ -235,9 +235,8 @@ class _HostLock:
     the others waiting (a semaphore would stay taken); waiting longer than ``timeout`` is an outage (503).
 
     A waiter retries without sleeping for ``spin`` seconds first: the holder runs on the other core and
-    lets go within tens of microseconds, while a sleeping worker gives its core away and often wakes on
-    the other one with cold caches, which under load cost every request more than the wait (measured with
-    ``bench.serve``: README, Benchmarks)."""
+    lets go within tens of microseconds, while a worker that slept gave its core away (6-10 times more CPU
+    migrations under load) and cost every request more than the wait (README, Benchmarks)."""
 
     timeout = 1.0
     spin = 0.0002
