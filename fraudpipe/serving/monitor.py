@@ -184,7 +184,7 @@ class QueryMonitor:
                 distance = min_distance(view.history[-PRADA_WINDOW:] / UNITS, raw / UNITS)
                 store.push_distance(identity, distance)
             if distance is not None and view.distances is not None:
-                distances = (view.distances + [distance])[-PRADA_WINDOW:]
+                distances = np.append(view.distances, distance)[-PRADA_WINDOW:]
                 w = prada_statistic(distances)
                 if w < self.prada_w:
                     alerts.append(self._alert(identity, "distribution", view.count,

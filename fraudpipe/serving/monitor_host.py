@@ -201,7 +201,7 @@ class HostMonitorStore:
         finally:
             self._lock.__exit__()
         return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier,
-                         kept.tolist() or None if kept is not None else None, repeat, distance)
+                         kept if kept is not None and len(kept) else None, repeat, distance)
                 for count, probing, distributed, earlier, kept, repeat, distance in seen]
 
     def raise_alert(self, identity: str, alert: dict) -> bool:

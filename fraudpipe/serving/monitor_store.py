@@ -127,7 +127,7 @@ class Observed:
 
     __slots__ = ("count", "flags", "history", "distances", "repeat", "distance")
 
-    def __init__(self, count: int, flags: frozenset[str], history: np.ndarray, distances: list[float] | None,
+    def __init__(self, count: int, flags: frozenset[str], history: np.ndarray, distances: np.ndarray | None,
                  repeat: bool = False, distance: float | None = None) -> None:
         self.count, self.flags, self.history, self.distances = count, flags, history, distances
         self.repeat, self.distance = repeat, distance
@@ -199,7 +199,7 @@ class SharedMonitorStore:
             for count, probing, distribution, earlier, distances in reply[1]:
                 flags = FLAG_SETS[bool(int(probing)), bool(int(distribution))]
                 seen.append(Observed(int(count), flags, np.frombuffer(earlier, np.float64).reshape(-1, len(query)),
-                                     np.frombuffer(distances, np.float64).tolist() if distances else None))
+                                     np.frombuffer(distances, np.float64) if distances else None))
         return seen
 
     def push_distance(self, identity: str, distance: float) -> None:
