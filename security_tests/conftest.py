@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fraudpipe.serving.app import create_app
 from security_tests import markers
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.contract import LIVE, Variant, variants
 from security_tests.findings import finding
-from security_tests.reach import InProcessReach, LiveReach, Reach, need_of, plan_name
+from security_tests.reach import InProcessReach, LiveReach, Reach, deployed_app, need_of, plan_name
 from security_tests.residual import ResidualRiskOpen
 from security_tests.target import live_target, planned
 from security_tests.targets.profile import fraudpipe_target
@@ -35,8 +34,7 @@ def _params(finding_id: str, config: pytest.Config) -> list:
 
 
 def start_app(variant: Variant, settings, api_key: str) -> FlaskClient:
-    return FlaskClient(create_app(variant.profile, settings=settings, controls_off=variant.service_off),
-                       api_key=api_key)
+    return FlaskClient(deployed_app(variant, settings), api_key=api_key)
 
 
 @pytest.hookimpl(tryfirst=True)

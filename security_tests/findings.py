@@ -208,7 +208,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "trusted proxy count is configured; bound how long a client may take to send its headers and its body. A limit slows extraction; it does not stop it.",
         own={"description": "The service answers every automated query at full speed, so an attacker can collect as many labelled answers as it likes and train a copy of the model."},
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",), relies_on=("auth",),
-        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, and spellings of one address behind a proxy; and slow-header and slow-body connections (slowloris) held open while plain requests must still be answered.",
+        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, a key per address of one IPv6 /64, and spellings of one address behind a proxy; and slow-header and slow-body connections (slowloris) held open while plain requests must still be answered.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),
@@ -257,7 +257,7 @@ FINDINGS: tuple[Finding, ...] = (
         own={"remediation": "One JSON line per request, accepted or rejected: UTC time, request id, client, key id, features, prediction, probability, status, reason, latency; appended with one write per record; shipped to a SIEM.",
              "description": "The service keeps no record of who asked what and what it answered."},
         control="audit_log", stage="Inference API (extraction)",
-        attack="500 queries, then the audit log is read back and checked record by record.",
+        attack="500 queries, then the audit log is read back and checked record by record; one request of each status with spoofed address headers; and requests while the log file is renamed, deleted and its disk full under the running service.",
         cwe=("CWE-778",),
     ),
     Finding(

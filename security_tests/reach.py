@@ -85,6 +85,17 @@ class Reach(ABC):
         """How many queries ``client()`` may send (unbounded in-process)."""
 
 
+def deployed_app(variant: Variant, settings: Settings):
+    """The variant's app as ``serve`` builds it for a worker: with Redis storage, the monitor orders answers in
+    the host's table (``host_monitor_for``) and not through Redis, so a Redis outage reaches the limiter alone,
+    as in production, instead of being refused by the monitor too (which hid a limiter that failed open)."""
+    from fraudpipe.serving.app import create_app
+    from fraudpipe.serving.server import host_monitor_for
+
+    return create_app(variant.profile, settings=settings, controls_off=variant.service_off,
+                      host_monitor=host_monitor_for(settings, variant.profile))
+
+
 class InProcessReach(Reach):
     """fraudpipe built for one variant; each ``fresh()`` is a new app, so its limiter counts start at zero."""
 
@@ -108,9 +119,7 @@ class InProcessReach(Reach):
         return self._app
 
     def _build(self):
-        from fraudpipe.serving.app import create_app
-
-        return create_app(self.variant.profile, settings=self._settings, controls_off=self.variant.service_off)
+        return deployed_app(self.variant, self._settings)
 
     def client(self) -> FlaskClient:
         return FlaskClient(self.app, api_key=self._key, profile=self.profile)

@@ -1,7 +1,7 @@
 """HIGH-1 — no rate limit on the predict path: a flood on an untouched window, then the same key from
 elsewhere and another key from the same address; wrong and missing keys from one address; a burst across a
-window boundary; slots granted before a pause; rotating keys, addresses and spellings of one address; the
-documented default in force; slow-header and slow-body connections (slowloris) held open while plain
+window boundary; slots granted before a pause; rotating keys, addresses, the addresses of one IPv6 /64 and
+spellings of one address; the documented default in force; slow-header and slow-body connections (slowloris) held open while plain
 requests must still be answered, against real servers on loopback (``serve``, where it must be blocked,
 and gunicorn's sync worker as the acquired service was deployed, where it must succeed). In-process each runs inherited, hardened and hardened without ``rate_limit``
 (with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
@@ -117,14 +117,19 @@ ROTATION_KEYS = tuple(f"rotation-key-{i}-x7Qp2mZk" for i in range(5))
 
 @pytest.mark.finding("HIGH-1")
 @pytest.mark.white_box("needs several valid keys and source addresses for one test")
-@pytest.mark.parametrize("rotate", ["keys from one address", "addresses with one key"])
+@pytest.mark.parametrize("rotate", ["keys from one address", "addresses with one key", "keys from one IPv6 /64"])
 @runs(rotate_identities)
 def test_rotating_keys_or_addresses_does_not_buy_a_second_budget(variant, start_service, rotate, storage_settings,
                                                                  evidence):
+    """An IPv6 host is routinely handed a whole /64: a key per address of it must not be a budget per address."""
     keys = list(ROTATION_KEYS[:4])
     client = start_service(variant, rate_limit=f"{ROTATION_LIMIT}/minute", api_keys=tuple(keys), **storage_settings)
     if rotate == "keys from one address":
         clients = [(f"key {i}", FlaskClient(client.app, api_key=key)) for i, key in enumerate(keys)]
+    elif rotate == "keys from one IPv6 /64":
+        addresses = [f"2001:db8:5:7:{i:x}::{i + 1}" for i in range(len(keys))]
+        clients = [(address, FlaskClient(client.app, api_key=key, remote_addr=address))
+                   for address, key in zip(addresses, keys)]
     else:
         if not variant.attack_should_succeed and not variant.control_on("auth"):
             pytest.skip("auth is broken: without keys the address is the only identity to count (CRIT-1)")

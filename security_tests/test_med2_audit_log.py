@@ -1,13 +1,19 @@
 """MED-2 — no inference query logging: every request, whatever its status, must leave one faithful audit
-record (the peer address as client, the key's id and never the key, what was sent and answered). Reads the
-service's log, so it runs in-process only (inherited, hardened, hardened without ``audit_log``)."""
+record (the peer address as client, the key's id and never the key, what was sent and answered), at the
+configured path whatever happens to the file (rotated, deleted, a full disk: then no answer), readable by the
+service alone. Reads the service's log, so it runs in-process only (inherited, hardened, hardened without
+``audit_log``)."""
 
+import contextlib
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
+from fraudpipe.serving import audit
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.audit_log import audit_every_status, probe_then_read_log, target_audit_trail
+from security_tests.attacks.audit_log import audit_every_status, log_in_operation, probe_then_read_log, target_audit_trail
 from security_tests.contract import expect_attack, grey_box_part
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
@@ -50,6 +56,37 @@ def test_every_request_of_every_status_leaves_one_faithful_record(variant, targe
         declared = {int(code) for code in document["paths"][profile.predict_path]["post"]["responses"]}
         expected = set(EVERY_STATUS) & (declared | {404, 405})
         assert expected <= set(found.details["statuses_sent"]), "the campaign must reach every status the service declares"
+
+
+@contextlib.contextmanager
+def _full_disk():
+    """The kernel's answer once the disk is full, to every write the audit log makes (fault injection)."""
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real, audit.os = audit.os, FullDisk()
+    try:
+        yield
+    finally:
+        audit.os = real
+
+
+@pytest.mark.white_box("renames, deletes and fills the disk under the service's audit log")
+@pytest.mark.finding("MED-2")
+@runs(log_in_operation)
+def test_every_answer_is_recorded_where_the_log_is_read_whatever_happens_to_the_file(variant, target, audit_path,
+                                                                                    evidence):
+    reach = target()
+    found = evidence.record(log_in_operation(reach.client(), reach.profile.negative_example, audit_path,
+                                             _reader(audit_path), _full_disk))
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert found.details["statuses"]["with the disk full"] == 503 and found.details["log_mode"] == "0o600"
 
 
 def _reader_of(path):

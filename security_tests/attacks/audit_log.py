@@ -17,6 +17,8 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 import numpy as np
 
@@ -201,6 +203,43 @@ MAX_LOG_BYTES = 64 << 20
 """The most of a target's log the assessor reads: the tail it appended during the campaign, and for the raw-key
 search the whole file up to this size."""
 OVERSIZED = 1 << 20
+
+
+def log_in_operation(client: Client, payload: dict, log: Path, read_log: ReadLog,
+                     disk_full: Callable[[], AbstractContextManager]) -> Evidence:
+    """What an ordinary week does to the file under a running service: logrotate renames it and creates a new
+    one, a clean-up job deletes it, the disk fills up. Each answer given must be recorded at the configured path, where the
+    operator's shipper reads it (an answer nobody can find there is a hole an investigator does not know
+    about), and the file must be the service's alone: it holds every client's inputs and key ids."""
+    answers, lost = {}, []
+
+    def send(step: str) -> None:
+        answer = client.predict(payload)
+        answers[step] = answer.status
+        recorded = {record.get("request_id") for record in read_log()[0] if isinstance(record, dict)}
+        if answer.ok and answer.headers.get("X-Request-ID") not in recorded:
+            lost.append(step)
+
+    send("as deployed")
+    mode = log.stat().st_mode & 0o777 if log.is_file() else None
+    if log.is_file():  # logrotate's default: rename, then create an empty file in its place
+        log.rename(log.with_name(log.name + ".1"))
+        log.touch(mode=0o600)
+    send("after a rotation")
+    if log.is_file():
+        log.unlink()
+    send("after a deletion")
+    with disk_full():
+        send("with the disk full")
+    shared = mode is not None and bool(mode & 0o077)
+    return Evidence(
+        attack_succeeded=bool(lost) or shared, queries=len(answers),
+        summary=(f"{len(answers) - len(lost)} of {len(answers)} requests answered and recorded at the log's path or "
+                 f"refused; answered without a record there: {', '.join(lost) or 'none'}; log file mode "
+                 f"{'none (no log)' if mode is None else oct(mode)}"),
+        measurements={"answered_unrecorded": len(lost), "requests": len(answers)},
+        details={"statuses": answers, "answered_unrecorded": lost,
+                 "log_mode": oct(mode) if mode is not None else None, "readable_by_others": shared})
 
 
 def log_size(log: AuditLog) -> int:
