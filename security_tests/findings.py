@@ -169,7 +169,7 @@ FINDINGS: tuple[Finding, ...] = (
         own={"description": "The acquired service answers {predict} for any caller: no key, an empty key, a wrong key and a key sent in the query string are all treated alike.",
              "component": "Flask inference API, POST /predict"},
         control="auth", stage="Inference API (extraction)",
-        attack="No key, an empty or wrong key, the key in the query string, keys one edit from the valid key (prefix, case, whitespace, its SHA-256), the key smuggled into 21 other places (query parameters, body, cookie, other schemes and headers, the auth header twice), and every route, method and spelling of {predict}; in-process also a service with no key configured.",
+        attack="No key, an empty or wrong key, the key in the query string, keys one edit from the valid key (prefix, case, whitespace, its SHA-256), the key smuggled into 21 other places (query parameters, body, cookie, other schemes and headers, the auth header twice), and every route, method and spelling of {predict}; in-process also a service with no key configured, and `serve` asked to expose the unauthenticated profile on addresses beyond loopback.",
         severity_note="The id keeps the write-up's Critical band; the honest vector (model confidentiality "
                       "high, integrity low, no availability impact) scores High.",
         cwe=("CWE-306",),
@@ -208,7 +208,7 @@ FINDINGS: tuple[Finding, ...] = (
                     "trusted proxy count is configured; bound how long a client may take to send its headers and its body. A limit slows extraction; it does not stop it.",
         own={"description": "The service answers every automated query at full speed, so an attacker can collect as many labelled answers as it likes and train a copy of the model."},
         control="rate_limit", stage="Inference API (extraction)", residual_in=("HIGH-4",), relies_on=("auth",),
-        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, a key per address of one IPv6 /64, and spellings of one address behind a proxy; and slow-header and slow-body connections (slowloris) held open while plain requests must still be answered.",
+        attack="The promised limit plus a fifth more automated queries on one key and address, then the same key from another address and another key from the same address; wrong and missing keys from one address; in-process also a window-boundary burst, a pause then a burst, rotated keys and addresses, a key per address of one IPv6 /64, spellings of one address behind a proxy, and in-process limit storage started with two workers; and slow-header and slow-body connections (slowloris) held open while plain requests must still be answered.",
         severity_note="The id keeps the write-up's High band; the vector (partial confidentiality and "
                       "availability impact) scores Medium.",
         cwe=("CWE-770",),

@@ -1,16 +1,24 @@
 """CRIT-1 — the inference API has no authentication: every way a caller without the key might still get
-an answer (no key, near keys, smuggled keys, other routes and spellings, no key configured). The same
-tests run in-process (inherited, hardened, hardened without ``auth``) and against a live target."""
+an answer (no key, near keys, smuggled keys, other routes and spellings, no key configured, the profile
+without authentication served beyond loopback). The same tests run in-process (inherited, hardened, hardened
+without ``auth``) and against a live target."""
+
+import subprocess
+import sys
 
 import pytest
 
+from fraudpipe.errors import ConfigError
 from fraudpipe.serving.app import create_app
 from fraudpipe.serving.auth import add_key, read_keys_file
+from fraudpipe.serving.server import check_serving
 from security_tests.attacks.authentication import (WEAK_KEYS, bypass_family, guess_weak_keys, no_key_configured,
-                                                   routes_of, unauthenticated_access, undocumented)
+                                                   routes_of, unauthenticated_access, unauthenticated_bind,
+                                                   undocumented)
 from security_tests.attacks.client import FlaskClient
 from security_tests.contract import NotAssessed, expect_attack
 from security_tests.markers import runs
+from security_tests.servers import ROOT, free_port, settings_env
 from security_tests.misconfiguration import as_deployed, deploy
 from security_tests.targets.profile import fraudpipe_target
 
@@ -58,6 +66,33 @@ def test_no_key_configured_refuses_everyone(variant, target, evidence):
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert set(found.details["statuses"].values()) <= {401, 503}, "refused as unauthenticated or not ready"
+
+
+BEYOND_LOOPBACK = ("0.0.0.0", "::", "[::]", "10.0.0.1", "localhost.example", "::ffff:10.0.0.1")
+UNHELD_ADDRESS = "192.0.2.1"  # TEST-NET-1: a serve that does not refuse fails to bind, and exposes nothing
+
+
+@pytest.mark.white_box("starts `serve` with the unauthenticated profile on addresses beyond loopback")
+@pytest.mark.finding("CRIT-1")
+@runs(unauthenticated_bind)
+def test_serve_refuses_to_expose_the_unauthenticated_profile_beyond_loopback(trained, evidence):
+    """``serve --profile inherited`` binds loopback only: serve's check on each spelling of elsewhere, then
+    the real command on an address this machine does not hold."""
+    def refusal_for(host: str) -> str | None:
+        if host != UNHELD_ADDRESS:
+            try:
+                check_serving(trained, "inherited", host, 1)
+            except ConfigError as exc:
+                return str(exc)
+            return None
+        started = subprocess.run([sys.executable, "-m", "fraudpipe", "serve", "--profile", "inherited", "--host", host,
+                                  "--port", str(free_port())], env=settings_env(trained), cwd=ROOT,
+                                 capture_output=True, text=True, timeout=60)
+        said = (started.stdout + started.stderr).strip().splitlines()
+        return said[-1] if started.returncode == 2 and said and "no authentication" in said[-1] else None
+
+    found = evidence.record(unauthenticated_bind(refusal_for, (*BEYOND_LOOPBACK, UNHELD_ADDRESS)))
+    assert not found.attack_succeeded, found.summary
 
 
 @pytest.mark.white_box("compares the app's own route map with its OpenAPI document")

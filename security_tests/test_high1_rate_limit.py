@@ -1,7 +1,7 @@
 """HIGH-1 — no rate limit on the predict path: a flood on an untouched window, then the same key from
 elsewhere and another key from the same address; wrong and missing keys from one address; a burst across a
 window boundary; slots granted before a pause; rotating keys, addresses, the addresses of one IPv6 /64 and
-spellings of one address; the documented default in force; slow-header and slow-body connections (slowloris) held open while plain
+spellings of one address; in-process counts with two workers; the documented default in force; slow-header and slow-body connections (slowloris) held open while plain
 requests must still be answered, against real servers on loopback (``serve``, where it must be blocked,
 and gunicorn's sync worker as the acquired service was deployed, where it must succeed). In-process each runs inherited, hardened and hardened without ``rate_limit``
 (with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
@@ -16,7 +16,7 @@ from fraudpipe.serving.ratelimit_store import Rate, RedisLog
 from security_tests.attacks.client import FlaskClient
 from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra,
                                                guess_keys, lapsing_leases, pause_then_burst, rotate_identities,
-                                               storage_outage)
+                                               storage_outage, workers_counting_alone)
 from security_tests.attacks.slow_clients import slow_clients
 from security_tests.contract import expect_attack
 from security_tests.documented import documented_defaults, left_unset, per_window
@@ -243,6 +243,38 @@ def test_leases_that_lapse_half_used_neither_overcount_nor_starve_the_client(var
     if not variant.attack_should_succeed:
         shortfall = LEASE_LIMIT - found.measurements["fewest_answers_in_a_whole_window"]
         assert shortfall <= found.details["largest_burst"], f"starved by {shortfall}: more than one lease held back"
+
+
+WORKERS_LIMIT = 60
+
+
+@pytest.mark.finding("HIGH-1")
+@pytest.mark.white_box("starts the service with in-process rate-limit storage and two workers")
+@runs(workers_counting_alone)
+def test_in_process_limit_storage_with_two_workers_does_not_multiply_the_limit(server, trained, assessor_key,
+                                                                              evidence, tmp_path):
+    """``memory://`` counts in each worker: ``serve`` must refuse it with two workers (the operator then starts
+    one, as the error says); gunicorn started directly, as the service was acquired, counts twice."""
+    settings = trained.with_overrides(rate_limit=f"{WORKERS_LIMIT}/minute", rate_limit_storage="memory://",
+                                      audit_log=tmp_path / "audit.jsonl")
+
+    def start(workers: int):
+        log = tmp_path / f"server-{workers}.log"
+        return (fraudpipe_serve(settings, free_port(), log, workers=workers) if server == "serve"
+                else gunicorn_direct(settings, free_port(), log, workers=workers))
+
+    with contextlib.ExitStack() as stack:
+        try:
+            running, refusal = stack.enter_context(start(2)), None
+        except RuntimeError as exc:
+            running, refusal = stack.enter_context(start(1)), str(exc).splitlines()[-1]
+        found = evidence.record(workers_counting_alone(running.url, PROFILE.positive_example, assessor_key,
+                                                       WORKERS_LIMIT, requests=4 * WORKERS_LIMIT))
+    found.summary = f"{as_deployed('memory:// storage with 2 workers', refusal)}: {found.summary}"
+    found.details["refused_at_start"] = refusal
+    assert found.attack_succeeded is SERVERS[server], found.summary
+    if server == "serve":
+        assert refusal and "would each count" in refusal, refusal
 
 
 @pytest.mark.finding("HIGH-1")

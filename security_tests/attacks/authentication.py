@@ -11,7 +11,7 @@ is read from the target profile, so the same attempts run in-process and against
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 from security_tests.attacks.client import NOT_SENT, Client, exchange, require_answer
@@ -233,6 +233,19 @@ def no_key_configured(client: Client, profile: TargetProfile, key: str) -> Evide
                 f"({', '.join(answered) or 'none'})",
         measurements={"answered": len(answered)},
         details={"statuses": {name: answer.status for name, answer in answers.items()}, "answered": answered})
+
+
+def unauthenticated_bind(refusal_for: Callable[[str], str | None], hosts: Iterable[str]) -> Evidence:
+    """The profile that answers anyone, started on addresses beyond loopback: each start must be refused
+    (``refusal_for`` returns the one-line refusal, or None when the service would serve there)."""
+    refusals = {host: refusal_for(host) for host in hosts}
+    exposed = [host for host, refusal in refusals.items() if refusal is None]
+    return Evidence(
+        attack_succeeded=bool(exposed), queries=0,
+        summary=(f"the unauthenticated profile was refused on {len(refusals) - len(exposed)} of {len(refusals)} "
+                 f"addresses beyond loopback" + (f"; it would serve on {', '.join(exposed)}" if exposed else "")),
+        measurements={"addresses": len(refusals), "exposed": len(exposed)},
+        details={"refusals": refusals, "exposed": exposed})
 
 
 def app_routes(app) -> dict[str, set[str]]:

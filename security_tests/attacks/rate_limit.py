@@ -246,6 +246,20 @@ def rotate_identities(clients: list[tuple[str, Client]], payload: dict, allowed:
         details={"answered_per_identity": answered, "statuses": _status_counts(statuses)})
 
 
+def workers_counting_alone(url: str, payload: dict, key: str, limit: int, requests: int) -> Evidence:
+    """Eight concurrent connections, so the server spreads them over its workers: a limit counted in each
+    worker's memory is multiplied by the number of workers."""
+    from security_tests.load import run_load
+
+    result = run_load(url, payload, key, clients=8, seconds=30, max_requests=requests)
+    answered = result.statuses.get(200, 0)
+    return Evidence(
+        attack_succeeded=answered > limit, queries=result.responses,
+        summary=f"{answered} of {result.responses} requests over 8 connections answered (limit {limit})",
+        measurements={"answered": answered, "limit": limit, "requests": result.responses},
+        details={"statuses": dict(sorted(result.statuses.items())), "connection_errors": result.errors})
+
+
 def storage_outage(client: Client, profile: TargetProfile, limit: int, stop_storage: Callable[[], None],
                    before: int, after: int) -> Evidence:
     """The shared counts go away mid-flood: ``before`` requests, the storage stopped, ``after`` more. A
