@@ -1,7 +1,8 @@
 """HIGH-2 — no integrity check when the artifacts are loaded: a release tampered with at rest (a payload
 that runs or moves the boundary at load, any same-size change to any file, every way around the signature)
-must be refused before anything in it is unpickled. Needs write access to the artifact folder, so it runs
-in-process only (inherited, hardened, hardened without ``verify_artifacts``)."""
+must be refused before anything in it is unpickled, and a file grown past its signed size before it is read
+in full. Needs write access to the artifact folder, so it runs in-process only (inherited, hardened, hardened
+without ``verify_artifacts``)."""
 
 import contextlib
 import io
@@ -11,7 +12,7 @@ import pytest
 from fraudpipe import signing
 from fraudpipe.artifacts import load_artifacts
 from fraudpipe.errors import FraudpipeError
-from security_tests.attacks.artifact_integrity import (INSIDER_FORESTS, INSIDER_RELEASES, LOAD_TIME_PAYLOADS,
+from security_tests.attacks.artifact_integrity import (GROWN_BY, INSIDER_FORESTS, INSIDER_RELEASES, LOAD_TIME_PAYLOADS,
                                                        PLANTED_KEY_NAMES, SAME_SIZE, SIGN_TRAPS, sign_trapped_folder,
                                                        tamper_and_serve, verify_refuses_tampered_copies)
 from security_tests.contract import expect_attack, grey_box_part
@@ -37,6 +38,8 @@ def test_tampered_model_is_refused_before_unpickling(variant, mode, trained, tar
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert not found.details["marker_written"] and found.measurements["predict_status"] == 503
+        if mode.startswith("grown") and found.measurements["bytes_read_starting"] is not None:
+            assert found.measurements["bytes_read_starting"] < GROWN_BY // 4, "refused only after reading it in full"
     elif mode.startswith("trojan"):
         assert found.details["marker_written"] and found.details["service_ready"], "the trojan ran and the model serves"
     elif mode == "scaler":

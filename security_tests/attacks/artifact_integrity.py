@@ -190,9 +190,15 @@ def _downgraded(format_: int, keep_signature: bool) -> Callable[[Path], None]:
     return finish
 
 
+GROWN_BY = 64 * 1024 * 1024
+"""How far past its signed size a file is grown (sparse: no disk is used): a loader that reads a file before
+checking its size reads all of it."""
+
 LOAD_TIME_PAYLOADS: dict[str, Tampering] = {
     "append": lambda folder, marker: (folder / MODEL_FILE).write_bytes(
         (folder / MODEL_FILE).read_bytes() + b"TAMPERED_PAYLOAD"),
+    "grown 64 MiB past its signed size": lambda folder, marker: os.truncate(
+        folder / MODEL_FILE, (folder / MODEL_FILE).stat().st_size + GROWN_BY),
     "trojan": _trojan(MODEL_FILE),
     "trojan scaler.pkl": _trojan(SCALER_FILE),
     "scaler": _in_place(SCALER_FILE, shifted_scaler),
@@ -273,6 +279,15 @@ def writable_copy(source: Path, target: Path) -> Path:
     return target
 
 
+def bytes_read() -> int | None:
+    """Bytes this process has read from files and sockets so far (Linux), so an in-process start shows how
+    much of a release it read before refusing it; None where the kernel does not say."""
+    try:
+        return int(re.search(r"^rchar: (\d+)$", Path("/proc/self/io").read_text(), re.M).group(1))
+    except (OSError, AttributeError):
+        return None
+
+
 def tamper_and_serve(source: Path, workdir: Path, mode: str, serve: Callable[[Path], Client],
                      profile: TargetProfile, *, signing_key: Ed25519PrivateKey | None = None,
                      verify: Callable[[Path], str | None] | None = None) -> Evidence:
@@ -295,8 +310,10 @@ def tamper_and_serve(source: Path, workdir: Path, mode: str, serve: Callable[[Pa
                                                                                               SIGNATURE_FILE))
     refusal = verify(folder) if verify is not None else None
     verified = verify is not None and refusal is None
+    reads_before = bytes_read()
     client = serve(folder)
     health = client.get(profile.health_path or "/health")
+    reads = None if reads_before is None else bytes_read() - reads_before
     ready, code_ran = health.status == 200, marker.exists()
     # a served forest that loops or walks a billion levels would hang the request: being served is the result
     prediction = None if mode in INSIDER_FORESTS and ready else client.predict(profile.positive_example)
@@ -310,10 +327,12 @@ def tamper_and_serve(source: Path, workdir: Path, mode: str, serve: Callable[[Pa
         succeeded, queries=2,
         summary=(f"{mode}{' (re-signed with the real key)' if signing_key is not None else ''}: the tampered folder "
                  f"was {'SERVED' if ready else 'refused'} (health {health.status}, predict {predicted}"
-                 f"{answered}){checked}; attacker code {'RAN' if code_ran else 'did not run'}"),
+                 f"{answered}){checked}; attacker code {'RAN' if code_ran else 'did not run'}"
+                 + (f"; {reads / 1_048_576:.2f} MiB read starting" if reads is not None else "")),
         samples=[exchange("The positive example sent to the tampered service", profile.positive_example, prediction)]
         if prediction is not None else [],
-        measurements={"health_status": health.status, "predict_status": None if prediction is None else predicted},
+        measurements={"health_status": health.status, "predict_status": None if prediction is None else predicted,
+                      "bytes_read_starting": reads},
         details={"tampering": mode, "resized_files": resized, "files_added": sorted(set(after) - set(before)),
                  "service_ready": ready, "marker_written": code_ran, "health": health.body,
                  "insider_signed": signing_key is not None, "verify_ran": verify is not None,
