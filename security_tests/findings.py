@@ -274,7 +274,8 @@ FINDINGS: tuple[Finding, ...] = (
         control="monitor", stage="Inference API (extraction)", also_stages=("Inference API (evasion)",),
         attack="The CRIT-2 boundary probing (sweeps and label-only bisection), then the audit stream is read "
                "for alerts; the same monitor's reaction to one-query evasion, random extraction and benign "
-               "clients is measured alongside.",
+               "clients is measured alongside; blocking written as an operator might mistype it must stop the "
+               "service at start.",
         cwe=("CWE-778",),
     ),
     Finding(

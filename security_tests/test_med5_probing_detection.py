@@ -5,12 +5,14 @@ finding's measured residual. Reading the monitor's alerts needs the inside, so t
 A sweep spread over several workers sharing Redis (``serve --workers 2`` and ``4``, and two single-worker
 servers standing for two hosts) must be refused at the query one worker seeing every query refuses it, and
 never answered after; with the monitor's state kept in each worker (``shared_monitor=False``, two hosts
-alternated) the same sweep must get through."""
+alternated) the same sweep must get through. Blocking written as an operator might mistype it must stop the
+service at start, never run it unblocked."""
 
 import pytest
 
 from fraudpipe import create_app
 from fraudpipe.serving.monitor_calibration import calibrate_and_measure_fpr
+from fraudpipe.settings import Settings
 from security_tests.attacks.evasion import boundary_search, informed_evasion, positive_rows
 from security_tests.attacks.extraction import random_flood
 from security_tests.attacks.score_exposure import probe_boundaries
@@ -20,7 +22,9 @@ from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESI
                                                       flipping_feature, rotated_probing, spread_sweep)
 from security_tests.contract import Evidence, expect_attack
 from security_tests.markers import runs
-from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct
+from security_tests.misconfiguration import as_deployed, deploy
+from security_tests.reach import deployed_app
+from security_tests.servers import fraudpipe_serve, free_port, gunicorn_direct, settings_env
 from security_tests.targets.profile import fraudpipe_target
 
 # Each detector and rule on its own, by the query where it was measured to fire (consecutive run 7,
@@ -148,3 +152,34 @@ def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deploymen
                                                     + (f" on {hosts} hosts" if hosts > 1 else "")))
     assert flagged_by is not None
     assert found.attack_succeeded is not shared, found.summary
+
+
+MISTYPED_BLOCK = ["ture", "on"]
+
+
+@pytest.mark.white_box("starts the service with FRAUDPIPE_MONITOR_BLOCK written as an operator might mistype it")
+@pytest.mark.finding("MED-5")
+@pytest.mark.parametrize("written", MISTYPED_BLOCK)
+@runs(spread_sweep)
+def test_a_blocking_setting_that_does_not_parse_stops_the_service(variant, trained, written, assessor_key, evidence,
+                                                                  tmp_path):
+    """Read as "no", ``FRAUDPIPE_MONITOR_BLOCK=ture`` would answer a flagged client while the operator believes it
+    refused: the service must stop at start, and the operator then writes ``true``."""
+    profile = fraudpipe_target()
+    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
+    settings = trained.with_overrides(rate_limit="100000/minute", audit_log=tmp_path / "audit.jsonl")
+    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(monitor_block=True)),
+                      api_key=assessor_key, profile=profile)
+    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+
+    def start(monitor_block: str) -> FlaskClient:
+        from_env = Settings.from_env(settings_env(settings, FRAUDPIPE_MONITOR_BLOCK=monitor_block))
+        return FlaskClient(deployed_app(variant, from_env), api_key=assessor_key, profile=profile)
+
+    client, refusal = deploy(start, {"monitor_block": written}, {"monitor_block": "true"})
+    found = evidence.record(spread_sweep(lambda: client, profile, probed, 3, flagged_by, spread="on one connection"))
+    found.summary = f"{as_deployed(f'FRAUDPIPE_MONITOR_BLOCK={written}', refusal)}: {found.summary}"
+    found.details["refused_at_start"] = refusal
+    expect_attack(variant, found)
+    if not variant.attack_should_succeed:
+        assert refusal and "FRAUDPIPE_MONITOR_BLOCK" in refusal, refusal
