@@ -1,10 +1,12 @@
 """HIGH-1 — no rate limit on the predict path: a flood on an untouched window, then the same key from
 elsewhere and another key from the same address; wrong and missing keys from one address; a burst across a
 window boundary; slots granted before a pause; rotating keys, addresses, the addresses of one IPv6 /64 and
-spellings of one address; in-process counts with two workers; the documented default in force; slow-header and slow-body connections (slowloris) held open while plain
-requests must still be answered, against real servers on loopback (``serve``, where it must be blocked,
-and gunicorn's sync worker as the acquired service was deployed, where it must succeed). In-process each runs inherited, hardened and hardened without ``rate_limit``
-(with the limiter's memory and Redis storage); the flood and the key guessing also run against a live target."""
+spellings of one address; in-process counts with two workers; the documented default in force; slow-header
+and slow-body connections (slowloris) held open while plain requests must still be answered, against real
+servers on loopback (``serve``, where it must be blocked, and gunicorn's sync worker as the acquired service
+was deployed, where it must succeed). In-process each runs inherited, hardened and hardened without
+``rate_limit`` (with the limiter's memory and Redis storage); the flood and the key guessing also run against
+a live target."""
 
 import contextlib
 

@@ -13,7 +13,8 @@ import pytest
 
 from fraudpipe.serving import audit
 from fraudpipe.serving.audit import read_records
-from security_tests.attacks.audit_log import audit_every_status, log_in_operation, probe_then_read_log, target_audit_trail
+from security_tests.attacks.audit_log import (audit_every_status, log_in_operation, probe_then_read_log,
+                                              target_audit_trail)
 from security_tests.contract import expect_attack, grey_box_part
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy

@@ -208,9 +208,10 @@ OVERSIZED = 1 << 20
 def log_in_operation(client: Client, payload: dict, log: Path, read_log: ReadLog,
                      disk_full: Callable[[], AbstractContextManager]) -> Evidence:
     """What an ordinary week does to the file under a running service: logrotate renames it and creates a new
-    one, a clean-up job deletes it, the disk fills up. Each answer given must be recorded at the configured path, where the
-    operator's shipper reads it (an answer nobody can find there is a hole an investigator does not know
-    about), and the file must be the service's alone: it holds every client's inputs and key ids."""
+    one, a clean-up job deletes it, the disk fills up. Each answer given must be recorded at the configured
+    path, where the operator's shipper reads it (an answer nobody can find there is a hole an investigator
+    does not know about), and the file must be the service's alone: it holds every client's inputs and key
+    ids."""
     answers, lost = {}, []
 
     def send(step: str) -> None:
@@ -231,15 +232,15 @@ def log_in_operation(client: Client, payload: dict, log: Path, read_log: ReadLog
     send("after a deletion")
     with disk_full():
         send("with the disk full")
-    shared = mode is not None and bool(mode & 0o077)
+    readable_by_others = mode is not None and bool(mode & 0o077)
     return Evidence(
-        attack_succeeded=bool(lost) or shared, queries=len(answers),
+        attack_succeeded=bool(lost) or readable_by_others, queries=len(answers),
         summary=(f"{len(answers) - len(lost)} of {len(answers)} requests answered and recorded at the log's path or "
                  f"refused; answered without a record there: {', '.join(lost) or 'none'}; log file mode "
                  f"{'none (no log)' if mode is None else oct(mode)}"),
         measurements={"answered_unrecorded": len(lost), "requests": len(answers)},
         details={"statuses": answers, "answered_unrecorded": lost,
-                 "log_mode": oct(mode) if mode is not None else None, "readable_by_others": shared})
+                 "log_mode": oct(mode) if mode is not None else None, "readable_by_others": readable_by_others})
 
 
 def log_size(log: AuditLog) -> int:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from security_tests.attacks.client import Client, exchange, require_answer
 from security_tests.budget import Need, spends
 from security_tests.contract import Evidence, NotAssessed
+from security_tests.load import run_load
 from security_tests.targets.profile import TargetProfile
 
 BYPASS_PROBES = 3
@@ -249,8 +250,6 @@ def rotate_identities(clients: list[tuple[str, Client]], payload: dict, allowed:
 def workers_counting_alone(url: str, payload: dict, key: str, limit: int, requests: int) -> Evidence:
     """Eight concurrent connections, so the server spreads them over its workers: a limit counted in each
     worker's memory is multiplied by the number of workers."""
-    from security_tests.load import run_load
-
     result = run_load(url, payload, key, clients=8, seconds=30, max_requests=requests)
     answered = result.statuses.get(200, 0)
     return Evidence(
