@@ -209,8 +209,11 @@ def fraudpipe_serve(settings, port: int, log: Path, workers: int = 2, profile: s
     return serve(command, settings_env(settings), port, log)
 
 
-def gunicorn_direct(settings, port: int, log: Path, workers: int, app: str = "fraudpipe:create_app()"):
-    """gunicorn without serve's checks: how the memory:// multi-worker hole is measured, and the seed baseline."""
+def gunicorn_direct(settings, port: int, log: Path, workers: int, app: str = "fraudpipe:create_app()",
+                    preload: bool = False):
+    """gunicorn without serve's checks: how the memory:// multi-worker hole is measured, and the seed baseline.
+    ``preload`` builds the app before the fork, so every worker accepts from the first request (otherwise a
+    worker still loading the model leaves a short burst to the others)."""
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--worker-class", "sync", "--graceful-timeout", "5", app]
+               "--worker-class", "sync", "--graceful-timeout", "5", *(["--preload"] if preload else []), app]
     return serve(command, settings_env(settings), port, log)

@@ -15,7 +15,7 @@ from limits import parse_many
 
 from fraudpipe.serving.ratelimit_store import Rate, RedisLog
 
-from security_tests.attacks.client import FlaskClient
+from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.attacks.rate_limit import (RULE_LISTS, boundary_burst, default_limit, flood, flood_extra,
                                                guess_keys, lapsing_leases, pause_then_burst, rotate_identities,
                                                storage_outage, workers_counting_alone)
@@ -263,13 +263,15 @@ def test_in_process_limit_storage_with_two_workers_does_not_multiply_the_limit(s
     def start(workers: int):
         log = tmp_path / f"server-{workers}.log"
         return (fraudpipe_serve(settings, free_port(), log, workers=workers) if server == "serve"
-                else gunicorn_direct(settings, free_port(), log, workers=workers))
+                else gunicorn_direct(settings, free_port(), log, workers=workers, preload=True))
 
     with contextlib.ExitStack() as stack:
         try:
             running, refusal = stack.enter_context(start(2)), None
         except RuntimeError as exc:
             running, refusal = stack.enter_context(start(1)), str(exc).splitlines()[-1]
+        if refusal is None and server == "serve":  # every worker accepting before the burst
+            running.client_per_worker(lambda: HttpClient(running.url, api_key=assessor_key), 2)
         found = evidence.record(workers_counting_alone(running.url, PROFILE.positive_example, assessor_key,
                                                        WORKERS_LIMIT, requests=4 * WORKERS_LIMIT))
     found.summary = f"{as_deployed('memory:// storage with 2 workers', refusal)}: {found.summary}"
