@@ -166,10 +166,6 @@ def test_a_remote_target_is_refused_without_the_explicit_flag():
     assert result.returncode != 0 and "not a loopback address" in result.stderr + result.stdout
 
 
-def _count_answers(url: str, key: str, total: int) -> dict:
-    return run_load(url, FRAUD_EXAMPLE, key, clients=8, seconds=30, max_requests=total).as_dict()
-
-
 def _statuses_from(url: str, key: str, total: int, source: str) -> dict[int, int]:
     """8 concurrent clients from one loopback address of their own: every path counts against an
     address, so one the harness polled /health from would start with less than the full budget."""
