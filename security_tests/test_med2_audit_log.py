@@ -4,18 +4,15 @@ configured path whatever happens to the file (rotated, deleted, a full disk: the
 service alone. Reads the service's log, so it runs in-process only (inherited, hardened, hardened without
 ``audit_log``)."""
 
-import contextlib
-import errno
-import os
 from pathlib import Path
 
 import pytest
 
-from fraudpipe.serving import audit
 from fraudpipe.serving.audit import read_records
 from security_tests.attacks.audit_log import (audit_every_status, log_in_operation, probe_then_read_log,
                                               target_audit_trail)
 from security_tests.contract import expect_attack, grey_box_part
+from security_tests.faults import full_disk
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
 from security_tests.targets.profile import fraudpipe_target
@@ -59,24 +56,6 @@ def test_every_request_of_every_status_leaves_one_faithful_record(variant, targe
         assert expected <= set(found.details["statuses_sent"]), "the campaign must reach every status the service declares"
 
 
-@contextlib.contextmanager
-def _full_disk():
-    """The kernel's answer once the disk is full, to every write the audit log makes (fault injection)."""
-    class FullDisk:
-        def __getattr__(self, name):
-            return getattr(os, name)
-
-        @staticmethod
-        def write(fd, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    real, audit.os = audit.os, FullDisk()
-    try:
-        yield
-    finally:
-        audit.os = real
-
-
 @pytest.mark.white_box("renames, deletes and fills the disk under the service's audit log")
 @pytest.mark.finding("MED-2")
 @runs(log_in_operation)
@@ -84,7 +63,7 @@ def test_every_answer_is_recorded_where_the_log_is_read_whatever_happens_to_the_
                                                                                     evidence):
     reach = target()
     found = evidence.record(log_in_operation(reach.client(), reach.profile.negative_example, audit_path,
-                                             _reader(audit_path), _full_disk))
+                                             _reader(audit_path), full_disk))
     expect_attack(variant, found)
     if not variant.attack_should_succeed:
         assert found.details["statuses"]["with the disk full"] == 503 and found.details["log_mode"] == "0o600"

@@ -2,11 +2,11 @@
 shows an absolute path; the reasons go to the log and to a caller holding a valid key."""
 
 import logging
-import os
 
 import pytest
 
 from fraudpipe import create_app
+from security_tests.faults import full_disk
 
 GOOD = {"amount": 42.5, "hour_of_day": 14, "transactions_24h": 2, "foreign_transaction": 0}
 
@@ -70,24 +70,12 @@ def test_a_rotated_audit_log_keeps_the_service_ready_and_is_reopened(build, asse
     assert (tmp_path / "audit.jsonl").exists(), "the next record went to a new file at the configured path"
 
 
-def test_an_unrecordable_request_gets_503_and_health_says_why(trained, assessor_key, tmp_path, monkeypatch):
+def test_an_unrecordable_request_gets_503_and_health_says_why(trained, assessor_key, tmp_path):
     """A full disk accepts the open and refuses every write: no answer leaves unrecorded."""
-    import errno
-
-    import fraudpipe.serving.audit as audit
-
-    class FullDisk:
-        def __getattr__(self, name):
-            return getattr(os, name)
-
-        @staticmethod
-        def write(fd, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
     app = create_app("hardened", settings=trained.with_overrides(audit_log=tmp_path / "audit.jsonl"))
-    monkeypatch.setattr(audit, "os", FullDisk())
     client = app.test_client()
-    predicted = client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
-    assert predicted.status_code == 503 and predicted.json["error"] == "not_ready"
-    assert client.get("/health").status_code == 503
-    assert "audit log: last write failed" in app.extensions["fraudpipe"].not_ready_reasons()[0]
+    with full_disk():
+        predicted = client.post("/predict", json=GOOD, headers={"X-API-Key": assessor_key})
+        assert predicted.status_code == 503 and predicted.json["error"] == "not_ready"
+        assert client.get("/health").status_code == 503
+        assert "audit log: last write failed" in app.extensions["fraudpipe"].not_ready_reasons()[0]
