@@ -3,8 +3,10 @@
 import itertools
 
 import numpy as np
+import pytest
 
-from fraudpipe.serving.monitor import WINDOW, QueryMonitor, _ClientState, _History
+from fraudpipe.serving.monitor import (ALIGNED_RUN, MONOTONIC_RUN, NOISE, PROBE_RUN, WINDOW, QueryMonitor,
+                                       min_distance, probing_verdict)
 
 SEED = [800.0, 2.0, 20.0, 1.0]
 
@@ -231,9 +233,9 @@ def test_workers_answering_one_client_at_once_lose_none_of_its_queries(redis_url
         os.waitpid(child, 0)
     now = time.monotonic_ns() // 1000
     for name in ("k", "addr:192.0.2.9"):
-        fields = store._locate(name, now)[1]
+        fields = store.meta[store._locate(name, now)].tolist()
         assert fields[COUNT] == fields[WRITTEN] == 2 * each + 1, name
-    assert store._locate("k", now)[1][DISTANCES] == 2 * each
+    assert store.meta[store._locate("k", now), DISTANCES] == 2 * each
 
 
 def test_a_hosts_table_that_cannot_be_used_refuses_the_answer_never_lets_it_through(monkeypatch, redis_url):
@@ -348,28 +350,63 @@ def test_a_hosts_table_survives_a_restart_a_second_host_and_its_own_claims(redis
         full.observe([f"addr:192.0.2.{i}"], np.zeros(4), False, 20, 200, 20, 4)
     full.observe(["key-a", "addr:198.51.100.7"], np.ones(4), False, 20, 200, 20, 4)
     now = __import__("time").monotonic_ns() // 1000
-    slots = [full._locate(name, now)[0] for name in ("key-a", "addr:198.51.100.7")]
+    slots = [full._locate(name, now) for name in ("key-a", "addr:198.51.100.7")]
     assert slots[0] != slots[1]
 
 
-def test_the_shared_historys_run_counters_are_the_in_process_monitors():
-    """``_History`` counts runs back from the newest step and stops early; the in-process monitor counts
-    them forward, one query at a time, over its whole history. Over sweeps, repeats, ties and random
-    queries they must agree within the window the shared history keeps (every rule's run is shorter)."""
+def _rules_as_written(history: np.ndarray, query: np.ndarray) -> str | None:
+    """The probing rules as the monitor's docstring states them, counted forward over the whole history
+    with numpy: the oracle for the compiled rules, which count back over the last ``WINDOW`` queries."""
+    rows = [*history.tolist(), query.tolist()]
+    if len(rows) > 1 and rows[-1] == rows[-2]:
+        return None
+    single = rises = falls = None
+    for old, new in zip(rows, rows[1:]):
+        changed = [a != b for a, b in zip(old, new)]
+        single = (single or 0) + 1 if sum(changed) == 1 else 0
+        rises = [(r if rises else 0) + 1 if b > a else 0 for r, a, b in zip(rises or [0] * 4, old, new)]
+        falls = [(f if falls else 0) + 1 if b < a else 0 for f, a, b in zip(falls or [0] * 4, old, new)]
+    if single is not None and single >= PROBE_RUN:
+        return "consecutive-run"
+    window = history[-WINDOW:]
+    moved = np.abs(window - query) > NOISE
+    along = window[moved.sum(axis=1) == 1]
+    for j in range(4):
+        if len(set(along[moved[moved.sum(axis=1) == 1][:, j], j].tolist())) >= ALIGNED_RUN:
+            return "aligned"
+    if rises is not None and max(max(rises), max(falls)) >= MONOTONIC_RUN - 1:
+        return "monotonic"
+    return None
+
+
+def test_the_compiled_probing_rules_are_the_rules_as_written():
+    """The compiled rules (``monitor_kernels``) count runs back from the newest query and stop early; they
+    must give the verdict of the rules counted forward over the whole history, over sweeps, repeats, ties
+    and random queries, and name the same rule."""
     rng = np.random.default_rng(7)
-    for trial in range(300):
-        length = int(rng.integers(0, 26))
+    verdicts = set()
+    for trial in range(600):
+        length = int(rng.integers(0, 40))
         choices = rng.integers(0, 3, size=(length + 1, 4)).astype(float)  # few values: ties and single changes
         if trial % 3 == 0:
             choices[:, int(rng.integers(0, 4))] = np.sort(rng.uniform(0, 100, length + 1))  # a sweep
-        state = _ClientState()
-        for row in choices[:-1]:
-            state.follow(row.tolist())
-        history = _History(choices[:-1], choices[-1])
-        if history.repeat:
-            assert length and (choices[-2] == choices[-1]).all()
-            continue
-        state.follow(choices[-1].tolist())
-        within = lambda counts: [min(count, WINDOW) for count in counts]  # noqa: E731
-        assert history.single_feature_run == min(state.single_feature_run, WINDOW)
-        assert history.rises == within(state.rises) and history.falls == within(state.falls)
+        if trial % 5 == 0:
+            choices[:, 0] += rng.uniform(-9, 9, length + 1)  # within the amount's noise
+        if trial % 7 == 0:  # a walk that changes one feature a step
+            for i in range(1, length + 1):
+                choices[i] = choices[i - 1]
+                choices[i, int(rng.integers(0, 4))] += float(rng.choice([-1.0, 1.0]))
+        history, query = choices[:-1], choices[-1]
+        found = probing_verdict(history[-WINDOW:], query)
+        expected = _rules_as_written(history, query)
+        assert (found and found[0]) == expected, (trial, history, query)
+        verdicts.add(expected)
+    assert verdicts == {None, "consecutive-run", "aligned", "monotonic"}
+
+
+def test_the_compiled_prada_distance_is_the_nearest_query():
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 7, 200):
+        earlier, query = rng.uniform(0, 5, size=(n, 4)), rng.uniform(0, 5, size=4)
+        assert min_distance(earlier, query) == pytest.approx(np.sqrt(((earlier - query) ** 2).sum(axis=1).min()),
+                                                             rel=1e-12)

@@ -27,6 +27,7 @@ from flask import Flask
 from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
+from fraudpipe.serving import monitor_kernels as kernels
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.limits import budget_address
 
@@ -40,46 +41,24 @@ PRADA_MIN = 20
 PRADA_W = 0.40  # 1st percentile of W over benign clients (monitor_calibration.py recalibrates)
 PRADA_WINDOW = 200
 PRADA_EVERY = 4  # the W test every 4th query once PRADA_MIN distances are in
-# Row sums as a matrix product: numpy's reduction along a short axis, and its ``np.min``-style wrappers,
-# cost more than the arithmetic on arrays this small (the monitor runs on every answered request).
-_ONES = np.ones(len(FEATURE_NAMES))
-_ONES_U8 = np.ones(len(FEATURE_NAMES), np.uint8)
+_ONES = np.ones(len(FEATURE_NAMES))  # the units of queries already scaled
 
 
 class _ClientState:
     """One identity's recent history, kept in fixed arrays so a query costs a few array operations and
     no list-to-array conversion (the monitor runs on every answered request)."""
 
-    __slots__ = ("count", "flagged", "previous", "single_feature_run", "rises", "falls", "recent",
-                 "recent_n", "queries", "queries_n", "distances", "distances_n")
+    __slots__ = ("count", "flagged", "recent", "recent_n", "queries", "queries_n", "distances", "distances_n")
 
     def __init__(self) -> None:
         self.count = 0
         self.flagged: set[str] = set()
-        self.previous: list[float] | None = None
-        self.single_feature_run = 0
-        self.rises = [0] * len(FEATURE_NAMES)
-        self.falls = [0] * len(FEATURE_NAMES)
         self.recent = np.empty((WINDOW, len(FEATURE_NAMES)))
         self.recent_n = 0
         self.queries = np.empty((PRADA_WINDOW, len(FEATURE_NAMES)))
         self.queries_n = 0
         self.distances: deque[float] = deque(maxlen=PRADA_WINDOW)
         self.distances_n = 0
-
-    def follow(self, values: list[float]) -> int | None:
-        """Consecutive-query runs: single-feature changes, and strict rises and falls per feature.
-        Returns how many features changed since the previous query (None for the first)."""
-        previous, changed = self.previous, None
-        if previous is not None:
-            changed = 0
-            for j, (new, old) in enumerate(zip(values, previous)):
-                changed += new != old
-                self.rises[j] = self.rises[j] + 1 if new > old else 0
-                self.falls[j] = self.falls[j] + 1 if new < old else 0
-            self.single_feature_run = self.single_feature_run + 1 if changed == 1 else 0
-        self.previous = values
-        return changed
 
     def remember(self, raw: np.ndarray) -> None:
         self.recent[self.recent_n % WINDOW] = raw
@@ -117,23 +96,19 @@ class QueryMonitor:
         features = record.get("features")
         if not features or record.get("status") != 200:
             return []
-        values = [float(v) for v in features]
-        raw = np.array(values)
+        raw = np.array([float(v) for v in features])
         with self._lock:
             return [alert for index, identity in enumerate(self.identities(record))
-                    for alert in self._observe(identity, values, raw, distribution=index == 0)]
+                    for alert in self._observe(identity, raw, distribution=index == 0)]
 
-    def _observe(self, identity: str, values: list[float], raw: np.ndarray, distribution: bool) -> list[dict]:
+    def _observe(self, identity: str, raw: np.ndarray, distribution: bool) -> list[dict]:
         state = self._clients.get(identity)
         if state is None:
             state = self._clients[identity] = _ClientState()
         state.count += 1
         alerts = []
         if "probing" not in state.flagged:
-            # A repeat of the previous query cannot complete a run: it resets the consecutive rules, and
-            # against the aligned rule it matches no more rows than the same query did one step before.
-            repeat = state.follow(values) == 0
-            probing = None if repeat else probing_evidence(state, self.probe_run, raw)
+            probing = probing_verdict(kernels.last_rows(state.recent, state.recent_n, WINDOW), raw, self.probe_run)
             state.remember(raw)
             if probing:
                 state.flagged.add("probing")
@@ -172,8 +147,7 @@ class QueryMonitor:
             if evidence is not None and seen in evidence:
                 probing = evidence[seen]
             else:
-                history = _History(recent, raw)
-                probing = None if history.repeat else probing_evidence(history, self.probe_run, raw)
+                probing = probing_verdict(recent, raw, self.probe_run)
                 if evidence is not None:
                     evidence[seen] = probing
             if probing:
@@ -203,6 +177,7 @@ def install(app: Flask, service) -> None:
     Alerts leave the service as audit records and log lines, the outputs an operator already reads.
     Where the rate limit is shared (Redis) the monitor's state is too (``monitor_store``); with
     ``memory://`` (one worker) it lives in the process."""
+    kernels.warm()
     if shared_with_the_limiter(service):
         return _install_shared(app, service)
     monitor = QueryMonitor(block=service.settings.monitor_block)
@@ -299,70 +274,25 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
             if store.raise_alert(name, alert)]
 
 
-class _History:
-    """A client's shared history read as the consecutive-run counters ``probing_evidence`` expects, so the
-    shared and the in-process monitor apply one set of rules to the same ordered queries. The counters are
-    counted back from the newest step and the count stops once every run is broken: organic traffic breaks
-    them all within a step or two, so a query costs a few comparisons, not a pass over the window."""
-
-    __slots__ = ("single_feature_run", "rises", "falls", "recent", "recent_n", "repeat")
-
-    def __init__(self, earlier: np.ndarray, raw: np.ndarray) -> None:
-        self.recent = earlier[-WINDOW:]
-        self.recent_n = len(self.recent)
-        new = raw.tolist()
-        width = len(new)
-        self.single_feature_run, self.rises, self.falls = 0, [0] * width, [0] * width
-        rows = self.recent.tolist()
-        self.repeat = bool(rows) and rows[-1] == new
-        if self.repeat:  # cannot complete a run (see ``QueryMonitor._observe``): nothing more to count
-            return
-        single, rising, falling = True, range(width), range(width)
-        for old in reversed(rows):
-            if single:
-                single = sum(a != b for a, b in zip(old, new)) == 1
-                self.single_feature_run += single
-            rising = [j for j in rising if new[j] > old[j]]
-            falling = [j for j in falling if new[j] < old[j]]
-            for j in rising:
-                self.rises[j] += 1
-            for j in falling:
-                self.falls[j] += 1
-            if not (single or rising or falling):
-                break
-            new = old
-
-
-def probing_evidence(state: _ClientState, probe_run: int, raw: np.ndarray) -> tuple[str, str] | None:
-    """Which rule says the new query ``raw`` (raw feature units) completes a probing run, and why; or None.
-    ``state`` holds the client's earlier queries (not yet ``raw``) and its consecutive-run counters."""
-    if state.single_feature_run >= probe_run:
-        return "consecutive-run", f"{state.single_feature_run} consecutive single-feature changes"
-    seen = min(state.recent_n, WINDOW)
-    if seen < ALIGNED_RUN:
-        return None
-    window = state.recent[:seen]
-    moved = np.abs(window - raw) > NOISE
-    counts = moved.view(np.uint8) @ _ONES_U8
-    if counts.tolist().count(1) >= ALIGNED_RUN:
-        single = counts == 1
-        along, singles = moved[single], window[single]
-        for j in np.flatnonzero(along.sum(axis=0) >= ALIGNED_RUN):
-            values = set(singles[along[:, j], j].tolist())
-            if len(values) >= ALIGNED_RUN:
-                return "aligned", (f"{len(values)} of the last {seen} queries differ from this one only in "
-                                   f"{FEATURE_NAMES[j]} (others within noise)")
-    for j in range(len(FEATURE_NAMES)):
-        if max(state.rises[j], state.falls[j]) >= MONOTONIC_RUN - 1:
-            return "monotonic", f"{FEATURE_NAMES[j]} strictly monotonic over {MONOTONIC_RUN} queries"
+def probing_verdict(recent: np.ndarray, raw: np.ndarray, probe_run: int = PROBE_RUN) -> tuple[str, str] | None:
+    """Which rule says ``raw`` completes a probing run over the client's ``recent`` queries (oldest first,
+    raw units), and why; or None."""
+    rule, a, b = kernels.probing_rule(recent, raw, probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN)
+    if rule == kernels.CONSECUTIVE:
+        return "consecutive-run", f"{a} consecutive single-feature changes"
+    if rule == kernels.ALIGNED:
+        return "aligned", (f"{b} of the last {len(recent)} queries differ from this one only in "
+                           f"{FEATURE_NAMES[a]} (others within noise)")
+    if rule == kernels.MONOTONIC:
+        return "monotonic", f"{FEATURE_NAMES[a]} strictly monotonic over {MONOTONIC_RUN} queries"
     return None
 
 
 def min_distance(previous, x: np.ndarray) -> float:
-    """Distance (in feature units) from a query to the nearest of the client's earlier queries."""
-    difference = np.asarray(previous) - x
-    difference *= difference
-    return math.sqrt(float((difference @ _ONES).min()))
+    """Distance (in feature units) from a query to the nearest of the client's earlier queries (both
+    already over ``UNITS``)."""
+    previous = np.asarray(previous, dtype=np.float64)
+    return kernels.nearest(previous, 0, len(previous), _ONES, np.asarray(x, dtype=np.float64))
 
 
 def session_statistic(rows) -> float:

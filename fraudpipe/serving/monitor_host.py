@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fraudpipe.data import UNITS
-from fraudpipe.serving.monitor import min_distance
+from fraudpipe.serving import monitor_kernels as kernels
 from fraudpipe.serving.monitor_store import FLAG_SETS, IDLE_TTL_MS, Observed, SharedMonitorStore
 from fraudpipe.serving.ratelimit_store import StoreUnavailable
 
@@ -91,8 +91,8 @@ class HostMonitorStore:
 
     def _state(self, slot: int) -> tuple[str, int, np.ndarray, np.ndarray]:
         fields = self.meta[slot].tolist()
-        return (self.names[slot].decode(), fields[COUNT], _last(self.rows[slot], fields[WRITTEN], ROWS),
-                _last(self.distances[slot], fields[DISTANCES], ROWS))
+        return (self.names[slot].decode(), fields[COUNT], kernels.last_rows(self.rows[slot], fields[WRITTEN], ROWS),
+                kernels.last(self.distances[slot], fields[DISTANCES], ROWS))
 
     def _digest(self, name: str) -> tuple[int, int]:
         found = self._digests.get(name)
@@ -104,18 +104,14 @@ class HostMonitorStore:
             self._digests[name] = found
         return found
 
-    def _locate(self, name: str, now: int) -> tuple[int, list[int]] | None:
-        """The identity's slot and fields, or None when the table does not hold it (or held it idle a day).
-        Called under the lock."""
+    def _locate(self, name: str, now: int) -> int | None:
+        """The identity's slot, or None when the table does not hold it (or held it idle a day). Called under
+        the lock."""
         d0, d1 = self._digest(name)
-        for i in range(PROBES):
-            slot = (d0 + i) % self.slots
-            fields = self.meta[slot].tolist()
-            if fields[D0] == d0 and fields[D1] == d1:
-                return (slot, fields) if now - fields[SEEN] <= self._idle else None
-        return None
+        slot = kernels.locate(self.meta, d0, d1, now, self._idle, PROBES)
+        return slot if slot >= 0 else None
 
-    def _claim(self, name: str, now: int, state: tuple, taken: set[int]) -> tuple[int, list[int]]:
+    def _claim(self, name: str, now: int, state: tuple, taken: set[int]) -> int:
         """A slot for an identity the table does not hold, filled with what Redis held for it. The least
         recently seen of its candidates is taken; unless it was idle, its identity is written to Redis
         first, under the lock, so no worker can read that identity back before it is there (evictions come
@@ -136,9 +132,9 @@ class HostMonitorStore:
         fields = [d0, d1, now, count, int(probing), int(distribution), len(rows), len(distances)]
         meta[slot] = fields
         self.names[slot] = name.encode()[:NAME_BYTES]
-        return slot, fields
+        return slot
 
-    def _held(self, identities: Sequence[str], now: int) -> list[tuple[int, list[int]]]:
+    def _held(self, identities: Sequence[str], now: int) -> np.ndarray:
         """Each identity's slot, with the lock taken (the caller releases it); those the table lacks are read
         from Redis first, with the lock released, and the lookup is made again."""
         loaded: dict[str, tuple] = {}
@@ -149,7 +145,7 @@ class HostMonitorStore:
                 for name in identities:
                     held = self._locate(name, now)
                     if held is None and name in loaded:
-                        held = self._claim(name, now, loaded[name], {h[0] for h in found if h})
+                        held = self._claim(name, now, loaded[name], {h for h in found if h is not None})
                     if held is None:
                         lacking.append(name)
                     found.append(held)
@@ -157,7 +153,7 @@ class HostMonitorStore:
                 self._lock.__exit__()
                 raise
             if not lacking:
-                return found
+                return np.array(found, np.int64)
             self._lock.__exit__()
             loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
         raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
@@ -168,41 +164,20 @@ class HostMonitorStore:
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended.
         The query's PRADA distance is kept in the same hold of the lock (Redis's store leaves it to the
         caller's ``push_distance``): one lock per answer, and no reader can see the query without it."""
-        now, values, scaled = time.monotonic_ns() // 1000, query.tolist(), query / UNITS
-        found = self._held(identities, now)
+        now = time.monotonic_ns() // 1000
+        slots = self._held(identities, now)
         try:  # only the table's reads and writes while the other workers wait; the views are built after
-            if block and any(fields[PROBING] or fields[DISTRIBUTION] for _, fields in found):
-                return {"flagged"}
-            seen = []
-            for index, (slot, fields) in enumerate(found):
-                count, written = fields[COUNT] + 1, fields[WRITTEN]
-                probing, distribution = fields[PROBING], fields[DISTRIBUTION] or index > 0
-                want = 0 if probing else history_rows  # the PRADA distance is computed here, from the ring
-                ring, previous = self.rows[slot], (written - 1) % ROWS
-                repeat = bool(written) and ring[previous].tolist() == values
-                if want and repeat:
-                    earlier = ring[previous:previous + 1].copy()  # a repeat completes no run and is at distance 0
-                else:
-                    earlier = _last(ring, written, want)
-                due = not distribution and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
-                kept = _last(self.distances[slot], fields[DISTANCES], prada_window - 1) if due else None
-                meta = self.meta[slot]
-                distance = None
-                if not distribution and written:  # kept with the query, so the next query's reader has it
-                    used = min(written, ROWS)  # a minimum needs no order: the ring itself when it is the window
-                    window = ring[:used] if used <= prada_window else _last(ring, written, prada_window)
-                    # a repeat's previous query is in the window, at distance 0
-                    distance = 0.0 if repeat else min_distance(window / UNITS, scaled)
-                    self.distances[slot, fields[DISTANCES] % ROWS] = distance
-                    meta[DISTANCES] = fields[DISTANCES] + 1
-                ring[written % ROWS] = query
-                meta[SEEN], meta[COUNT], meta[WRITTEN] = now, count, written + 1
-                seen.append((count, probing, fields[DISTRIBUTION], earlier, kept, repeat, distance))
+            flagged, fields, distances, earlier, kept = kernels.order(
+                self.meta, self.rows, self.distances, slots, query, UNITS, history_rows, prada_window, prada_min,
+                prada_every, block, now)
         finally:
             self._lock.__exit__()
-        return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier,
-                         kept if kept is not None and len(kept) else None, repeat, distance)
-                for count, probing, distributed, earlier, kept, repeat, distance in seen]
+        if flagged:
+            return {"flagged"}
+        return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier[i, :n],
+                         kept if due and len(kept) else None, bool(repeat), distance if distance >= 0 else None)
+                for i, ((count, probing, distributed, due, repeat, n), distance)
+                in enumerate(zip(fields.tolist(), distances.tolist()))]
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag; the alert then goes to the deployment's stream (and its flag to
@@ -213,16 +188,16 @@ class HostMonitorStore:
         with self._lock:
             held = self._locate(identity, now)
             if held is not None:
-                if held[1][at]:
+                if self.meta[held, at]:
                     return False
-                self.meta[held[0], at] = 1
+                self.meta[held, at] = 1
         try:
             return self.alerts.raise_alert(identity, alert)
         except StoreUnavailable:
             with self._lock:
                 held = self._locate(identity, now)
                 if held is not None:
-                    self.meta[held[0], at] = 0
+                    self.meta[held, at] = 0
             raise
 
     def ready(self) -> str | None:
@@ -265,14 +240,3 @@ class _HostLock:
     def __exit__(self, *exc) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_UN)
         self._threads.release()
-
-
-def _last(ring: np.ndarray, written: int, want: int) -> np.ndarray:
-    """The newest ``want`` entries of a ring written ``written`` times, oldest first (a copy)."""
-    n = min(written, want, len(ring))
-    if n <= 0:
-        return ring[:0].copy()
-    end = written % len(ring)
-    if end >= n:
-        return ring[end - n:end].copy()
-    return np.concatenate([ring[len(ring) - (n - end):], ring[:end]])

@@ -1,0 +1,221 @@
+"""The monitor's per-answer arithmetic, compiled (numba): every answered ``/predict`` runs it, and as numpy
+calls on arrays of 4 to 800 numbers it cost more in call overhead than in arithmetic, most of it while the
+host table's lock was held and the other worker waited (README, Benchmarks).
+
+Each function is the plain loop its docstring names; ``tests/test_monitor.py`` checks them against the
+numpy they replace. Indices into the table are taken modulo the ring's length, never from a caller.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_OPTIONS = {"nogil": True, "boundscheck": True}
+
+
+def _compiled(function):
+    """Compiled once per machine: numba keeps the machine code beside this file (or in the user's cache
+    folder) and later processes load it in a fraction of the seconds compiling takes. Where neither can be
+    written, each process compiles at first use."""
+    try:
+        return njit(cache=True, **_OPTIONS)(function)
+    except RuntimeError:  # numba: "no locator available" (no writable cache folder)
+        return njit(**_OPTIONS)(function)
+
+# slot fields (``monitor_host``): digest halves, last seen, answered count, two flags, rows and distances written
+D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
+NO_RULE, CONSECUTIVE, ALIGNED, MONOTONIC = range(4)
+
+
+@_compiled
+def locate(meta, d0, d1, now, idle, probes):
+    """The slot holding digest (d0, d1) among its ``probes`` candidates, -1 if none, -2 if idle past ``idle``."""
+    slots = meta.shape[0]
+    for i in range(probes):
+        slot = (d0 % slots + i) % slots  # as Python's (d0 + i) % slots, without wrapping past int64
+        if meta[slot, D0] == d0 and meta[slot, D1] == d1:
+            return slot if now - meta[slot, SEEN] <= idle else -2
+    return -1
+
+
+@_compiled
+def nearest(ring, start, stop, units, scaled):
+    """PRADA's distance: from ``scaled`` (a query over ``units``) to the nearest of rows ``start`` to
+    ``stop`` of ``ring`` (indices taken modulo its length; rows in raw units, or already scaled with units
+    of one). Summed in feature order, so every store computes the same bits."""
+    size, width = ring.shape[0], ring.shape[1]
+    best = math.inf
+    for r in range(start, stop):
+        total = 0.0
+        for j in range(width):
+            d = ring[r % size, j] / units[j] - scaled[j]
+            total += d * d
+        best = min(best, total)
+    return math.sqrt(best)
+
+
+@_compiled
+def last(ring, written, want):
+    """The newest ``want`` values of a ring (1-d) written ``written`` times, oldest first (a copy)."""
+    size = ring.shape[0]
+    n = max(0, min(written, want, size))
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = ring[(written - n + k) % size]
+    return out
+
+
+@_compiled
+def last_rows(ring, written, want):
+    """The newest ``want`` rows of a ring (2-d) written ``written`` times, oldest first (a copy)."""
+    size, width = ring.shape[0], ring.shape[1]
+    n = max(0, min(written, want, size))
+    out = np.empty((n, width))
+    for k in range(n):
+        for j in range(width):
+            out[k, j] = ring[(written - n + k) % size, j]
+    return out
+
+
+@_compiled
+def order(meta, rows, distances, slots, query, units, history_rows, prada_window, prada_min, prada_every,
+          block, now):
+    """One answered query appended to each identity's slot (``HostMonitorStore.observe``, under the table's
+    lock; the first identity is the primary, the only one PRADA watches). Returns (flagged, fields,
+    distances, earlier, kept): ``flagged`` when ``block`` is on and a slot is flagged (nothing appended);
+    per identity its count, two flags, whether the PRADA test is due, whether the query repeats the one
+    before it and how many earlier rows ``earlier`` holds for it (oldest first); the query's PRADA distance
+    (-1: not computed), kept beside it for the next query; ``kept``, the primary's earlier distances when
+    the test is due."""
+    k, size, width = slots.shape[0], rows.shape[1], rows.shape[2]
+    fields = np.zeros((k, 6), np.int64)
+    found = np.full(k, -1.0)
+    earlier = np.empty((k, history_rows, width))
+    scaled = query / units
+    kept = np.empty(0)
+    for i in range(k):
+        if block and (meta[slots[i], PROBING] or meta[slots[i], DISTRIBUTION]):
+            return True, fields, found, earlier, kept
+    for i in range(k):
+        slot = slots[i]
+        count, written = meta[slot, COUNT] + 1, meta[slot, WRITTEN]
+        probing, flagged = meta[slot, PROBING], meta[slot, DISTRIBUTION]
+        distribution = flagged != 0 or i > 0
+        ring = rows[slot]
+        previous = (written - 1) % size
+        repeat = written > 0
+        if repeat:
+            for j in range(width):
+                if ring[previous, j] != query[j]:
+                    repeat = False
+                    break
+        want = 0 if probing else history_rows
+        n = min(written, want, size)
+        if repeat and n:  # a repeat completes no run and is at distance 0: its one earlier query is enough
+            n = 1
+        for r in range(n):
+            for j in range(width):
+                earlier[i, r, j] = ring[(written - n + r) % size, j]
+        due = (not distribution) and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
+        if due:
+            kept = last(distances[slot], meta[slot, DISTANCES], prada_window - 1)
+        if not distribution and written:
+            if repeat:
+                found[i] = 0.0
+            else:
+                found[i] = nearest(ring, written - min(written, prada_window, size), written, units, scaled)
+            distances[slot, meta[slot, DISTANCES] % size] = found[i]
+            meta[slot, DISTANCES] += 1
+        ring[written % size] = query
+        meta[slot, SEEN] = now
+        meta[slot, COUNT] = count
+        meta[slot, WRITTEN] = written + 1
+        fields[i, 0], fields[i, 1], fields[i, 2], fields[i, 3] = count, probing, flagged, due
+        fields[i, 4], fields[i, 5] = repeat, n
+    return False, fields, found, earlier, kept
+
+
+@_compiled
+def probing_rule(recent, query, probe_run, noise, aligned_run, monotonic_run):
+    """The probing rules over a client's recent queries (oldest first, not yet ``query``): returns (rule, a,
+    b). ``CONSECUTIVE``: a = the run of single-feature changes ending at ``query``. ``ALIGNED``: a = the
+    feature, b = how many distinct values of it the earlier queries that differ from ``query`` in that
+    feature only (the others within ``noise``) hold. ``MONOTONIC``: a = the feature strictly monotonic over
+    ``monotonic_run`` queries. Runs are counted back from the newest step and stop once all are broken; a
+    repeat of the newest query completes no run (``NO_RULE``)."""
+    n, width = recent.shape[0], recent.shape[1]
+    if n:
+        repeat = True
+        for j in range(width):
+            repeat = repeat and recent[n - 1, j] == query[j]
+        if repeat:
+            return NO_RULE, 0, 0
+    single_run, single = 0, True
+    rises, falls = np.zeros(width, np.int64), np.zeros(width, np.int64)
+    rising, falling = np.ones(width, np.bool_), np.ones(width, np.bool_)
+    for i in range(n - 1, -1, -1):
+        changed, going = 0, False
+        for j in range(width):
+            newer = query[j] if i == n - 1 else recent[i + 1, j]
+            older = recent[i, j]
+            changed += newer != older
+            rising[j] = rising[j] and newer > older
+            falling[j] = falling[j] and newer < older
+            rises[j] += rising[j]
+            falls[j] += falling[j]
+            going = going or rising[j] or falling[j]
+        single = single and changed == 1
+        single_run += single
+        if not (single or going):
+            break
+    if single_run >= probe_run:
+        return CONSECUTIVE, single_run, 0
+    along = np.empty(n, np.int64)  # the one feature a row differs in beyond noise, else -1
+    singles = 0
+    for i in range(n):
+        moved, along[i] = 0, -1
+        for j in range(width):
+            if abs(recent[i, j] - query[j]) > noise[j]:
+                moved += 1
+                along[i] = j
+        if moved != 1:
+            along[i] = -1
+        singles += moved == 1
+    if n >= aligned_run and singles >= aligned_run:
+        for j in range(width):
+            distinct = 0
+            for i in range(n):
+                if along[i] != j:
+                    continue
+                first = True
+                for k in range(i):
+                    if along[k] == j and recent[k, j] == recent[i, j]:
+                        first = False
+                        break
+                distinct += first
+            if distinct >= aligned_run:
+                return ALIGNED, j, distinct
+    for j in range(width):
+        if max(rises[j], falls[j]) >= monotonic_run - 1:
+            return MONOTONIC, j, 0
+    return NO_RULE, 0, 0
+
+
+def warm() -> None:
+    """Every kernel compiled (or loaded from numba's cache) for the array types the monitor passes: called
+    where the monitor is installed, and by ``serve`` before its workers fork, so no answer waits on it."""
+    width = 4
+    meta, rows, distances = np.zeros((2, 8), np.int64), np.zeros((2, 3, width)), np.zeros((2, 3))
+    query, units = np.ones(width), np.ones(width)
+    readonly = np.zeros((1, width))
+    readonly.flags.writeable = False  # a history read from Redis
+    locate(meta, 0, 0, 0, 1, 1)
+    order(meta, rows, distances, np.zeros(1, np.int64), query, units, 2, 3, 1, 1, False, 0)
+    for recent in (rows[0], readonly):
+        probing_rule(recent, query, 1, units, 1, 2)
+    nearest(rows[0], 0, 1, units, query)
+    last(distances[0], 1, 1)
+    last_rows(rows[0], 1, 1)
