@@ -1,7 +1,8 @@
 """MED-5 — probing goes unnoticed: the query monitor must flag boundary probing, also disguised with noise and
 decoys, each rule on its own by the query where it was measured to fire. What it still misses (one-query
 evasion, random-query extraction, heavier disguises) and its false-positive rate on benign clients are the
-finding's measured residual. Reading the monitor's alerts needs the inside, so these run in-process only.
+finding's measured residual. Reading the monitor's alerts needs the inside, so these run in-process only;
+each detector is also checked on the state a host's workers share (the table ``serve`` maps, limits in Redis).
 A sweep spread over several workers sharing Redis (``serve --workers 2`` and ``4``, and two single-worker
 servers standing for two hosts) must be refused at the query one worker seeing every query refuses it, and
 never answered after; with the monitor's state kept in each worker (``shared_monitor=False``, two hosts
@@ -57,6 +58,25 @@ def test_boundary_probing_is_flagged_by_the_monitor(variant, target, evidence):
         probing.residual = ("the monitor misses: " + ", ".join(o.summary for o in others if o.attack_succeeded)
                             + f"; false-positive rate on benign clients {benign['false_positive_rate']:.1%}")
         assert benign["false_positive_rate"] <= 0.05
+    expect_attack(variant, probing)
+
+
+@pytest.mark.white_box("read the alerts of the monitor's state shared by a host's workers, as serve builds it")
+@pytest.mark.finding("MED-5")
+@runs(detect_attack)
+def test_every_detector_fires_at_its_query_where_the_workers_share_the_state(variant, target, redis_url, evidence):
+    """The same probing as above, on the service as ``serve`` deploys it with limits in Redis: the monitor's
+    state in the table the host's workers share, its rules and distances run by the compiled kernels. Each
+    detector must fire by the query it fires in one process; a table that miscounts a client's queries
+    (the PRADA test is due by count) or forgets them loses a detector here, not in one process."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    reach = target(rate_limit="10000/minute", rate_limit_storage=redis_url)
+    client = reach.client()
+    probing = evidence.record(detect_attack("bisection/sweep probing, state in the host's table",
+                                            lambda: probe_boundaries(client, reach.profile), alert_lines(client),
+                                            expect=DETECTORS_MUST_FIRE))
     expect_attack(variant, probing)
 
 
