@@ -13,7 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
-_OPTIONS = {"nogil": True, "boundscheck": True}
+_OPTIONS = {"boundscheck": True}  # the GIL is kept: a kernel takes microseconds, and a thread that let it go
+# could wait a whole switch interval to take it back
 
 
 def _compiled(function):
