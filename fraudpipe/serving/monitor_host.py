@@ -67,6 +67,8 @@ class HostMonitorStore:
         self._lock = _HostLock()
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
+        self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
+        kernels.warm()  # compiled before any lock is held: compiling takes seconds, a lock waits at most one
 
     def alone(self, hosts_seen: int) -> bool:
         """Whether this host's answers may be ordered in its table: never again once any of its workers (a
@@ -134,49 +136,45 @@ class HostMonitorStore:
         self.names[slot] = name.encode()[:NAME_BYTES]
         return slot
 
-    def _held(self, identities: Sequence[str], now: int) -> np.ndarray:
-        """Each identity's slot, with the lock taken (the caller releases it); those the table lacks are read
-        from Redis first, with the lock released, and the lookup is made again."""
-        loaded: dict[str, tuple] = {}
-        for _ in range(4):
-            self._lock.__enter__()
-            try:
-                found, lacking = [], []
-                for name in identities:
-                    held = self._locate(name, now)
-                    if held is None and name in loaded:
-                        held = self._claim(name, now, loaded[name], {h for h in found if h is not None})
-                    if held is None:
-                        lacking.append(name)
-                    found.append(held)
-            except BaseException:
-                self._lock.__exit__()
-                raise
-            if not lacking:
-                return np.array(found, np.int64)
-            self._lock.__exit__()
-            loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
-        raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
+    def _digests_of(self, identities: Sequence[str]) -> np.ndarray:
+        key = tuple(identities)
+        found = self._digest_rows.get(key)
+        if found is None:
+            if len(self._digest_rows) >= self.slots:
+                self._digest_rows.clear()
+            found = self._digest_rows[key] = np.array([self._digest(name) for name in identities], np.int64)
+        return found
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended.
-        The query's PRADA distance is kept in the same hold of the lock (Redis's store leaves it to the
-        caller's ``push_distance``): one lock per answer, and no reader can see the query without it."""
-        now = time.monotonic_ns() // 1000
-        slots = self._held(identities, now)
-        try:  # only the table's reads and writes while the other workers wait; the views are built after
-            flagged, fields, distances, earlier, kept = kernels.order(
-                self.meta, self.rows, self.distances, slots, query, UNITS, history_rows, prada_window, prada_min,
-                prada_every, block, now)
-        finally:
-            self._lock.__exit__()
-        if flagged:
+        The identities are found and the query's PRADA distance kept in the same hold of the lock, in one
+        compiled call (Redis's store leaves the distance to the caller's ``push_distance``): one lock per
+        answer, held a few microseconds, and no reader can see the query without its distance. Identities
+        the table lacks are read from Redis with the lock released, then claimed under it."""
+        now, digests = time.monotonic_ns() // 1000, self._digests_of(identities)
+        loaded: dict[str, tuple] = {}
+        for _ in range(4):
+            with self._lock:  # only the table's reads and writes while the other workers wait
+                for name, state in loaded.items():
+                    if self._locate(name, now) is None:
+                        held = {self._locate(other, now) for other in identities} - {None}
+                        self._claim(name, now, state, held)
+                status, fields, distances, earlier, kept = kernels.order(
+                    self.meta, self.rows, self.distances, digests, query, UNITS, history_rows, prada_window,
+                    prada_min, prada_every, block, now, self._idle, PROBES)
+            if status != kernels.LACKING:
+                break
+            lacking = [name for name, slot in zip(identities, fields[:, 6].tolist()) if slot < 0]
+            loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
+        else:
+            raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
+        if status == kernels.FLAGGED:
             return {"flagged"}
         return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier[i, :n],
                          kept if due and len(kept) else None, bool(repeat), distance if distance >= 0 else None)
-                for i, ((count, probing, distributed, due, repeat, n), distance)
+                for i, ((count, probing, distributed, due, repeat, n, _), distance)
                 in enumerate(zip(fields.tolist(), distances.tolist()))]
 
     def raise_alert(self, identity: str, alert: dict) -> bool:

@@ -29,6 +29,7 @@ def _compiled(function):
 # slot fields (``monitor_host``): digest halves, last seen, answered count, two flags, rows and distances written
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
 NO_RULE, CONSECUTIVE, ALIGNED, MONOTONIC = range(4)
+ORDERED, FLAGGED, LACKING = range(3)
 
 
 @_compiled
@@ -82,26 +83,33 @@ def last_rows(ring, written, want):
 
 
 @_compiled
-def order(meta, rows, distances, slots, query, units, history_rows, prada_window, prada_min, prada_every,
-          block, now):
+def order(meta, rows, distances, digests, query, units, history_rows, prada_window, prada_min, prada_every,
+          block, now, idle, probes):
     """One answered query appended to each identity's slot (``HostMonitorStore.observe``, under the table's
-    lock; the first identity is the primary, the only one PRADA watches). Returns (flagged, fields,
-    distances, earlier, kept): ``flagged`` when ``block`` is on and a slot is flagged (nothing appended);
-    per identity its count, two flags, whether the PRADA test is due, whether the query repeats the one
-    before it and how many earlier rows ``earlier`` holds for it (oldest first); the query's PRADA distance
-    (-1: not computed), kept beside it for the next query; ``kept``, the primary's earlier distances when
-    the test is due."""
-    k, size, width = slots.shape[0], rows.shape[1], rows.shape[2]
-    fields = np.zeros((k, 6), np.int64)
+    lock; the first identity is the primary, the only one PRADA watches). Returns (status, fields,
+    distances, earlier, kept). ``LACKING``: an identity (its slot -1 or -2 in ``fields[:, 6]``) is not held,
+    nothing was written. ``FLAGGED``: ``block`` is on and a slot is flagged, nothing was appended.
+    ``ORDERED``: per identity its count, two flags, whether the PRADA test is due, whether the query
+    repeats the one before it, how many earlier rows ``earlier`` holds for it (oldest first) and its slot;
+    the query's PRADA distance (-1: not computed), kept beside it for the next query; ``kept``, the
+    primary's earlier distances when the test is due."""
+    k, size, width = digests.shape[0], rows.shape[1], rows.shape[2]
+    fields = np.zeros((k, 7), np.int64)
     found = np.full(k, -1.0)
     earlier = np.empty((k, history_rows, width))
-    scaled = query / units
     kept = np.empty(0)
+    scaled = query / units
+    lacking = False
     for i in range(k):
-        if block and (meta[slots[i], PROBING] or meta[slots[i], DISTRIBUTION]):
-            return True, fields, found, earlier, kept
+        fields[i, 6] = locate(meta, digests[i, 0], digests[i, 1], now, idle, probes)
+        lacking = lacking or fields[i, 6] < 0
+    if lacking:
+        return LACKING, fields, found, earlier, kept
     for i in range(k):
-        slot = slots[i]
+        if block and (meta[fields[i, 6], PROBING] or meta[fields[i, 6], DISTRIBUTION]):
+            return FLAGGED, fields, found, earlier, kept
+    for i in range(k):
+        slot = fields[i, 6]
         count, written = meta[slot, COUNT] + 1, meta[slot, WRITTEN]
         probing, flagged = meta[slot, PROBING], meta[slot, DISTRIBUTION]
         distribution = flagged != 0 or i > 0
@@ -136,7 +144,7 @@ def order(meta, rows, distances, slots, query, units, history_rows, prada_window
         meta[slot, WRITTEN] = written + 1
         fields[i, 0], fields[i, 1], fields[i, 2], fields[i, 3] = count, probing, flagged, due
         fields[i, 4], fields[i, 5] = repeat, n
-    return False, fields, found, earlier, kept
+    return ORDERED, fields, found, earlier, kept
 
 
 @_compiled
@@ -214,7 +222,7 @@ def warm() -> None:
     readonly = np.zeros((1, width))
     readonly.flags.writeable = False  # a history read from Redis
     locate(meta, 0, 0, 0, 1, 1)
-    order(meta, rows, distances, np.zeros(1, np.int64), query, units, 2, 3, 1, 1, False, 0)
+    order(meta, rows, distances, np.zeros((1, 2), np.int64), query, units, 2, 3, 1, 1, False, 0, 1, 1)
     for recent in (rows[0], readonly):
         probing_rule(recent, query, 1, units, 1, 2)
     nearest(rows[0], 0, 1, units, query)
