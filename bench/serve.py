@@ -198,6 +198,9 @@ def main() -> None:
             share = rps[row] / rps[base]
             verdict = f" (target >= {target:.0%}: {'met' if share >= target else 'MISSED'})" if target else ""
             print(f"{row} / {base}: {share:.0%} of req/s{verdict}; CPU per request {cpu[row] / cpu[base]:.2f}x")
+            if target and len(results[row]) > 1:  # the ratio within each run: its rows were measured minutes apart
+                paired = sorted(mine["rps"] / theirs["rps"] for mine, theirs in zip(results[row], results[base]))
+                print(f"  run by run: {', '.join(f'{each:.0%}' for each in paired)}")
     print(f"Redis per answered request: {trips['round_trips']:.2f} round trips {trips['client']} (MONITOR, 200 "
           f"requests), {trips['in_script']:.1f} commands inside the script; "
           f"{median_of(results['hardened'], 'redis_per_answer'):.2f} commands in all (INFO commandstats, wrk run); "
