@@ -34,7 +34,8 @@ def collected(*args: str) -> int:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+    seconds = round(seconds)  # 479.6 s is "8 min 0 s", not "7 min 60 s"
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
 
 
 def table(runs: int) -> list[str]:

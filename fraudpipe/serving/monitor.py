@@ -27,7 +27,6 @@ from flask import Flask
 from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
-from fraudpipe.serving import monitor_kernels as kernels
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.limits import budget_address
 
@@ -42,6 +41,21 @@ PRADA_W = 0.40  # 1st percentile of W over benign clients (monitor_calibration.p
 PRADA_WINDOW = 200
 PRADA_EVERY = 4  # the W test every 4th query once PRADA_MIN distances are in
 _ONES = np.ones(len(FEATURE_NAMES))  # the units of queries already scaled
+kernels = None  # ``monitor_kernels``, imported with the first monitor: importing numba takes a third of a second
+
+
+def compiled(shared: bool = False):
+    """The compiled kernels, imported and warmed where a monitor is made (``monitor_kernels.warm``), so that
+    no answer waits on them and a process that makes no monitor never imports numba."""
+    global kernels
+    if kernels is None:
+        from fraudpipe.serving import monitor_kernels
+
+        monitor_kernels.warm(shared=False)
+        kernels = monitor_kernels
+    if shared:
+        kernels.warm(shared=True)
+    return kernels
 
 
 class _ClientState:
@@ -71,6 +85,7 @@ class QueryMonitor:
         self.probe_run, self.prada_min, self.prada_w, self.block = probe_run, prada_min, prada_w, block
         self._clients: dict[str, _ClientState] = {}
         self._lock = threading.Lock()
+        compiled()
 
     @staticmethod
     def identity(record: dict) -> str:
@@ -177,7 +192,6 @@ def install(app: Flask, service) -> None:
     Alerts leave the service as audit records and log lines, the outputs an operator already reads.
     Where the rate limit is shared (Redis) the monitor's state is too (``monitor_store``); with
     ``memory://`` (one worker) it lives in the process."""
-    kernels.warm()
     if shared_with_the_limiter(service):
         return _install_shared(app, service)
     monitor = QueryMonitor(block=service.settings.monitor_block)
@@ -230,6 +244,7 @@ def _install_shared(app: Flask, service) -> None:
     deployment = host.alerts if host is not None else SharedMonitorStore(service.settings.rate_limit_storage)
     service.readiness_checks.append(deployment.ready)
     detectors = QueryMonitor(block=block)
+    compiled(shared=True)  # Redis's histories and the host table's call
     flagged_here: set[str] = set()  # only ever adds refusals
 
     def refuse_known(asked, context) -> None:
@@ -277,7 +292,7 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
 def probing_verdict(recent: np.ndarray, raw: np.ndarray, probe_run: int = PROBE_RUN) -> tuple[str, str] | None:
     """Which rule says ``raw`` completes a probing run over the client's ``recent`` queries (oldest first,
     raw units), and why; or None."""
-    rule, a, b = kernels.probing_rule(recent, raw, probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN)
+    rule, a, b = (kernels or compiled()).probing_rule(recent, raw, probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN)
     if rule == kernels.CONSECUTIVE:
         return "consecutive-run", f"{a} consecutive single-feature changes"
     if rule == kernels.ALIGNED:
@@ -292,7 +307,7 @@ def min_distance(previous, x: np.ndarray) -> float:
     """Distance (in feature units) from a query to the nearest of the client's earlier queries (both
     already over ``UNITS``)."""
     previous = np.asarray(previous, dtype=np.float64)
-    return kernels.nearest(previous, 0, len(previous), _ONES, np.asarray(x, dtype=np.float64))
+    return (kernels or compiled()).nearest(previous, 0, len(previous), _ONES, np.asarray(x, dtype=np.float64))
 
 
 def session_statistic(rows) -> float:

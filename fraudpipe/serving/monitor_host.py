@@ -68,7 +68,7 @@ class HostMonitorStore:
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
         self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
-        kernels.warm()  # compiled before any lock is held: compiling takes seconds, a lock waits at most one
+        kernels.warm()  # before any lock is held (compiling takes seconds), and in serve before the fork
 
     def alone(self, hosts_seen: int) -> bool:
         """Whether this host's answers may be ordered in its table: never again once any of its workers (a

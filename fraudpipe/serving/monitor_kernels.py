@@ -213,18 +213,21 @@ def probing_rule(recent, query, probe_run, noise, aligned_run, monotonic_run):
     return NO_RULE, 0, 0
 
 
-def warm() -> None:
-    """Every kernel compiled (or loaded from numba's cache) for the array types the monitor passes: called
-    where the monitor is installed, and by ``serve`` before its workers fork, so no answer waits on it."""
+def warm(shared: bool = True) -> None:
+    """The kernels compiled (or loaded from numba's cache) for the array types the monitor passes: the
+    in-process monitor's three, and with ``shared`` those of the host table and of Redis's histories. Called
+    where a monitor is installed or a host table made, and by ``serve`` before its workers fork, so no
+    answer waits on it (nor a lock: compiling takes seconds)."""
     width = 4
     meta, rows, distances = np.zeros((2, 8), np.int64), np.zeros((2, 3, width)), np.zeros((2, 3))
     query, units = np.ones(width), np.ones(width)
-    readonly = np.zeros((1, width))
-    readonly.flags.writeable = False  # a history read from Redis
-    locate(meta, 0, 0, 0, 1, 1)
-    order(meta, rows, distances, np.zeros((1, 2), np.int64), query, units, 2, 3, 1, 1, False, 0, 1, 1)
-    for recent in (rows[0], readonly):
-        probing_rule(recent, query, 1, units, 1, 2)
+    probing_rule(rows[0], query, 1, units, 1, 2)
     nearest(rows[0], 0, 1, units, query)
-    last(distances[0], 1, 1)
     last_rows(rows[0], 1, 1)
+    if shared:
+        readonly = np.zeros((1, width))
+        readonly.flags.writeable = False  # a history read from Redis
+        probing_rule(readonly, query, 1, units, 1, 2)
+        locate(meta, 0, 0, 0, 1, 1)
+        order(meta, rows, distances, np.zeros((1, 2), np.int64), query, units, 2, 3, 1, 1, False, 0, 1, 1)
+        last(distances[0], 1, 1)

@@ -63,11 +63,9 @@ def host_monitor_for(settings: Settings, profile: str):
     if profile != "hardened" or settings.rate_limit_storage.startswith("memory://"):
         return None
     from fraudpipe.data import FEATURE_NAMES
-    from fraudpipe.serving import monitor_kernels
     from fraudpipe.serving.monitor_host import HostMonitorStore
     from fraudpipe.serving.monitor_store import SharedMonitorStore
 
-    monitor_kernels.warm()  # compiled once here, inherited by every worker
     return HostMonitorStore(len(FEATURE_NAMES), SharedMonitorStore(settings.rate_limit_storage))
 
 
