@@ -18,7 +18,6 @@ alert records and can optionally block a flagged client; what it misses is measu
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections import deque
 

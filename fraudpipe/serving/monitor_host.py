@@ -30,6 +30,7 @@ import numpy as np
 
 from fraudpipe.data import UNITS
 from fraudpipe.serving import monitor_kernels as kernels
+from fraudpipe.serving.monitor_kernels import COUNT, D0, D1, DISTANCES, DISTRIBUTION, PROBING, SEEN, WRITTEN
 from fraudpipe.serving.monitor_store import FLAG_SETS, IDLE_TTL_MS, Observed, SharedMonitorStore
 from fraudpipe.serving.ratelimit_store import StoreUnavailable
 
@@ -37,9 +38,6 @@ SLOTS = 8192
 PROBES = 8  # the slots one identity may land in (open addressing)
 ROWS = 200  # history and distances kept per identity: the longest window a rule reads
 NAME_BYTES = 128  # an identity's name, kept so a pushed-out identity can be written to Redis under it
-# Per slot, as int64: the identity's digest (two halves), last seen (µs, monotonic clock), answered count,
-# the two flags, history rows and distances ever written (each ring is indexed modulo ``ROWS``).
-D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
 FLAGS = {"probing": PROBING, "distribution": DISTRIBUTION}
 
 

@@ -26,7 +26,9 @@ def _compiled(function):
     except RuntimeError:  # numba: "no locator available" (no writable cache folder)
         return njit(**_OPTIONS)(function)
 
-# slot fields (``monitor_host``): digest halves, last seen, answered count, two flags, rows and distances written
+# Per slot of the host table (``monitor_host``), as int64: the identity's digest (two halves), last seen (µs,
+# monotonic clock), answered count, the two flags, history rows and distances ever written (each ring is
+# indexed modulo its length).
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
 NO_RULE, CONSECUTIVE, ALIGNED, MONOTONIC = range(4)
 ORDERED, FLAGGED, LACKING = range(3)
