@@ -127,9 +127,7 @@ def order(meta, rows, distances, digests, query, units, history_rows, prada_wind
         n = min(written, want, size)
         if repeat and n:  # a repeat completes no run and is at distance 0: its one earlier query is enough
             n = 1
-        for r in range(n):
-            for j in range(width):
-                earlier[i, r, j] = ring[(written - n + r) % size, j]
+        earlier[i, :n] = last_rows(ring, written, n)
         due = (not distribution) and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
         if due:
             kept = last(distances[slot], meta[slot, DISTANCES], prada_window - 1)
