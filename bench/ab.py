@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import trained_settings
-from bench.serve import forget_deployment, measured
+from bench.serve import forget_deployment, measured, median_of
 from security_tests.servers import free_port, redis_server, serve, settings_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +64,6 @@ def served(tree: Path, settings, port: int, log: Path):
     return serve([sys.executable, "-c", code], settings_env(settings), port, log)
 
 
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a")
@@ -81,7 +77,7 @@ def main() -> None:
     trees = {args.a: checkout(args.a), args.b: checkout(args.b)}
     traffic = "varied" if args.varied else "repeated"
     settings = trained_settings().with_overrides(rate_limit="1000000000/minute")
-    results: dict[str, list[tuple[float, float]]] = {revision: [] for revision in trees}
+    results: dict[str, list[dict]] = {revision: [] for revision in trees}
     with redis_server() as redis:
         deployed = settings.with_overrides(rate_limit_storage=redis)
         for round_ in range(args.rounds):
@@ -92,16 +88,17 @@ def main() -> None:
                 if args.in_process:
                     out = subprocess.run([sys.executable, "-c", OBSERVE, redis, traffic], cwd=trees[revision],
                                          capture_output=True, text=True, check=True).stdout
-                    result = (float(out.split()[-1]) * 1e6, 0.0)
-                    line.append(f"{revision}: {result[0]:.1f} µs")
+                    result = {"us": float(out.split()[-1]) * 1e6}
+                    line.append(f"{revision}: {result['us']:.1f} µs")
                 else:
                     with served(trees[revision], deployed, free_port(), trees[revision] / "serve.log") as server:
                         m = measured(server, settings.api_keys[0], args, varied=args.varied)
-                    result = (m["rps"], m["cpu_us"])
+                    result = m
                     line.append(f"{revision}: {m['rps']:.0f} req/s, {m['cpu_us']:.0f} µs CPU/req")
                 results[revision].append(result)
             print(f"round {round_ + 1}: " + " | ".join(line), flush=True)
-    a, b = ([median([r[i] for r in results[rev]]) for i in (0, 1)] for rev in (args.a, args.b))
+    fields = ("us",) if args.in_process else ("rps", "cpu_us")
+    a, b = ([median_of(results[rev], field) for field in fields] for rev in (args.a, args.b))
     if args.in_process:
         print(f"{traffic}, one observe through the host table: {args.a} {a[0]:.1f} µs, {args.b} {b[0]:.1f} µs "
               f"({b[0] / a[0]:.2f}x)")
