@@ -157,8 +157,9 @@ class QueryMonitor:
         alerts = []
         if "probing" not in view.flags and not view.repeat:
             recent = view.history[-WINDOW:]
-            seen = recent.tobytes()
-            if evidence is not None and seen in evidence:
+            if view.verdict is not None:  # the host's table evaluated the rules as it ordered the query
+                probing = described(*view.verdict, len(recent))
+            elif evidence is not None and (seen := recent.tobytes()) in evidence:
                 probing = evidence[seen]
             else:
                 probing = probing_verdict(recent, raw, self.probe_run)
@@ -279,7 +280,8 @@ def _install_shared(app: Flask, service) -> None:
 def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: np.ndarray) -> list[dict] | None:
     """One answered query through the shared state: the alerts it raised first anywhere (each alert once
     across workers), or None when ``detectors.block`` is on and the client is already flagged."""
-    seen = store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY)
+    seen = store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY,
+                         (detectors.probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN))
     if isinstance(seen, set):
         return None
     evidence: dict = {}
@@ -291,11 +293,16 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
 def probing_verdict(recent: np.ndarray, raw: np.ndarray, probe_run: int = PROBE_RUN) -> tuple[str, str] | None:
     """Which rule says ``raw`` completes a probing run over the client's ``recent`` queries (oldest first,
     raw units), and why; or None."""
-    rule, a, b = (kernels or compiled()).probing_rule(recent, raw, probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN)
+    return described(*(kernels or compiled()).probing_rule(recent, raw, probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN),
+                     len(recent))
+
+
+def described(rule: int, a: int, b: int, recent: int) -> tuple[str, str] | None:
+    """A compiled verdict (``monitor_kernels.probing_rule``) over ``recent`` earlier queries, as the alert says it."""
     if rule == kernels.CONSECUTIVE:
         return "consecutive-run", f"{a} consecutive single-feature changes"
     if rule == kernels.ALIGNED:
-        return "aligned", (f"{b} of the last {len(recent)} queries differ from this one only in "
+        return "aligned", (f"{b} of the last {recent} queries differ from this one only in "
                            f"{FEATURE_NAMES[a]} (others within noise)")
     if rule == kernels.MONOTONIC:
         return "monotonic", f"{FEATURE_NAMES[a]} strictly monotonic over {MONOTONIC_RUN} queries"

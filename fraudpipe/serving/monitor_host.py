@@ -16,15 +16,15 @@ least recently seen of them is written to Redis and given up, to be read back wh
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
+import itertools
 import mmap
 import os
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class HostMonitorStore:
         self.width, self.slots, self.alerts = width, slots, alerts
         self.host_id = uuid.uuid4().hex  # how the limiter's calls tell this host from others
         self._salt = os.urandom(16)  # where an identity lands is not predictable: none can be made to push out another
-        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES, 8)
+        sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES, 8, 8)
         self._map = mmap.mmap(-1, sum(sizes), flags=mmap.MAP_SHARED)
         offsets = np.cumsum((0, *sizes))
         self._hosts_seen = np.frombuffer(self._map, np.int64, 1, offsets[4])  # the most any worker of this host saw
@@ -62,7 +62,9 @@ class HostMonitorStore:
         self.rows = np.frombuffer(self._map, np.float64, slots * ROWS * width, offsets[1]).reshape(slots, ROWS, width)
         self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, offsets[2]).reshape(slots, ROWS)
         self.names = np.frombuffer(self._map, f"S{NAME_BYTES}", slots, offsets[3])
-        self._lock = _HostLock()
+        self._lock = _HostLock(np.frombuffer(self._map, np.int64, 1, offsets[5]))
+        self._settings: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._buffers = threading.local()
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
         self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
@@ -144,36 +146,64 @@ class HostMonitorStore:
         return found
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
-                prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
+                prada_window: int, prada_min: int, prada_every: int,
+                rules: tuple[int, np.ndarray, int, int] | None = None) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended.
-        The identities are found and the query's PRADA distance kept in the same hold of the lock, in one
-        compiled call (Redis's store leaves the distance to the caller's ``push_distance``): one lock per
-        answer, held a few microseconds, and no reader can see the query without its distance. Identities
-        the table lacks are read from Redis with the lock released, then claimed under it."""
+        One compiled call takes the table's lock (an atomic word in the shared map, no system call), finds
+        the identities, appends the query with its PRADA distance and, given ``rules`` (probe_run, noise,
+        aligned_run, monotonic_run), evaluates the probing rules: an answer on which no rule can raise
+        anything (the usual one) returns no views at all. Identities the table lacks are read from Redis
+        with the lock released, then claimed under it."""
         now, digests = time.monotonic_ns() // 1000, self._digests_of(identities)
+        settings, noise = self._settings_of(block, history_rows, prada_window, prada_min, prada_every, rules)
+        fields, found, earlier, kept = out = self._out(len(identities), history_rows, prada_window)
+        lock = self._lock
+        status, n_kept = lock.ordered(self.meta, self.rows, self.distances, digests, query, noise, settings, now, out)
         loaded: dict[str, tuple] = {}
         for _ in range(4):
-            with self._lock:  # only the table's reads and writes while the other workers wait
+            if status == kernels.LACKING:
+                lacking = [name for name, slot in zip(identities, fields[:, kernels.F_SLOT].tolist()) if slot < 0]
+                loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
+            elif status != kernels.BUSY:
+                break
+            with lock:  # only the table's reads and writes while the other workers wait
                 for name, state in loaded.items():
                     if self._locate(name, now) is None:
                         held = {self._locate(other, now) for other in identities} - {None}
                         self._claim(name, now, state, held)
-                status, fields, distances, earlier, kept = kernels.order(
-                    self.meta, self.rows, self.distances, digests, query, UNITS, history_rows, prada_window,
-                    prada_min, prada_every, block, now, self._idle, PROBES)
-            if status != kernels.LACKING:
-                break
-            lacking = [name for name, slot in zip(identities, fields[:, 6].tolist()) if slot < 0]
-            loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
+                status, n_kept = kernels.order(self.meta, self.rows, self.distances, lock.word, 0, digests, query,
+                                               UNITS, noise, settings, now, *out)
         else:
             raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
+        if status == kernels.QUIET:
+            return []
         if status == kernels.FLAGGED:
             return {"flagged"}
-        return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier[i, :n],
-                         kept if due and len(kept) else None, bool(repeat), distance if distance >= 0 else None)
-                for i, ((count, probing, distributed, due, repeat, n, _), distance)
-                in enumerate(zip(fields.tolist(), distances.tolist()))]
+        return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier[i, :n].copy(),
+                         kept[:n_kept].copy() if due else None, bool(repeat), distance if distance >= 0 else None,
+                         None if rule == kernels.UNKNOWN else (rule, a, b))
+                for i, ((count, probing, distributed, due, repeat, n, _, rule, a, b), distance)
+                in enumerate(zip(fields[:len(identities)].tolist(), found.tolist()))]
+
+    def _settings_of(self, block: bool, history_rows: int, prada_window: int, prada_min: int, prada_every: int,
+                     rules: tuple | None) -> tuple[np.ndarray, np.ndarray]:
+        key = (block, history_rows, prada_window, prada_min, prada_every, None if rules is None else rules[0])
+        found = self._settings.get(key)
+        if found is None:
+            probe_run, noise, aligned_run, monotonic_run = rules or (0, np.zeros(self.width), 0, 0)
+            found = self._settings[key] = (
+                np.array([history_rows, prada_window, prada_min, prada_every, block, self._idle, PROBES, probe_run,
+                          aligned_run, monotonic_run], np.int64), np.asarray(noise, np.float64))
+        return found
+
+    def _out(self, identities: int, history_rows: int, prada_window: int) -> tuple[np.ndarray, ...]:
+        """This thread's buffers for ``order``'s results (read before another call on this thread)."""
+        out = getattr(self._buffers, "out", None)
+        if out is None or len(out[0]) < identities or out[2].shape[1] != history_rows or len(out[3]) < prada_window:
+            out = self._buffers.out = (np.zeros((max(2, identities), 10), np.int64), np.zeros(max(2, identities)),
+                                       np.zeros((max(2, identities), history_rows, self.width)), np.zeros(prada_window))
+        return out
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag; the alert then goes to the deployment's stream (and its flag to
@@ -201,38 +231,75 @@ class HostMonitorStore:
 
 
 class _HostLock:
-    """A POSIX record lock on an unlinked file every worker inherits, plus a thread lock within the worker.
-    The kernel drops a record lock when its process dies, so a worker killed mid-update never leaves
-    the others waiting (a semaphore would stay taken); waiting longer than ``timeout`` is an outage (503).
-
-    A waiter retries without sleeping for ``spin`` seconds first: the holder runs on the other core and
-    lets go within tens of microseconds, while a worker that slept gave its core away (6-10 times more CPU
-    migrations under load) and cost every request more than the wait (README, Benchmarks)."""
+    """An atomic word in the table's shared map (0, or the token of whoever holds it: its process id and a
+    thread number), plus a thread lock within the worker for the holds taken from Python. The usual hold is
+    taken and given inside ``order``'s one compiled call; when that finds the word taken it gives up after a
+    few microseconds (holding the GIL, it must not wait for a thread of its own process) and the caller waits
+    here. A waiter that finds the word held past ``spin`` by a process that no longer runs (a worker killed
+    mid-update) takes it over, so a dead worker never leaves the others waiting; waiting longer than
+    ``timeout`` for a live one is an outage (503)."""
 
     timeout = 1.0
     spin = 0.0002
+    THREAD_BITS = 20
 
-    def __init__(self) -> None:
-        self._fd, path = tempfile.mkstemp(prefix="fraudpipe-monitor-", suffix=".lock")
-        os.unlink(path)  # only the descriptor is needed; nothing is left behind
+    def __init__(self, word: np.ndarray) -> None:
+        self.word = word
         self._threads = threading.Lock()
+        self._local = threading.local()
+        self._threads_seen = itertools.count()
+
+    def token(self) -> int:
+        """This thread's token, made again in a forked child (whose process id differs)."""
+        local, pid = self._local, _pid[0]
+        if getattr(local, "pid", None) != pid:
+            number = next(self._threads_seen) % ((1 << self.THREAD_BITS) - 1) + 1
+            local.pid, local.token = pid, (pid << self.THREAD_BITS) | number
+        return local.token
+
+    def ordered(self, meta, rows, distances, digests, query, noise, settings, now, out) -> tuple[int, int]:
+        """``order`` taking the lock itself; the word is given back if the call fails holding it."""
+        token = self.token()
+        try:
+            return kernels.order(meta, rows, distances, self.word, token, digests, query, UNITS, noise, settings,
+                                 now, *out)
+        except BaseException:
+            kernels.give(self.word, token)
+            raise
 
     def __enter__(self) -> None:
         if not self._threads.acquire(timeout=self.timeout):
             raise StoreUnavailable("monitor state busy (lock not taken in time)")
-        started = time.monotonic()
-        while True:
-            try:
-                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError:
-                waited = time.monotonic() - started
-                if waited > self.timeout:
-                    self._threads.release()
-                    raise StoreUnavailable("monitor state busy (lock not taken in time)") from None
-                if waited > self.spin:
-                    time.sleep(0.0001)
+        token, started = self.token(), time.monotonic()
+        while not kernels.take(self.word, token, 16):
+            waited = time.monotonic() - started
+            if waited > self.timeout:
+                self._threads.release()
+                raise StoreUnavailable("monitor state busy (lock not taken in time)")
+            if waited > self.spin:
+                holder = int(self.word[0])
+                if holder and not _running(holder >> self.THREAD_BITS) and kernels.give(self.word, holder) == holder:
+                    continue  # its process died holding it: the word is free again
+                time.sleep(0.0001)
 
     def __exit__(self, *exc) -> None:
-        fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        kernels.give(self.word, self.token())
         self._threads.release()
+
+
+_pid = [os.getpid()]  # a system call each time otherwise
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not: it died, and nobody has reaped it yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

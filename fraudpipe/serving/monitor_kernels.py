@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _OPTIONS = {"boundscheck": True}  # the GIL is kept: a kernel takes microseconds, and a thread that let it go
 # could wait a whole switch interval to take it back
@@ -31,7 +33,7 @@ def _compiled(function):
 # indexed modulo its length).
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
 NO_RULE, CONSECUTIVE, ALIGNED, MONOTONIC = range(4)
-ORDERED, FLAGGED, LACKING = range(3)
+ORDERED, FLAGGED, LACKING, QUIET, BUSY = range(5)
 
 
 @_compiled
@@ -64,54 +66,114 @@ def nearest(ring, start, stop, units, scaled):
 @_compiled
 def last(ring, written, want):
     """The newest ``want`` values of a ring (1-d) written ``written`` times, oldest first (a copy)."""
-    size = ring.shape[0]
-    n = max(0, min(written, want, size))
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = ring[(written - n + k) % size]
+    out = np.empty(max(0, min(written, want, ring.shape[0])))
+    copy_last(ring, written, out)
     return out
 
 
 @_compiled
 def last_rows(ring, written, want):
     """The newest ``want`` rows of a ring (2-d) written ``written`` times, oldest first (a copy)."""
-    size, width = ring.shape[0], ring.shape[1]
-    n = max(0, min(written, want, size))
-    out = np.empty((n, width))
-    for k in range(n):
-        for j in range(width):
-            out[k, j] = ring[(written - n + k) % size, j]
+    out = np.empty((max(0, min(written, want, ring.shape[0])), ring.shape[1]))
+    copy_last(ring, written, out)
     return out
 
 
 @_compiled
-def order(meta, rows, distances, digests, query, units, history_rows, prada_window, prada_min, prada_every,
-          block, now, idle, probes):
-    """One answered query appended to each identity's slot (``HostMonitorStore.observe``, under the table's
-    lock; the first identity is the primary, the only one PRADA watches). Returns (status, fields,
-    distances, earlier, kept). ``LACKING``: an identity (its slot -1 or -2 in ``fields[:, 6]``) is not held,
-    nothing was written. ``FLAGGED``: ``block`` is on and a slot is flagged, nothing was appended.
-    ``ORDERED``: per identity its count, two flags, whether the PRADA test is due, whether the query
-    repeats the one before it, how many earlier rows ``earlier`` holds for it (oldest first) and its slot;
-    the query's PRADA distance (-1: not computed), kept beside it for the next query; ``kept``, the
-    primary's earlier distances when the test is due."""
+def copy_last(ring, written, out):
+    """The newest ``len(out)`` entries of a ring written ``written`` times into ``out``, oldest first."""
+    size, n = ring.shape[0], out.shape[0]
+    for k in range(n):
+        out[k] = ring[(written - n + k) % size]
+
+
+@intrinsic
+def _swap_if(typingctx, word, expected, new):
+    """One atomic compare-and-swap on ``word[0]`` (int64): set to ``new`` if it holds ``expected``; returns
+    what it held. x86's ``lock cmpxchg``: the table's lock costs no system call."""
+    signature = types.int64(word, types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, sig.args[0], array, [context.get_constant(types.intp, 0)])
+        return builder.extract_value(builder.cmpxchg(pointer, args[1], args[2], "seq_cst", "seq_cst"), 0)
+
+    return signature, codegen
+
+
+@_compiled
+def take(word, token, spins):
+    """The table's lock for ``token`` (nonzero), tried ``spins`` times; False if another holder kept it."""
+    for _ in range(spins):
+        if _swap_if(word, 0, token) == 0:
+            return True
+    return False
+
+
+@_compiled
+def give(word, token):
+    """Lets go of the lock if ``token`` holds it; returns who held it."""
+    return _swap_if(word, token, 0)
+
+
+SPINS = 256  # tries of the lock inside ``order`` before the caller waits for it the slow way (a few µs)
+# ``order``'s settings, one int64 array: rows of history copied out, PRADA's window, its first test and
+# period, blocking, the idle time (µs), the slots an identity may use, and the three probing rules' runs
+# (probe_run 0: the caller evaluates the rules itself).
+HISTORY, PRADA_WINDOW, PRADA_MIN, PRADA_EVERY, BLOCK, IDLE, PROBES, PROBE_RUN, ALIGNED_RUN, MONOTONIC_RUN = range(10)
+# ``order``'s fields per identity: the first six as ``Observed`` reads them, its slot, the probing verdict.
+F_COUNT, F_PROBING, F_DISTRIBUTION, F_DUE, F_REPEAT, F_ROWS, F_SLOT, F_RULE, F_A, F_B = range(10)
+UNKNOWN = -1  # the rules were not evaluated here
+
+
+@_compiled
+def order(meta, rows, distances, lock, token, digests, query, units, noise, settings, now, fields, found,
+          earlier, kept):
+    """One answered query appended to each identity's slot (``HostMonitorStore.observe``; the first
+    identity is the primary, the only one PRADA watches). With ``token`` nonzero the table's lock is taken
+    here (``BUSY``: not within ``SPINS`` tries, nothing was read); with 0 the caller holds it. Returns
+    (status, how many of ``kept`` are filled); everything else is written into the caller's ``fields``,
+    ``found``, ``earlier`` and ``kept``.
+
+    ``LACKING``: an identity (its slot -1 or -2 in ``fields[:, F_SLOT]``) is not held, nothing was written.
+    ``FLAGGED``: blocking is on and a slot is flagged, nothing was appended. ``QUIET`` (only when the rules
+    are evaluated here): appended, and no rule can raise anything on this query (no probing verdict, no
+    PRADA test due): the caller has nothing to do.
+    ``ORDERED``: appended; per identity its count, two flags, whether the PRADA test is due, whether the
+    query repeats the one before it, how many earlier rows ``earlier`` holds for it (oldest first), its
+    slot and the probing verdict (rule, a, b; ``UNKNOWN`` with probe_run 0); ``found``, the query's PRADA
+    distance (-1: not computed), kept beside it for the next query; ``kept``, the primary's earlier
+    distances when the test is due."""
+    if token != 0 and not take(lock, token, SPINS):
+        return BUSY, 0
+    status, n_kept = _order(meta, rows, distances, digests, query, units, noise, settings, now, fields, found,
+                            earlier, kept)
+    if token != 0:
+        give(lock, token)
+    return status, n_kept
+
+
+@_compiled
+def _order(meta, rows, distances, digests, query, units, noise, settings, now, fields, found, earlier, kept):
     k, size, width = digests.shape[0], rows.shape[1], rows.shape[2]
-    fields = np.zeros((k, 7), np.int64)
-    found = np.full(k, -1.0)
-    earlier = np.empty((k, history_rows, width))
-    kept = np.empty(0)
+    history_rows, prada_window = settings[HISTORY], settings[PRADA_WINDOW]
+    prada_min, prada_every, block = settings[PRADA_MIN], settings[PRADA_EVERY], settings[BLOCK]
+    probe_run = settings[PROBE_RUN]
     scaled = query / units
+    fields[:k] = 0
+    found[:k] = -1.0
     lacking = False
     for i in range(k):
-        fields[i, 6] = locate(meta, digests[i, 0], digests[i, 1], now, idle, probes)
-        lacking = lacking or fields[i, 6] < 0
+        fields[i, F_SLOT] = locate(meta, digests[i, 0], digests[i, 1], now, settings[IDLE], settings[PROBES])
+        lacking = lacking or fields[i, F_SLOT] < 0
     if lacking:
-        return LACKING, fields, found, earlier, kept
+        return LACKING, 0
     for i in range(k):
-        if block and (meta[fields[i, 6], PROBING] or meta[fields[i, 6], DISTRIBUTION]):
-            return FLAGGED, fields, found, earlier, kept
+        if block and (meta[fields[i, F_SLOT], PROBING] or meta[fields[i, F_SLOT], DISTRIBUTION]):
+            return FLAGGED, 0
+    n_kept, quiet = 0, True
     for i in range(k):
-        slot = fields[i, 6]
+        slot = fields[i, F_SLOT]
         count, written = meta[slot, COUNT] + 1, meta[slot, WRITTEN]
         probing, flagged = meta[slot, PROBING], meta[slot, DISTRIBUTION]
         distribution = flagged != 0 or i > 0
@@ -127,10 +189,24 @@ def order(meta, rows, distances, digests, query, units, history_rows, prada_wind
         n = min(written, want, size)
         if repeat and n:  # a repeat completes no run and is at distance 0: its one earlier query is enough
             n = 1
-        earlier[i, :n] = last_rows(ring, written, n)
+        copy_last(ring, written, earlier[i, :n])
+        rule, a, b = NO_RULE, 0, 0
+        if probe_run == 0:
+            rule = UNKNOWN
+        elif not probing and not repeat:
+            same = i > 0 and fields[0, F_ROWS] == n and not fields[0, F_PROBING] and not fields[0, F_REPEAT]
+            for r in range(n if same else 0):
+                for j in range(width):
+                    same = same and earlier[0, r, j] == earlier[i, r, j]
+            if same:  # a client's key and address usually hold the same recent queries
+                rule, a, b = fields[0, F_RULE], fields[0, F_A], fields[0, F_B]
+            else:
+                rule, a, b = probing_rule(earlier[i, :n], query, probe_run, noise, settings[ALIGNED_RUN],
+                                          settings[MONOTONIC_RUN])
         due = (not distribution) and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
         if due:
-            kept = last(distances[slot], meta[slot, DISTANCES], prada_window - 1)
+            n_kept = min(meta[slot, DISTANCES], prada_window - 1, size)
+            copy_last(distances[slot], meta[slot, DISTANCES], kept[:n_kept])
         if not distribution and written:
             if repeat:
                 found[i] = 0.0
@@ -142,9 +218,10 @@ def order(meta, rows, distances, digests, query, units, history_rows, prada_wind
         meta[slot, SEEN] = now
         meta[slot, COUNT] = count
         meta[slot, WRITTEN] = written + 1
-        fields[i, 0], fields[i, 1], fields[i, 2], fields[i, 3] = count, probing, flagged, due
-        fields[i, 4], fields[i, 5] = repeat, n
-    return ORDERED, fields, found, earlier, kept
+        fields[i, F_COUNT], fields[i, F_PROBING], fields[i, F_DISTRIBUTION], fields[i, F_DUE] = count, probing, flagged, due
+        fields[i, F_REPEAT], fields[i, F_ROWS], fields[i, F_RULE], fields[i, F_A], fields[i, F_B] = repeat, n, rule, a, b
+        quiet = quiet and not due and rule == NO_RULE
+    return (QUIET if quiet and probe_run != 0 else ORDERED), n_kept
 
 
 @_compiled
@@ -229,5 +306,9 @@ def warm(shared: bool = True) -> None:
         readonly.flags.writeable = False  # a history read from Redis
         probing_rule(readonly, query, 1, units, 1, 2)
         locate(meta, 0, 0, 0, 1, 1)
-        order(meta, rows, distances, np.zeros((1, 2), np.int64), query, units, 2, 3, 1, 1, False, 0, 1, 1)
+        settings = np.array([2, 3, 1, 1, 0, 1, 1, 1, 1, 2], np.int64)
+        lock = np.zeros(1, np.int64)
+        order(meta, rows, distances, lock, 1, np.zeros((1, 2), np.int64), query, units, units, settings, 0,
+              np.zeros((1, 10), np.int64), np.zeros(1), np.zeros((1, 2, width)), np.zeros(2))
+        give(lock, 1)
         last(distances[0], 1, 1)

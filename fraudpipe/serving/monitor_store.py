@@ -123,14 +123,16 @@ FLAG_SETS = {(False, False): frozenset(), (True, False): frozenset({"probing"}),
 class Observed:
     """One identity's shared view at this query: its count, its flags, and earlier queries (oldest first);
     ``repeat`` when the store already saw the query repeat the one before it (no run can complete);
-    ``distance`` when the store has already computed and kept this query's PRADA distance."""
+    ``distance`` when the store has already computed and kept this query's PRADA distance; ``verdict`` when
+    it has already evaluated the probing rules (``monitor_kernels.probing_rule``'s rule, a, b)."""
 
-    __slots__ = ("count", "flags", "history", "distances", "repeat", "distance")
+    __slots__ = ("count", "flags", "history", "distances", "repeat", "distance", "verdict")
 
     def __init__(self, count: int, flags: frozenset[str], history: np.ndarray, distances: np.ndarray | None,
-                 repeat: bool = False, distance: float | None = None) -> None:
+                 repeat: bool = False, distance: float | None = None,
+                 verdict: tuple[int, int, int] | None = None) -> None:
         self.count, self.flags, self.history, self.distances = count, flags, history, distances
-        self.repeat, self.distance = repeat, distance
+        self.repeat, self.distance, self.verdict = repeat, distance, verdict
 
 
 class SharedMonitorStore:
@@ -185,9 +187,10 @@ class SharedMonitorStore:
         return StoreUnavailable(f"monitor state unreachable ({type(exc).__name__})")
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
-                prada_window: int, prada_min: int, prada_every: int) -> list[Observed] | set[str]:
+                prada_window: int, prada_min: int, prada_every: int, rules: tuple | None = None) -> list[Observed] | set[str]:
         """Append ``query`` to each identity's history and read its flags; with ``block``, a flagged client
-        gets its flags back (a set) and nothing is appended."""
+        gets its flags back (a set) and nothing is appended. ``rules`` is for the host's table: here the
+        caller evaluates them over the views."""
         keys = [f"{PREFIX}{name}:{part}" for name in identities for part in ("h", "f", "d")]
         packed = np.asarray(query, np.float64).tobytes()
         reply = self._call(self._observe, keys, (int(block), packed, history_rows, prada_window, prada_min,
