@@ -50,13 +50,17 @@ def test_a_flagged_address_is_blocked_whatever_key_it_uses():
 
 
 def test_prada_statistic_is_scipy_shapiro_w_without_the_wrapper():
-    """The monitor calls the routine behind ``scipy.stats.shapiro`` directly (its wrapper costs ~130 µs a
-    call); a scipy upgrade that changes either must not change W."""
+    """The monitor computes W compiled (``monitor_kernels.shapiro_w``, scipy's ``swilk`` in its order, with
+    swilk's own coefficients): it must be scipy's W bit for bit at every size the monitor tests, and a scipy
+    upgrade that changes W must make this fail."""
     from scipy.stats import shapiro
 
-    from fraudpipe.serving.monitor import prada_statistic
+    from fraudpipe.serving.monitor import PRADA_WINDOW, prada_statistic
 
     rng = np.random.default_rng(3)
+    for size in range(3, PRADA_WINDOW + 1):
+        sample = rng.exponential(size=size)
+        assert prada_statistic(sample) == float(shapiro(sample).statistic), size
     for size in (3, 20, 57, 200):
         for sample in (rng.normal(size=size), rng.exponential(size=size), rng.integers(0, 4, size).astype(float)):
             expected = 0.0 if np.ptp(sample) == 0 else float(shapiro(sample).statistic)

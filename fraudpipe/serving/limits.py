@@ -19,7 +19,7 @@ import math
 
 from flask import Flask
 
-from fraudpipe.serving.auth import HEADER
+from fraudpipe.serving.auth import presented_key
 from fraudpipe.serving.errors import ApiError
 from fraudpipe.serving.ratelimit_store import Rate, StoreUnavailable, open_store
 
@@ -58,7 +58,7 @@ def install(app: Flask, service) -> None:
     def identities(asked, context) -> list[str]:
         names = [f"addr:{budget_address(asked.remote_addr or 'unknown')}"]
         if keys is not None and asked.endpoint == "predict":
-            key_id = keys.identify(asked.headers.get(HEADER))
+            key_id = keys.identify(presented_key(asked))
             if key_id is not None:
                 names.append(f"key:{key_id}")
                 context.key_id = key_id  # a refused request's record still says whose key it carried

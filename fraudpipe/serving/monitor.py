@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 from flask import Flask
-from scipy.stats._ansari_swilk_statistics import swilk
 
 from fraudpipe.data import FEATURE_NAMES, UNITS
 from fraudpipe.serving.errors import ApiError
@@ -85,6 +85,11 @@ class QueryMonitor:
         self._clients: dict[str, _ClientState] = {}
         self._lock = threading.Lock()
         compiled()
+
+    @property
+    def rules(self) -> tuple[int, np.ndarray, int, int, float]:
+        """The probing rules' settings, for a store that evaluates them as it orders a query."""
+        return self.probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN, self.prada_w
 
     @staticmethod
     def identity(record: dict) -> str:
@@ -216,8 +221,18 @@ def shared_with_the_limiter(service) -> bool:
             and not service.settings.rate_limit_storage.startswith("memory://"))
 
 
-def _asking(asked, context) -> list[str]:
-    return QueryMonitor.identities({"key_id": context.key_id, "client": asked.remote_addr})
+_ASKING: dict[tuple, tuple[str, ...]] = {}
+
+
+def _asking(asked, context) -> tuple[str, ...]:
+    """The request's identities, made once per key and address (bounded: forgotten all at once when full)."""
+    key = (context.key_id, asked.remote_addr)
+    found = _ASKING.get(key)
+    if found is None:
+        if len(_ASKING) >= 4096:
+            _ASKING.clear()
+        found = _ASKING[key] = tuple(QueryMonitor.identities({"key_id": key[0], "client": key[1]}))
+    return found
 
 
 def _blocked() -> ApiError:
@@ -245,6 +260,7 @@ def _install_shared(app: Flask, service) -> None:
     service.readiness_checks.append(deployment.ready)
     detectors = QueryMonitor(block=block)
     compiled(shared=True)  # Redis's histories and the host table's call
+    at_host = host and host.observer(block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY, detectors.rules)
     flagged_here: set[str] = set()  # only ever adds refusals
 
     def refuse_known(asked, context) -> None:
@@ -258,10 +274,13 @@ def _install_shared(app: Flask, service) -> None:
         features = getattr(context, "features", None)
         if asked.endpoint != "predict" or status != 200 or features is None:
             return
-        names = _asking(asked, context)
-        store = host if host is not None and host.alone(limiter.hosts) else deployment
+        names, raw = _asking(asked, context), np.array(features, dtype=np.float64)
         try:
-            alerts = observe_shared(store, detectors, names, np.array(features, dtype=np.float64))
+            if at_host and host.alone(limiter.hosts):
+                seen = at_host(names, raw)
+                alerts = seen and raised(host, detectors, names, raw, seen)  # [] (the usual answer): nothing to raise
+            else:
+                alerts = observe_shared(deployment, detectors, names, raw)
             if block and alerts:
                 flagged_here.update(alert["client_identity"] for alert in alerts)
             if alerts is None:
@@ -280,8 +299,15 @@ def _install_shared(app: Flask, service) -> None:
 def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: np.ndarray) -> list[dict] | None:
     """One answered query through the shared state: the alerts it raised first anywhere (each alert once
     across workers), or None when ``detectors.block`` is on and the client is already flagged."""
-    seen = store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY,
-                         (detectors.probe_run, NOISE, ALIGNED_RUN, MONOTONIC_RUN))
+    return raised(store, detectors, identities, raw,
+                  store.observe(identities, raw, detectors.block, WINDOW, PRADA_WINDOW, detectors.prada_min,
+                                PRADA_EVERY, detectors.rules))
+
+
+def raised(store, detectors: QueryMonitor, identities: Sequence[str], raw: np.ndarray,
+           seen: list | set[str]) -> list[dict] | None:
+    """The alerts the rules raise over the store's views of one query (each once across workers); None for
+    a flagged client while blocking is on (``seen`` a set)."""
     if isinstance(seen, set):
         return None
     evidence: dict = {}
@@ -323,13 +349,8 @@ def session_statistic(rows) -> float:
 
 
 def prada_statistic(distances) -> float:
-    """Shapiro-Wilk W, computed by the routine ``scipy.stats.shapiro`` wraps: the wrapper's argument
-    handling costs ~130 µs a call, the test itself a few (tests/test_monitor.py checks they agree)."""
-    unsorted = np.asarray(distances, dtype=float)
-    values = unsorted.copy()
-    values.sort()
-    if values[0] == values[-1]:
-        return 0.0
-    values -= unsorted[len(values) // 2]
-    w, _, _ = swilk(values, np.zeros(len(values) // 2), 0)
-    return float(w)
+    """Shapiro-Wilk W, bit for bit as ``scipy.stats.shapiro`` computes it, compiled (``monitor_kernels``): the
+    wrapper's argument handling costs ~130 µs a call, the test itself a few (tests/test_monitor.py checks they
+    agree)."""
+    sample = np.asarray(distances, dtype=np.float64)
+    return float((kernels or compiled()).shapiro_w(sample, kernels.coefficients(len(sample))))

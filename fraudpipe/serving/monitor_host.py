@@ -32,7 +32,7 @@ from fraudpipe.data import UNITS
 from fraudpipe.serving import monitor_kernels as kernels
 from fraudpipe.serving.monitor_kernels import COUNT, D0, D1, DISTANCES, DISTRIBUTION, PROBING, SEEN, WRITTEN
 from fraudpipe.serving.monitor_store import FLAG_SETS, IDLE_TTL_MS, Observed, SharedMonitorStore
-from fraudpipe.serving.ratelimit_store import StoreUnavailable
+from fraudpipe.serving.ratelimit_store import StoreUnavailable, this_process
 
 SLOTS = 8192
 PROBES = 8  # the slots one identity may land in (open addressing)
@@ -64,7 +64,6 @@ class HostMonitorStore:
         self.names = np.frombuffer(self._map, f"S{NAME_BYTES}", slots, offsets[3])
         self._lock = _HostLock(np.frombuffer(self._map, np.int64, 1, offsets[5]))
         self._settings: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._buffers = threading.local()
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
         self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
@@ -147,19 +146,44 @@ class HostMonitorStore:
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int,
-                rules: tuple[int, np.ndarray, int, int] | None = None) -> list[Observed] | set[str]:
+                rules: tuple[int, np.ndarray, int, int, float] | None = None) -> list[Observed] | set[str]:
         """``SharedMonitorStore.observe`` over the host's table: append ``query`` to each identity's history
         and read its flags; with ``block``, a flagged client gets its flags back and nothing is appended.
         One compiled call takes the table's lock (an atomic word in the shared map, no system call), finds
-        the identities, appends the query with its PRADA distance and, given ``rules`` (probe_run, noise,
-        aligned_run, monotonic_run), evaluates the probing rules: an answer on which no rule can raise
+        the identities, appends the query with its PRADA distance and, given ``rules`` (``QueryMonitor.rules``),
+        evaluates the probing rules and a due PRADA test: an answer on which no rule can raise
         anything (the usual one) returns no views at all. Identities the table lacks are read from Redis
         with the lock released, then claimed under it."""
-        now, digests = time.monotonic_ns() // 1000, self._digests_of(identities)
-        settings, noise = self._settings_of(block, history_rows, prada_window, prada_min, prada_every, rules)
-        fields, found, earlier, kept = out = self._out(len(identities), history_rows, prada_window)
-        lock = self._lock
-        status, n_kept = lock.ordered(self.meta, self.rows, self.distances, digests, query, noise, settings, now, out)
+        return self.observer(block, history_rows, prada_window, prada_min, prada_every, rules)(identities, query)
+
+    def observer(self, block: bool, history_rows: int, prada_window: int, prada_min: int, prada_every: int,
+                 rules: tuple[int, np.ndarray, int, int, float] | None = None):
+        """``observe`` with its settings bound once: the monitor's gate calls it on every answer, and the
+        usual answer costs the compiled call and little else."""
+        settings, floats, table = self._settings_of(block, history_rows, prada_window, prada_min, prada_every, rules)
+        meta, rows, distances, ordered, digests_of = self.meta, self.rows, self.distances, self._lock.ordered, self._digests_of
+        buffers, width, quiet = threading.local(), self.width, kernels.QUIET
+
+        def observe(identities: Sequence[str], query: np.ndarray) -> list[Observed] | set[str]:
+            out = getattr(buffers, "out", None)  # this thread's: read before its next call
+            if out is None or len(out[0]) < len(identities):
+                k = max(2, len(identities))
+                out = buffers.out = (np.zeros((k, 10), np.int64), np.zeros(k), np.zeros((k, history_rows, width)),
+                                     np.zeros(prada_window))
+            now, digests = time.monotonic_ns() // 1000, digests_of(identities)
+            status, n_kept = ordered(meta, rows, distances, digests, query, floats, settings, now, out, table)
+            if status == quiet:
+                return []
+            return self._settled(identities, query, digests, floats, settings, now, out, table, status, n_kept)
+
+        return observe
+
+    def _settled(self, identities: Sequence[str], query: np.ndarray, digests: np.ndarray, floats: np.ndarray,
+                 settings: np.ndarray, now: int, out: tuple, table: np.ndarray, status: int,
+                 n_kept: int) -> list[Observed] | set[str]:
+        """Everything but the usual answer: identities the table lacks, a lock another worker held, a flagged
+        client, and the views the rules raise alerts from."""
+        fields, found, earlier, kept = out
         loaded: dict[str, tuple] = {}
         for _ in range(4):
             if status == kernels.LACKING:
@@ -167,13 +191,13 @@ class HostMonitorStore:
                 loaded.update(self.alerts.load(lacking, ROWS, ROWS, self.width))
             elif status != kernels.BUSY:
                 break
-            with lock:  # only the table's reads and writes while the other workers wait
+            with self._lock:  # only the table's reads and writes while the other workers wait
                 for name, state in loaded.items():
                     if self._locate(name, now) is None:
                         held = {self._locate(other, now) for other in identities} - {None}
                         self._claim(name, now, state, held)
-                status, n_kept = kernels.order(self.meta, self.rows, self.distances, lock.word, 0, digests, query,
-                                               UNITS, noise, settings, now, *out)
+                status, n_kept = kernels.order(self.meta, self.rows, self.distances, self._lock.word, 0, digests,
+                                               query, floats, settings, now, *out, table)
         else:
             raise StoreUnavailable("monitor state busy (identities pushed out while being read)")
         if status == kernels.QUIET:
@@ -187,23 +211,13 @@ class HostMonitorStore:
                 in enumerate(zip(fields[:len(identities)].tolist(), found.tolist()))]
 
     def _settings_of(self, block: bool, history_rows: int, prada_window: int, prada_min: int, prada_every: int,
-                     rules: tuple | None) -> tuple[np.ndarray, np.ndarray]:
-        key = (block, history_rows, prada_window, prada_min, prada_every, None if rules is None else rules[0])
-        found = self._settings.get(key)
-        if found is None:
-            probe_run, noise, aligned_run, monotonic_run = rules or (0, np.zeros(self.width), 0, 0)
-            found = self._settings[key] = (
-                np.array([history_rows, prada_window, prada_min, prada_every, block, self._idle, PROBES, probe_run,
-                          aligned_run, monotonic_run], np.int64), np.asarray(noise, np.float64))
-        return found
-
-    def _out(self, identities: int, history_rows: int, prada_window: int) -> tuple[np.ndarray, ...]:
-        """This thread's buffers for ``order``'s results (read before another call on this thread)."""
-        out = getattr(self._buffers, "out", None)
-        if out is None or len(out[0]) < identities or out[2].shape[1] != history_rows or len(out[3]) < prada_window:
-            out = self._buffers.out = (np.zeros((max(2, identities), 10), np.int64), np.zeros(max(2, identities)),
-                                       np.zeros((max(2, identities), history_rows, self.width)), np.zeros(prada_window))
-        return out
+                     rules: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``order``'s settings, floats and coefficient table for these arguments."""
+        probe_run, noise, aligned_run, monotonic_run, prada_w = rules or (0, np.zeros(self.width), 0, 0, 0.0)
+        settings = np.array([history_rows, prada_window, prada_min, prada_every, block, self._idle, PROBES, probe_run,
+                             aligned_run, monotonic_run], np.int64)
+        floats = np.array([*UNITS, *noise, prada_w], np.float64)
+        return settings, floats, kernels.coefficient_table(prada_window)
 
     def raise_alert(self, identity: str, alert: dict) -> bool:
         """True when this call set the flag; the alert then goes to the deployment's stream (and its flag to
@@ -251,18 +265,18 @@ class _HostLock:
 
     def token(self) -> int:
         """This thread's token, made again in a forked child (whose process id differs)."""
-        local, pid = self._local, _pid[0]
+        local, pid = self._local, this_process()
         if getattr(local, "pid", None) != pid:
             number = next(self._threads_seen) % ((1 << self.THREAD_BITS) - 1) + 1
             local.pid, local.token = pid, (pid << self.THREAD_BITS) | number
         return local.token
 
-    def ordered(self, meta, rows, distances, digests, query, noise, settings, now, out) -> tuple[int, int]:
+    def ordered(self, meta, rows, distances, digests, query, floats, settings, now, out, table) -> tuple[int, int]:
         """``order`` taking the lock itself; the word is given back if the call fails holding it."""
         token = self.token()
         try:
-            return kernels.order(meta, rows, distances, self.word, token, digests, query, UNITS, noise, settings,
-                                 now, *out)
+            return kernels.order(meta, rows, distances, self.word, token, digests, query, floats, settings, now, *out,
+                                 table)
         except BaseException:
             kernels.give(self.word, token)
             raise
@@ -287,8 +301,6 @@ class _HostLock:
         self._threads.release()
 
 
-_pid = [os.getpid()]  # a system call each time otherwise
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 def _running(pid: int) -> bool:

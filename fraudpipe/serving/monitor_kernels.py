@@ -127,38 +127,41 @@ UNKNOWN = -1  # the rules were not evaluated here
 
 
 @_compiled
-def order(meta, rows, distances, lock, token, digests, query, units, noise, settings, now, fields, found,
-          earlier, kept):
+def order(meta, rows, distances, lock, token, digests, query, floats, settings, now, fields, found, earlier, kept,
+          coefficients):
     """One answered query appended to each identity's slot (``HostMonitorStore.observe``; the first
     identity is the primary, the only one PRADA watches). With ``token`` nonzero the table's lock is taken
     here (``BUSY``: not within ``SPINS`` tries, nothing was read); with 0 the caller holds it. Returns
-    (status, how many of ``kept`` are filled); everything else is written into the caller's ``fields``,
-    ``found``, ``earlier`` and ``kept``.
+    (status, how many of ``kept`` are the primary's earlier distances); everything else is written into the
+    caller's ``fields``, ``found``, ``earlier`` and ``kept``. ``floats``: the features' units, the noise the
+    aligned rule allows, PRADA's threshold on W; ``coefficients``: ``coefficient_table``.
 
     ``LACKING``: an identity (its slot -1 or -2 in ``fields[:, F_SLOT]``) is not held, nothing was written.
     ``FLAGGED``: blocking is on and a slot is flagged, nothing was appended. ``QUIET`` (only when the rules
-    are evaluated here): appended, and no rule can raise anything on this query (no probing verdict, no
-    PRADA test due): the caller has nothing to do.
-    ``ORDERED``: appended; per identity its count, two flags, whether the PRADA test is due, whether the
-    query repeats the one before it, how many earlier rows ``earlier`` holds for it (oldest first), its
-    slot and the probing verdict (rule, a, b; ``UNKNOWN`` with probe_run 0); ``found``, the query's PRADA
-    distance (-1: not computed), kept beside it for the next query; ``kept``, the primary's earlier
-    distances when the test is due."""
+    are evaluated here): appended, and no rule raises anything on this query (no probing verdict, and no
+    PRADA test due or its W at or above the threshold): the caller has nothing to do. ``ORDERED``:
+    appended; per identity its count, two flags, whether the PRADA test is due (with the rules evaluated
+    here: due and its W below the threshold), whether the query repeats
+    the one before it, how many earlier rows ``earlier`` holds for it (oldest first), its slot and the
+    probing verdict (rule, a, b; ``UNKNOWN`` with probe_run 0); ``found``, the query's PRADA distance (-1:
+    not computed), kept beside it for the next query; ``kept``, the primary's earlier distances when the
+    test is due."""
     if token != 0 and not take(lock, token, SPINS):
         return BUSY, 0
-    status, n_kept = _order(meta, rows, distances, digests, query, units, noise, settings, now, fields, found,
-                            earlier, kept)
+    status, n_kept = _order(meta, rows, distances, digests, query, floats, settings, now, fields, found, earlier,
+                            kept, coefficients)
     if token != 0:
         give(lock, token)
     return status, n_kept
 
 
 @_compiled
-def _order(meta, rows, distances, digests, query, units, noise, settings, now, fields, found, earlier, kept):
+def _order(meta, rows, distances, digests, query, floats, settings, now, fields, found, earlier, kept, coefficients):
     k, size, width = digests.shape[0], rows.shape[1], rows.shape[2]
     history_rows, prada_window = settings[HISTORY], settings[PRADA_WINDOW]
     prada_min, prada_every, block = settings[PRADA_MIN], settings[PRADA_EVERY], settings[BLOCK]
     probe_run = settings[PROBE_RUN]
+    units, noise, threshold = floats[:width], floats[width:2 * width], floats[2 * width]
     scaled = query / units
     fields[:k] = 0
     found[:k] = -1.0
@@ -214,6 +217,10 @@ def _order(meta, rows, distances, digests, query, units, noise, settings, now, f
                 found[i] = nearest(ring, written - min(written, prada_window, size), written, units, scaled)
             distances[slot, meta[slot, DISTANCES] % size] = found[i]
             meta[slot, DISTANCES] += 1
+        if due and probe_run != 0 and found[i] >= 0 and 3 <= n_kept + 1 < coefficients.shape[0]:
+            kept[n_kept] = found[i]  # the sample the test reads: the earlier distances and this one
+            due = shapiro_w(kept[:n_kept + 1], coefficients[n_kept + 1]) < threshold
+            kept[n_kept] = 0.0
         ring[written % size] = query
         meta[slot, SEEN] = now
         meta[slot, COUNT] = count
@@ -222,6 +229,41 @@ def _order(meta, rows, distances, digests, query, units, noise, settings, now, f
         fields[i, F_REPEAT], fields[i, F_ROWS], fields[i, F_RULE], fields[i, F_A], fields[i, F_B] = repeat, n, rule, a, b
         quiet = quiet and not due and rule == NO_RULE
     return (QUIET if quiet and probe_run != 0 else ORDERED), n_kept
+
+
+@_compiled
+def shapiro_w(sample, a):
+    """PRADA's statistic: the Shapiro-Wilk W of ``sample`` as ``scipy.stats.shapiro`` computes it, bit for
+    bit (AS R94's W, in the order of scipy's ``swilk``, after its sort and shift), given ``a``, ``swilk``'s
+    coefficients for this size (they depend on the size alone); 0 when every value is equal."""
+    n = sample.shape[0]
+    x = np.sort(sample)
+    if n == 0 or x[0] == x[n - 1]:
+        return 0.0
+    x -= sample[n // 2]
+    span = x[n - 1] - x[0]
+    if n < 3 or span < 1e-19:
+        return 1.0  # swilk's faults (too few values, range too small) leave W at its start value
+    sx, sa, j = x[0] / span, -a[0], n - 2
+    for i in range(1, n):
+        sx += x[i] / span
+        if i != j:
+            sa += (-1 if i < j else 1) * a[min(i, j)]
+        j -= 1
+    sa /= n
+    sx /= n
+    ssa = ssx = sax = 0.0
+    j = n - 1
+    for i in range(n):
+        asa = (-1 if i < j else 1) * a[min(i, j)] - sa if i != j else -sa
+        xsx = x[i] / span - sx
+        ssa += asa * asa
+        ssx += xsx * xsx
+        sax += asa * xsx
+        j -= 1
+    ssassx = math.sqrt(ssa * ssx)
+    w = 1 - (ssassx - sax) * (ssassx + sax) / (ssa * ssx)
+    return max(w, 0.75) if n == 3 else w
 
 
 @_compiled
@@ -290,6 +332,30 @@ def probing_rule(recent, query, probe_run, noise, aligned_run, monotonic_run):
     return NO_RULE, 0, 0
 
 
+_COEFFICIENTS: dict[int, np.ndarray] = {}
+
+
+def coefficients(n: int) -> np.ndarray:
+    """``swilk``'s coefficients for samples of size ``n``, made once per size by scipy's own routine."""
+    found = _COEFFICIENTS.get(n)
+    if found is None:
+        from scipy.stats._ansari_swilk_statistics import swilk
+
+        found = np.zeros(max(1, n // 2))
+        if n >= 3:
+            swilk(np.arange(n, dtype=np.float64), found, 0)
+        _COEFFICIENTS[n] = found
+    return found
+
+
+def coefficient_table(largest: int) -> np.ndarray:
+    """Row ``n``: the coefficients for size ``n`` (what ``order`` reads when a PRADA test is due)."""
+    table = np.zeros((largest + 1, max(1, largest // 2)))
+    for n in range(3, largest + 1):
+        table[n, :n // 2] = coefficients(n)
+    return table
+
+
 def warm(shared: bool = True) -> None:
     """The kernels compiled (or loaded from numba's cache) for the array types the monitor passes: the
     in-process monitor's three, and with ``shared`` those of the host table and of Redis's histories. Called
@@ -308,7 +374,8 @@ def warm(shared: bool = True) -> None:
         locate(meta, 0, 0, 0, 1, 1)
         settings = np.array([2, 3, 1, 1, 0, 1, 1, 1, 1, 2], np.int64)
         lock = np.zeros(1, np.int64)
-        order(meta, rows, distances, lock, 1, np.zeros((1, 2), np.int64), query, units, units, settings, 0,
-              np.zeros((1, 10), np.int64), np.zeros(1), np.zeros((1, 2, width)), np.zeros(2))
+        order(meta, rows, distances, lock, 1, np.zeros((1, 2), np.int64), query, np.ones(2 * width + 1), settings, 0,
+              np.zeros((1, 10), np.int64), np.zeros(1), np.zeros((1, 2, width)), np.zeros(2), coefficient_table(3))
+        shapiro_w(distances[0], coefficients(3))
         give(lock, 1)
         last(distances[0], 1, 1)

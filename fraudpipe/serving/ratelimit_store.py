@@ -182,10 +182,10 @@ class RedisLog:
 
     def _local_state(self):
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # a forked worker starts with no connection, no leases
+        if getattr(local, "pid", None) != this_process():  # a forked worker starts with no connection, no leases
             pool = self.client.connection_pool
             local.connection, local.leases, local.calls = pool.connection_class(**pool.connection_kwargs), {}, 0
-            local.pid = os.getpid()
+            local.pid = this_process()
         return local
 
     def _packed(self, identities: Sequence[str], wanted: int, unused: int, stamp: bytes) -> bytes:
@@ -246,6 +246,17 @@ class RedisLog:
 
     def ready(self) -> str | None:
         return unreachable(self.client, "rate-limit storage")
+
+
+_pid: list[int] = []
+
+
+def this_process() -> int:
+    """``os.getpid()`` without its system call on every request: read once, and again in each forked child."""
+    if not _pid:
+        _pid.append(os.getpid())
+        os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+    return _pid[0]
 
 
 def fail_fast_client(url: str, timeout: float):
