@@ -119,14 +119,33 @@ ROTATED_KEYS = tuple(f"probe-rotation-{i:02d}-k3yQz8Wm" for i in range(12))
 def test_probing_that_rotates_keys_from_one_address_is_flagged(variant, target, assessor_key, evidence):
     """Twelve keys from one address, each sending two queries of a sweep: the monitor must watch the address
     as well as the key (measured: flagged at the address's query 7, the consecutive-run rule)."""
-    reach = target(rate_limit="10000/minute", api_keys=(assessor_key, *ROTATED_KEYS))
+    expect_attack(variant, _rotated(target(rate_limit="10000/minute", api_keys=(assessor_key, *ROTATED_KEYS)), evidence))
+
+
+@pytest.mark.white_box("needs several valid keys from one address, and reads the alerts of the host's shared table")
+@pytest.mark.finding("MED-5")
+@runs(detect_attack, rotated_probing)
+def test_probing_that_rotates_keys_from_one_address_is_flagged_where_the_workers_share_the_state(
+        variant, target, assessor_key, redis_url, evidence):
+    """The same rotation on the service as ``serve`` deploys it (limits in Redis, the monitor's state in the
+    host's table): the table evaluates the rules for the key and the address of each query in one call, and
+    must not take the key's verdict (a short history: nothing) for the address's."""
+    import redis
+
+    reach = target(rate_limit="10000/minute", rate_limit_storage=redis_url, api_keys=(assessor_key, *ROTATED_KEYS))
+    # Learning the feature probes from this address too: its flag and the learning instance's host are
+    # forgotten before the measured service is built, or the rotation would meet an address already flagged.
+    expect_attack(variant, _rotated(reach, evidence, forget=redis.Redis.from_url(redis_url).flushall))
+
+
+def _rotated(reach, evidence, forget=lambda: None):
     profile = reach.profile
     probed = flipping_feature(reach.fresh(), profile)  # learned on another service instance
+    forget()
     clients = [FlaskClient(reach.app, api_key=key, profile=profile) for key in ROTATED_KEYS]
-    found = evidence.record(detect_attack(f"a sweep of {probed.name} rotating {len(clients)} keys from one address",
-                                          lambda: rotated_probing(clients, profile, probed), alert_lines(clients[0]),
-                                          expect={"probing": 12}))
-    expect_attack(variant, found)
+    return evidence.record(detect_attack(f"a sweep of {probed.name} rotating {len(clients)} keys from one address",
+                                         lambda: rotated_probing(clients, profile, probed), alert_lines(clients[0]),
+                                         expect={"probing": 12}))
 
 
 # deployment -> (servers, workers each, whether the monitor's state is shared through Redis). Two servers

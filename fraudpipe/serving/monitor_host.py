@@ -63,7 +63,7 @@ class HostMonitorStore:
         self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, offsets[2]).reshape(slots, ROWS)
         self.names = np.frombuffer(self._map, f"S{NAME_BYTES}", slots, offsets[3])
         self._lock = _HostLock(np.frombuffer(self._map, np.int64, 1, offsets[5]))
-        self._settings: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._observers: dict[tuple, object] = {}  # ``observe``'s, by its settings
         self._idle = IDLE_TTL_MS * 1000
         self._digests: dict[str, tuple[int, int]] = {}
         self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
@@ -154,7 +154,13 @@ class HostMonitorStore:
         evaluates the probing rules and a due PRADA test: an answer on which no rule can raise
         anything (the usual one) returns no views at all. Identities the table lacks are read from Redis
         with the lock released, then claimed under it."""
-        return self.observer(block, history_rows, prada_window, prada_min, prada_every, rules)(identities, query)
+        key = (block, history_rows, prada_window, prada_min, prada_every,
+               None if rules is None else (*rules[:1], *rules[2:], np.asarray(rules[1], np.float64).tobytes()))
+        bound = self._observers.get(key)
+        if bound is None:
+            bound = self._observers[key] = self.observer(block, history_rows, prada_window, prada_min, prada_every,
+                                                         rules)
+        return bound(identities, query)
 
     def observer(self, block: bool, history_rows: int, prada_window: int, prada_min: int, prada_every: int,
                  rules: tuple[int, np.ndarray, int, int, float] | None = None):

@@ -9,6 +9,7 @@ numpy they replace. Indices into the table are taken modulo the ring's length, n
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from numba import njit, types
@@ -197,15 +198,8 @@ def _order(meta, rows, distances, digests, query, floats, settings, now, fields,
         if probe_run == 0:
             rule = UNKNOWN
         elif not probing and not repeat:
-            same = i > 0 and fields[0, F_ROWS] == n and not fields[0, F_PROBING] and not fields[0, F_REPEAT]
-            for r in range(n if same else 0):
-                for j in range(width):
-                    same = same and earlier[0, r, j] == earlier[i, r, j]
-            if same:  # a client's key and address usually hold the same recent queries
-                rule, a, b = fields[0, F_RULE], fields[0, F_A], fields[0, F_B]
-            else:
-                rule, a, b = probing_rule(earlier[i, :n], query, probe_run, noise, settings[ALIGNED_RUN],
-                                          settings[MONOTONIC_RUN])
+            rule, a, b = probing_rule(earlier[i, :n], query, probe_run, noise, settings[ALIGNED_RUN],
+                                      settings[MONOTONIC_RUN])
         due = (not distribution) and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
         if due:
             n_kept = min(meta[slot, DISTANCES], prada_window - 1, size)
@@ -348,11 +342,14 @@ def coefficients(n: int) -> np.ndarray:
     return found
 
 
+@lru_cache(maxsize=8)
 def coefficient_table(largest: int) -> np.ndarray:
-    """Row ``n``: the coefficients for size ``n`` (what ``order`` reads when a PRADA test is due)."""
+    """Row ``n``: the coefficients for size ``n`` (what ``order`` reads when a PRADA test is due); shared,
+    so read-only."""
     table = np.zeros((largest + 1, max(1, largest // 2)))
     for n in range(3, largest + 1):
         table[n, :n // 2] = coefficients(n)
+    table.flags.writeable = False
     return table
 
 
