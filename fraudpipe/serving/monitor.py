@@ -292,8 +292,12 @@ def _install_shared(app: Flask, service) -> None:
                            headers={"Retry-After": "1"}) from None
         context.monitor_alerts = alerts
 
+    def record_alerts(records: list[dict], context) -> list[dict]:
+        alerts = getattr(context, "monitor_alerts", None)
+        return _alert_records(records, alerts) if alerts else []
+
     service.answer_gates.append(gate)
-    service.sinks.append(lambda records, context: _alert_records(records, getattr(context, "monitor_alerts", None) or []))
+    service.sinks.append(record_alerts)
 
 
 def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: np.ndarray) -> list[dict] | None:
