@@ -19,13 +19,13 @@ from fraudpipe.serving.errors import ApiError
 
 HEADER = "X-API-Key"
 _ENVIRON_NAME = "HTTP_" + HEADER.upper().replace("-", "_")
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def presented_key(asked) -> str | None:
     """The request's key header, read from the environ as werkzeug's ``headers.get`` reads it (a third of
     its cost: the limiter and auth read it on every request)."""
     return asked.environ.get(_ENVIRON_NAME)
-_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def key_hash(key: str) -> bytes:

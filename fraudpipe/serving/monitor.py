@@ -260,7 +260,8 @@ def _install_shared(app: Flask, service) -> None:
     service.readiness_checks.append(deployment.ready)
     detectors = QueryMonitor(block=block)
     compiled(shared=True)  # Redis's histories and the host table's call
-    at_host = host and host.observer(block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY, detectors.rules)
+    at_host = (host.observer(block, WINDOW, PRADA_WINDOW, detectors.prada_min, PRADA_EVERY, detectors.rules)
+               if host is not None else None)
     flagged_here: set[str] = set()  # only ever adds refusals
 
     def refuse_known(asked, context) -> None:
@@ -276,7 +277,7 @@ def _install_shared(app: Flask, service) -> None:
             return
         names, raw = _asking(asked, context), np.array(features, dtype=np.float64)
         try:
-            if at_host and host.alone(limiter.hosts):
+            if at_host is not None and host.alone(limiter.hosts):
                 seen = at_host(names, raw)
                 alerts = seen and raised(host, detectors, names, raw, seen)  # [] (the usual answer): nothing to raise
             else:

@@ -257,7 +257,9 @@ class _HostLock:
     few microseconds (holding the GIL, it must not wait for a thread of its own process) and the caller waits
     here. A waiter that finds the word held past ``spin`` by a process that no longer runs (a worker killed
     mid-update) takes it over, so a dead worker never leaves the others waiting; waiting longer than
-    ``timeout`` for a live one is an outage (503)."""
+    ``timeout`` for a live one is an outage (503). (Were a dead holder's process id taken by a new process
+    before any worker next asked for the lock, the word would wait out that timeout on every answer until a
+    restart: pids are handed out in turn, so not within the microseconds a busy table leaves.)"""
 
     timeout = 1.0
     spin = 0.0002
@@ -305,8 +307,6 @@ class _HostLock:
     def __exit__(self, *exc) -> None:
         kernels.give(self.word, self.token())
         self._threads.release()
-
-
 
 
 def _running(pid: int) -> bool:
