@@ -211,7 +211,8 @@ class HostMonitorStore:
         if status == kernels.FLAGGED:
             return {"flagged"}
         return [Observed(count, FLAG_SETS[bool(probing), bool(distributed)], earlier[i, :n].copy(),
-                         kept[:n_kept].copy() if due else None, bool(repeat), distance if distance >= 0 else None,
+                         kept[:n_kept].copy() if due and n_kept else None, bool(repeat),
+                         distance if distance >= 0 else None,
                          None if rule == kernels.UNKNOWN else (rule, a, b))
                 for i, ((count, probing, distributed, due, repeat, n, _, rule, a, b), distance)
                 in enumerate(zip(fields[:len(identities)].tolist(), found.tolist()))]
