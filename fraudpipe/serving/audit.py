@@ -22,6 +22,7 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._where = os.fspath(self.path)  # stat'ed on every write: a str spares the Path's conversion
         self._lock = threading.Lock()
         self._failure: str | None = None
         self._fd, self._inode = self._open()
@@ -35,7 +36,7 @@ class AuditLog:
         """A log rotated or deleted under the service is reopened at its path, so no record goes to an inode
         nobody will read; if the path cannot be opened the write fails and the request gets 503."""
         try:
-            on_disk = os.stat(self.path)
+            on_disk = os.stat(self._where)
             if (on_disk.st_dev, on_disk.st_ino) == self._inode:
                 return
         except FileNotFoundError:
@@ -100,13 +101,12 @@ def utc_timestamp() -> str:
     """``datetime.now(timezone.utc).isoformat(timespec="microseconds")`` at a third of its cost: the text
     up to the second is made once a second (every request writes one). Read and replaced as one pair, so
     a thread never joins one second's text to another's fraction."""
-    now = time.time()
-    second = int(now)
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
     cached, text = _THIS_SECOND[0]
     if second != cached:
-        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
         _THIS_SECOND[0] = (second, text)
-    return f"{text}.{int((now - second) * 1_000_000):06d}+00:00"
+    return "%s%06d+00:00" % (text, micros)
 
 
 def request_record(status: int, asked, context) -> dict:
@@ -124,7 +124,7 @@ def request_record(status: int, asked, context) -> dict:
         "prediction": getattr(context, "prediction", None),
         "probability": getattr(context, "probability", None),
         "reason": getattr(context, "reason", None),
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3) if started is not None else None,
+        "latency_ms": int((time.perf_counter() - started) * 1e6) / 1000 if started is not None else None,  # round() costs 4x
     }
 
 

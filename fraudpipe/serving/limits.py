@@ -55,13 +55,23 @@ def install(app: Flask, service) -> None:
     keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 
-    def identities(asked, context) -> list[str]:
-        names = [f"addr:{budget_address(asked.remote_addr or 'unknown')}"]
+    known: dict[tuple[str, str | None], tuple[str, ...]] = {}
+
+    def identities(asked, context) -> tuple[str, ...]:
+        """The address's budget and the key's, named once per address and key (bounded: forgotten all at
+        once when full)."""
+        key_id = None
         if keys is not None and asked.endpoint == "predict":
             key_id = keys.identify(presented_key(asked))
             if key_id is not None:
-                names.append(f"key:{key_id}")
                 context.key_id = key_id  # a refused request's record still says whose key it carried
+        address = asked.remote_addr or "unknown"
+        names = known.get((address, key_id))
+        if names is None:
+            if len(known) >= 4096:
+                known.clear()
+            names = known[address, key_id] = (f"addr:{budget_address(address)}",
+                                               *((f"key:{key_id}",) if key_id is not None else ()))
         return names
 
     def enforce_limits(asked, context) -> None:

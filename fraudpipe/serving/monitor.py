@@ -272,10 +272,9 @@ def _install_shared(app: Flask, service) -> None:
         service.checks.append(refuse_known)
 
     def gate(status: int, asked, context) -> None:
-        features = getattr(context, "features", None)
-        if asked.endpoint != "predict" or status != 200 or features is None:
+        if asked.endpoint != "predict" or status != 200 or getattr(context, "features", None) is None:
             return
-        names, raw = _asking(asked, context), np.array(features, dtype=np.float64)
+        names, raw = _asking(asked, context), context.row  # the parsed row, float64 in schema order
         try:
             if at_host is not None and host.alone(limiter.hosts):
                 seen = at_host(names, raw)

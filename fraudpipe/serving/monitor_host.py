@@ -57,7 +57,7 @@ class HostMonitorStore:
         sizes = (slots * 8 * 8, slots * ROWS * width * 8, slots * ROWS * 8, slots * NAME_BYTES, 8, 8)
         self._map = mmap.mmap(-1, sum(sizes), flags=mmap.MAP_SHARED)
         offsets = np.cumsum((0, *sizes))
-        self._hosts_seen = np.frombuffer(self._map, np.int64, 1, offsets[4])  # the most any worker of this host saw
+        self._hosts_seen = memoryview(self._map)[offsets[4]:offsets[4] + 8].cast("q")  # the most any worker saw
         self.meta = np.frombuffer(self._map, np.int64, slots * 8, offsets[0]).reshape(slots, 8)
         self.rows = np.frombuffer(self._map, np.float64, slots * ROWS * width, offsets[1]).reshape(slots, ROWS, width)
         self.distances = np.frombuffer(self._map, np.float64, slots * ROWS, offsets[2]).reshape(slots, ROWS)
@@ -73,9 +73,10 @@ class HostMonitorStore:
         """Whether this host's answers may be ordered in its table: never again once any of its workers (a
         restarted or reloaded one included) has seen a second host serve, since from then on flags and
         histories are kept in Redis, where this table would not see them."""
-        if hosts_seen > self._hosts_seen[0]:
-            self._hosts_seen[0] = hosts_seen
-        return self._hosts_seen[0] <= 1
+        seen = self._hosts_seen  # a memoryview: read on every answer, at a third of a numpy element's cost
+        if hosts_seen > seen[0]:
+            seen[0] = hosts_seen
+        return seen[0] <= 1
 
     def write_out(self, batch: int = 256) -> int:
         """Every identity the table holds, written to Redis (``serve`` calls it once its workers have

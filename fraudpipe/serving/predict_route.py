@@ -30,7 +30,7 @@ class _Asked(Request):
 class _Context:
     """What Flask's ``g`` holds for a request on Flask's routes; attributes the view never set read None."""
 
-    features = prediction = probability = reason = monitor_alerts = None
+    row = features = prediction = probability = reason = monitor_alerts = None
 
 
 def security_headers(context) -> dict[str, str]:

@@ -128,7 +128,7 @@ return {slots, stamp, hosts}
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lease:
     """Slots one worker holds for one client, and how busy that client was in the last lease period."""
     remaining: int = 0

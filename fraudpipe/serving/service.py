@@ -93,6 +93,7 @@ class Service:
             raise ApiError(503, "not_ready", "the model is not loaded; the service log says why")
         row = self.parse(asked)
         label, probability = self.model.predict(row)
+        context.row = row[0]  # what the monitor orders, as parsed
         context.features, context.prediction, context.probability = row[0].tolist(), label, probability
         return self.render(label, probability)
 
