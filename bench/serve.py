@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--pairs", type=int, default=12, help="interleaved pairs per run (hardened, inherited)")
+    parser.add_argument("--pairs", type=int, default=16, help="interleaved pairs per run (hardened, inherited)")
     parser.add_argument("--pair-seconds", type=int, default=2)
     args = parser.parse_args()
     if not shutil.which("wrk"):
