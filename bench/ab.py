@@ -3,8 +3,12 @@
 ...), so a slow stretch of a shared machine falls on both. Prints each round and the medians of req/s and of
 the server's CPU per answered request. ``--in-process`` times instead the monitor's observe of one query
 through the host table (what every answered ``/predict`` runs), in a fresh process per revision and round.
+``--pairs N`` serves both revisions side by side instead (each with its own Redis: two deployments on one
+would count as two hosts) and runs N pairs of short wrk runs against them in turn (``bench.serve``'s
+interleaved pairs): a slow stretch of this machine then falls within a pair, not between rounds.
 
     python -m bench.ab HEAD~1 HEAD --rounds 4 --varied
+    python -m bench.ab HEAD~1 HEAD --pairs 16
     python -m bench.ab HEAD /tmp/variant --in-process
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -19,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import trained_settings
-from bench.serve import forget_deployment, measured, median_of
+from bench.serve import forget_deployment, interleaved, measured, median_of
 from security_tests.servers import free_port, redis_server, serve, settings_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,10 +85,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--varied", action="store_true", help="every query different (else one repeated)")
     parser.add_argument("--in-process", action="store_true", help="time the monitor's observe, not wrk")
+    parser.add_argument("--pairs", type=int, default=0, help="side by side: this many interleaved pairs")
+    parser.add_argument("--pair-seconds", type=int, default=2)
     args = parser.parse_args()
     trees = {args.a: checkout(args.a), args.b: checkout(args.b)}
     traffic = "varied" if args.varied else "repeated"
     settings = trained_settings().with_overrides(rate_limit="1000000000/minute")
+    if args.pairs:
+        return side_by_side(trees, settings, args, traffic)
     results: dict[str, list[dict]] = {revision: [] for revision in trees}
     with redis_server() as redis:
         deployed = settings.with_overrides(rate_limit_storage=redis)
@@ -112,6 +121,21 @@ def main() -> None:
     else:
         print(f"{traffic}: {args.a} {a[0]:.0f} req/s, {a[1]:.0f} µs CPU/req; {args.b} {b[0]:.0f} req/s, "
               f"{b[1]:.0f} µs CPU/req; req/s {b[0] / a[0]:.2f}x, CPU per request {b[1] / a[1]:.2f}x")
+
+
+def side_by_side(trees: dict[str, Path], settings, args, traffic: str) -> None:
+    (a, tree_a), (b, tree_b) = trees.items()
+    with redis_server() as redis_a, redis_server() as redis_b:
+        own = {side: settings.with_overrides(rate_limit_storage=redis, audit_log=tree / f"audit-{side}.jsonl")
+               for side, tree, redis in (("a", tree_a, redis_a), ("b", tree_b, redis_b))}
+        with served(tree_a, own["a"], free_port(), tree_a / "serve-a.log") as one, \
+                served(tree_b, own["b"], free_port(), tree_b / "serve-b.log") as two:
+            ratios = interleaved(one, two, settings.api_keys[0], args, args.varied)
+    print(f"{traffic}, {args.pairs} pairs of {args.pair_seconds} s: {b} / {a} req/s, pair by pair: "
+          f"{', '.join(f'{ratio:.0%}' for ratio in ratios)}")
+    quartiles = statistics.quantiles(ratios, n=4)
+    print(f"median {statistics.median(ratios):.1%} (quartiles {quartiles[0]:.0%}-{quartiles[2]:.0%}); "
+          f"{b} ahead in {sum(ratio > 1 for ratio in ratios)} of {len(ratios)} pairs")
 
 
 if __name__ == "__main__":
