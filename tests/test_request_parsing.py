@@ -5,6 +5,8 @@ import io
 import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from fraudpipe import create_app
 
@@ -127,3 +129,33 @@ def _raw_post(url: str, key: str, chunked_body: bytes) -> bytes:
     with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as sock:
         sock.sendall(head.encode() + chunked_body)
         return sock.recv(4096)
+
+
+_PIECES = [b'"', b"{", b"}", b",", b":", b" ", b"\t", b"\n", b"0", b"1", b".", b"e", b"-", b"+", b"\x00", b"\xef\xbb\xbf",
+           b"\xff", b"\xc3\xa9", b"NaN", b"Infinity", b"true", b"null", b"1e400", b'"amount"', b'"x"', b"\\", b"2.0",
+           b"99999999999999999999", b'"hour_of_day"', b"[", b"]"]
+
+
+@given(edits=st.lists(st.tuples(st.integers(0, 90), st.sampled_from(_PIECES), st.integers(0, 2), st.integers(0, 4)),
+                      min_size=1, max_size=3))
+@example(edits=[(len(GOOD_TEXT) - 1, b', "amount": 5000', 0, 0)])  # a duplicate key: the full path refuses it
+@example(edits=[(11, b"NaN", 1, 0)])
+@settings(max_examples=400, deadline=None)
+def test_the_one_pass_reader_accepts_only_what_the_full_path_reads_the_same(edits):
+    """The usual body is read in one pass (pydantic's JSON reader); a mutated body it accepts must be one the
+    full path (the careful reader, then the model) accepts with the same row, bit for bit."""
+    from fraudpipe.serving.validation import _plain_transaction, _row, loads_strict, transaction_model
+
+    body = bytearray(GOOD_TEXT.encode())
+    for position, piece, how, cut in edits:
+        position = min(position, len(body))
+        if how == 0:
+            body[position:position] = piece
+        elif how == 1:
+            body[position:position + len(piece)] = piece
+        else:
+            del body[position:position + cut]
+    one_pass = _plain_transaction(bytes(body))
+    if one_pass is not None:  # else the full path reads it as before (the tests above)
+        full = _row(transaction_model().model_validate(loads_strict(bytes(body))))
+        assert full.tobytes() == one_pass.tobytes()
