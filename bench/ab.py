@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=0, help="side by side: this many interleaved pairs")
     parser.add_argument("--pair-seconds", type=int, default=2)
     args = parser.parse_args()
+    if args.a == args.b:
+        raise SystemExit("name two revisions (a folder holding the same code counts as another)")
     trees = {args.a: checkout(args.a), args.b: checkout(args.b)}
     traffic = "varied" if args.varied else "repeated"
     settings = trained_settings().with_overrides(rate_limit="1000000000/minute")

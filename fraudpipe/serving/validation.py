@@ -14,6 +14,7 @@ import json
 import math
 import re
 from functools import lru_cache
+from operator import attrgetter
 from typing import Annotated
 
 import numpy as np
@@ -86,8 +87,11 @@ def _plain_transaction(body: bytes) -> np.ndarray | None:
     return _row(transaction)
 
 
+_FIELDS = attrgetter(*FEATURE_NAMES)
+
+
 def _row(transaction: BaseModel) -> np.ndarray:
-    return np.array([list(transaction.__dict__.values())], dtype=np.float64)  # the fields in schema order
+    return np.array([_FIELDS(transaction)], dtype=np.float64)
 
 
 def read_body(request, max_body_bytes: int) -> bytes:
