@@ -14,6 +14,7 @@ When the shared counts cannot be read the service refuses (503), it never answer
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 
@@ -40,6 +41,12 @@ def budget_address(address: str) -> str:
     return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
+@functools.lru_cache(maxsize=4096)
+def budget_names(address: str, key_id: str | None) -> tuple[str, ...]:
+    """The address's budget and the key's, named once per address and key (every request asks)."""
+    return (f"addr:{budget_address(address)}", *((f"key:{key_id}",) if key_id is not None else ()))
+
+
 def retry_after(seconds: float) -> str:
     """Whole seconds (what the header allows), rounded up so a client that waits is let in."""
     return str(max(1, math.ceil(seconds)))
@@ -55,24 +62,13 @@ def install(app: Flask, service) -> None:
     keys = service.keys if "auth" in service.controls else None
     service.readiness_checks.append(store.ready)
 
-    known: dict[tuple[str, str | None], tuple[str, ...]] = {}
-
     def identities(asked, context) -> tuple[str, ...]:
-        """The address's budget and the key's, named once per address and key (bounded: forgotten all at
-        once when full)."""
         key_id = None
         if keys is not None and asked.endpoint == "predict":
             key_id = keys.identify(presented_key(asked))
             if key_id is not None:
                 context.key_id = key_id  # a refused request's record still says whose key it carried
-        address = asked.remote_addr or "unknown"
-        names = known.get((address, key_id))
-        if names is None:
-            if len(known) >= 4096:
-                known.clear()
-            names = known[address, key_id] = (f"addr:{budget_address(address)}",
-                                               *((f"key:{key_id}",) if key_id is not None else ()))
-        return names
+        return budget_names(asked.remote_addr or "unknown", key_id)
 
     def enforce_limits(asked, context) -> None:
         try:

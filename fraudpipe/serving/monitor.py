@@ -17,6 +17,7 @@ alert records and can optionally block a flagged client; what it misses is measu
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import deque
@@ -221,18 +222,14 @@ def shared_with_the_limiter(service) -> bool:
             and not service.settings.rate_limit_storage.startswith("memory://"))
 
 
-_ASKING: dict[tuple, tuple[str, ...]] = {}
-
-
 def _asking(asked, context) -> tuple[str, ...]:
-    """The request's identities, made once per key and address (bounded: forgotten all at once when full)."""
-    key = (context.key_id, asked.remote_addr)
-    found = _ASKING.get(key)
-    if found is None:
-        if len(_ASKING) >= 4096:
-            _ASKING.clear()
-        found = _ASKING[key] = tuple(QueryMonitor.identities({"key_id": key[0], "client": key[1]}))
-    return found
+    return _identities_of(context.key_id, asked.remote_addr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _identities_of(key_id: str | None, client: str | None) -> tuple[str, ...]:
+    """The request's identities, made once per key and address (every answer asks)."""
+    return tuple(QueryMonitor.identities({"key_id": key_id, "client": client}))
 
 
 def _blocked() -> ApiError:

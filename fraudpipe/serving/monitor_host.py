@@ -16,6 +16,7 @@ least recently seen of them is written to Redis and given up, to be read back wh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import mmap
@@ -65,8 +66,8 @@ class HostMonitorStore:
         self._lock = _HostLock(np.frombuffer(self._map, np.int64, 1, offsets[5]))
         self._observers: dict[tuple, object] = {}  # ``observe``'s, by its settings
         self._idle = IDLE_TTL_MS * 1000
-        self._digests: dict[str, tuple[int, int]] = {}
-        self._digest_rows: dict[tuple[str, ...], np.ndarray] = {}
+        self._digest = functools.lru_cache(maxsize=slots)(self._name_digest)  # every answer asks: made once per name
+        self._digests_of = functools.lru_cache(maxsize=slots)(self._digest_row)
         kernels.warm()  # before any lock is held (compiling takes seconds), and in serve before the fork
 
     def alone(self, hosts_seen: int) -> bool:
@@ -96,15 +97,9 @@ class HostMonitorStore:
         return (self.names[slot].decode(), fields[COUNT], kernels.last_rows(self.rows[slot], fields[WRITTEN], ROWS),
                 kernels.last(self.distances[slot], fields[DISTANCES], ROWS))
 
-    def _digest(self, name: str) -> tuple[int, int]:
-        found = self._digests.get(name)
-        if found is None:
-            digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()
-            found = int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(digest[8:], "little", signed=True)
-            if len(self._digests) >= self.slots:
-                self._digests.clear()
-            self._digests[name] = found
-        return found
+    def _name_digest(self, name: str) -> tuple[int, int]:
+        digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()
+        return int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(digest[8:], "little", signed=True)
 
     def _locate(self, name: str, now: int) -> int | None:
         """The identity's slot, or None when the table does not hold it (or held it idle a day). Called under
@@ -136,14 +131,8 @@ class HostMonitorStore:
         self.names[slot] = name.encode()[:NAME_BYTES]
         return slot
 
-    def _digests_of(self, identities: Sequence[str]) -> np.ndarray:
-        key = tuple(identities)
-        found = self._digest_rows.get(key)
-        if found is None:
-            if len(self._digest_rows) >= self.slots:
-                self._digest_rows.clear()
-            found = self._digest_rows[key] = np.array([self._digest(name) for name in identities], np.int64)
-        return found
+    def _digest_row(self, identities: tuple[str, ...]) -> np.ndarray:
+        return np.array([self._digest(name) for name in identities], np.int64)
 
     def observe(self, identities: Sequence[str], query: np.ndarray, block: bool, history_rows: int,
                 prada_window: int, prada_min: int, prada_every: int,
@@ -177,7 +166,7 @@ class HostMonitorStore:
                 k = max(2, len(identities))
                 out = buffers.out = (np.zeros((k, 10), np.int64), np.zeros(k), np.zeros((k, history_rows, width)),
                                      np.zeros(prada_window))
-            now, digests = time.monotonic_ns() // 1000, digests_of(identities)
+            now, digests = time.monotonic_ns() // 1000, digests_of(tuple(identities))
             status, n_kept = ordered(meta, rows, distances, digests, query, floats, settings, now, out, table)
             if status == quiet:
                 return []
