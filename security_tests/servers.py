@@ -122,6 +122,7 @@ def settings_env(settings, **extra: str) -> dict[str, str]:
         "FRAUDPIPE_RATE_LIMIT": settings.rate_limit, "FRAUDPIPE_RATE_LIMIT_STORAGE": settings.rate_limit_storage,
         "FRAUDPIPE_AUDIT_LOG": str(settings.audit_log or ""), "FRAUDPIPE_CLIENT_TIMEOUT": str(settings.client_timeout),
         "FRAUDPIPE_MONITOR_BLOCK": str(settings.monitor_block).lower(),
+        "FRAUDPIPE_TRUSTED_PROXIES": str(settings.trusted_proxies),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     })
     env.update(extra)

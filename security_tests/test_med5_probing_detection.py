@@ -20,7 +20,8 @@ from security_tests.attacks.score_exposure import probe_boundaries
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
                                                       detect_attack, disguise_name, disguised_probing,
-                                                      flipping_feature, rotated_probing, spread_sweep)
+                                                      burst_at_the_flag, flipping_feature, rotated_probing,
+                                                      spread_sweep)
 from security_tests.contract import Evidence, expect_attack
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
@@ -191,6 +192,45 @@ def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deploymen
                                                     + (f" on {hosts} hosts" if hosts > 1 else "")))
     assert flagged_by is not None
     assert found.attack_succeeded is not shared, found.summary
+
+
+BURST_CALLERS = [(f"probe-burst-{i:02d}-Wm7Qz3Lk", f"198.51.100.{10 + i}") for i in range(8)]
+
+
+@pytest.mark.white_box("starts fraudpipe's own workers sharing one Redis, behind a proxy naming each caller")
+@pytest.mark.finding("MED-5")
+@runs(burst_at_the_flag)
+@pytest.mark.parametrize("deployment", ["serve-4-workers", "per-worker-state"])
+def test_queries_sent_together_at_the_flag_get_no_more_answers_than_one_worker_gives(
+        deployment, trained, redis_url, assessor_key, evidence, tmp_path):
+    """Eight callers (a key and an address each) sweep one feature, the queries around the one that
+    completes the run sent together over four workers: every worker must refuse what follows that query in
+    the shared order, even while its own worker is still raising the alert (measured before the flag was
+    claimed as the query was ordered: 8 answers instead of 7 in 5 of 9 such sweeps). With the monitor's
+    state kept in each worker, the same bursts are answered."""
+    import redis
+
+    settings = trained.with_overrides(rate_limit="100000/minute", rate_limit_storage=redis_url, monitor_block=True,
+                                      trusted_proxies=1, audit_log=tmp_path / "audit.jsonl",
+                                      api_keys=(assessor_key, *(key for key, _ in BURST_CALLERS)))
+    redis.Redis.from_url(redis_url).flushall()
+    profile = fraudpipe_target()
+    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
+    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(rate_limit_storage="memory://")),
+                      api_key=assessor_key, profile=profile)
+    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+    workers = 4
+    if deployment == "serve-4-workers":
+        with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=workers) as server:
+            clients = server.client_per_worker(lambda: HttpClient(server.url, api_key=assessor_key, profile=profile),
+                                               workers)
+            found = evidence.record(burst_at_the_flag(clients, profile, probed, flagged_by, BURST_CALLERS))
+    else:  # four apps in this process, each its own monitor: the queries reach each worker as a balancer spreads them
+        clients = [FlaskClient(create_app("hardened", settings=settings, shared_monitor=False), api_key=assessor_key,
+                               profile=profile) for _ in range(workers)]
+        found = evidence.record(burst_at_the_flag(clients, profile, probed, flagged_by, BURST_CALLERS))
+    assert flagged_by is not None
+    assert found.attack_succeeded is (deployment == "per-worker-state"), found.summary
 
 
 MISTYPED_BLOCK = ["ture", "on"]

@@ -225,9 +225,9 @@ class HostMonitorStore:
         with self._lock:
             held = self._locate(identity, now)
             if held is not None:
-                if self.meta[held, at]:
+                if self.meta[held, at] == kernels.RAISED:
                     return False
-                self.meta[held, at] = 1
+                self.meta[held, at] = kernels.RAISED  # from unset, or from claimed by the query that raises it
         try:
             return self.alerts.raise_alert(identity, alert)
         except StoreUnavailable:

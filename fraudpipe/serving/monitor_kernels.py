@@ -33,6 +33,10 @@ def _compiled(function):
 # monotonic clock), answered count, the two flags, history rows and distances ever written (each ring is
 # indexed modulo its length).
 D0, D1, SEEN, COUNT, PROBING, DISTRIBUTION, WRITTEN, DISTANCES = range(8)
+# A flag's values: its alert raised (``HostMonitorStore.raise_alert``), or claimed by the ``order`` call whose
+# query completed the rule, under the table's lock, so the client's next query is refused (with blocking on)
+# in whatever worker it arrives while the claiming worker is still raising the alert.
+RAISED, CLAIMED = 1, 2
 NO_RULE, CONSECUTIVE, ALIGNED, MONOTONIC = range(4)
 ORDERED, FLAGGED, LACKING, QUIET, BUSY = range(5)
 
@@ -146,7 +150,8 @@ def order(meta, rows, distances, lock, token, digests, query, floats, settings, 
     the one before it, how many earlier rows ``earlier`` holds for it (oldest first), its slot and the
     probing verdict (rule, a, b; ``UNKNOWN`` with probe_run 0); ``found``, the query's PRADA distance (-1:
     not computed), kept beside it for the next query; ``kept``, the primary's earlier distances when the
-    test is due."""
+    test is due. A probing verdict, or a W below the threshold, claims its flag (``CLAIMED``) before the
+    lock is given back: the flags in ``fields`` are those before this query, and the caller raises the alert."""
     if token != 0 and not take(lock, token, SPINS):
         return BUSY, 0
     status, n_kept = _order(meta, rows, distances, digests, query, floats, settings, now, fields, found, earlier,
@@ -200,6 +205,8 @@ def _order(meta, rows, distances, digests, query, floats, settings, now, fields,
         elif not probing and not repeat:
             rule, a, b = probing_rule(earlier[i, :n], query, probe_run, noise, settings[ALIGNED_RUN],
                                       settings[MONOTONIC_RUN])
+            if rule != NO_RULE:
+                meta[slot, PROBING] = CLAIMED
         due = (not distribution) and count - 1 >= prada_min and (count - 1 - prada_min) % prada_every == 0
         if due:
             n_kept = min(meta[slot, DISTANCES], prada_window - 1, size)
@@ -215,6 +222,8 @@ def _order(meta, rows, distances, digests, query, floats, settings, now, fields,
             kept[n_kept] = found[i]  # the sample the test reads: the earlier distances and this one
             due = shapiro_w(kept[:n_kept + 1], coefficients[n_kept + 1]) < threshold
             kept[n_kept] = 0.0
+            if due:
+                meta[slot, DISTRIBUTION] = CLAIMED
         ring[written % size] = query
         meta[slot, SEEN] = now
         meta[slot, COUNT] = count

@@ -231,3 +231,39 @@ def spread_sweep(new_client: Callable[[], Client], profile: TargetProfile, probe
                     measurements={"first_refused_at_query": first, "refused_in_process_at_query": flagged_by,
                                   "answered_after_first_refusal": after},
                     details={"statuses": {s: statuses.count(s) for s in sorted(set(statuses))}})
+
+
+def burst_at_the_flag(clients: list[Client], profile: TargetProfile, probed: FieldSpec, flagged_by: int,
+                      callers: list[tuple[str, str]], burst: int = 12) -> Evidence:
+    """A sweep of ``probed`` by one caller (an API key and the address its proxy names), its first
+    ``flagged_by - 3`` queries sent one at a time, the next ``burst`` all at once over ``clients`` (one
+    kept-alive connection per worker, a few queries each): the queries arriving together race the one
+    that completes the probing run, while its worker raises the alert. Repeated for each of ``callers``
+    (fresh histories). One worker seeing every query answers ``flagged_by - 1`` of them; the attack
+    succeeds when any caller is answered more often than that."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    low, high = probed.typical_range
+    steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    lead = max(1, flagged_by - 3)
+    answered, refusals = [], {}
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for key, address in callers:
+            headers = {**profile.auth_headers(key), "X-Forwarded-For": address}
+            ask = lambda client, values: [client.predict({**profile.positive_example, probed.name: value},  # noqa: E731
+                                                         headers=headers).status for value in values]
+            statuses = [ask(clients[i % len(clients)], [value])[0] for i, value in enumerate(steps[:lead])]
+            shares = [steps[lead + i:lead + burst:len(clients)] for i in range(len(clients))]
+            statuses += [status for part in pool.map(ask, clients, shares) for status in part]
+            answered.append(statuses.count(200))
+            for status in statuses:
+                refusals[status] = refusals.get(status, 0) + 1
+    most = max(answered)
+    return Evidence(attack_succeeded=most > flagged_by - 1,
+                    summary=f"{len(callers)} sweeps of {probed.name}, {lead} queries one at a time then {burst} at once "
+                            f"over {len(clients)} workers: answered {', '.join(map(str, answered))} times (one worker "
+                            f"seeing every query answers {flagged_by - 1})",
+                    queries=len(callers) * (lead + burst),
+                    measurements={"most_answered": most, "answered_by_one_worker": flagged_by - 1,
+                                  "sweeps_answered_more": sum(count > flagged_by - 1 for count in answered)},
+                    details={"answered_per_sweep": answered, "statuses": dict(sorted(refusals.items()))})
