@@ -9,6 +9,8 @@ never answered after; with the monitor's state kept in each worker (``shared_mon
 alternated) the same sweep must get through. Blocking written as an operator might mistype it must stop the
 service at start, never run it unblocked."""
 
+import contextlib
+
 import pytest
 
 from fraudpipe import create_app
@@ -20,8 +22,8 @@ from security_tests.attacks.score_exposure import probe_boundaries
 from security_tests.attacks.client import FlaskClient, HttpClient
 from security_tests.attacks.probing_detection import (DISGUISES, MUST_FIRE, RESIDUAL_DISGUISES, alert_lines,
                                                       detect_attack, disguise_name, disguised_probing,
-                                                      burst_at_the_flag, flipping_feature, rotated_probing,
-                                                      spread_sweep)
+                                                      burst_at_the_flag, flag_after_restart, flipping_feature,
+                                                      rotated_probing, spread_sweep)
 from security_tests.contract import Evidence, expect_attack
 from security_tests.markers import runs
 from security_tests.misconfiguration import as_deployed, deploy
@@ -231,6 +233,41 @@ def test_queries_sent_together_at_the_flag_get_no_more_answers_than_one_worker_g
         found = evidence.record(burst_at_the_flag(clients, profile, probed, flagged_by, BURST_CALLERS))
     assert flagged_by is not None
     assert found.attack_succeeded is (deployment == "per-worker-state"), found.summary
+
+
+@pytest.mark.white_box("restarts fraudpipe's own service, and empties its Redis as a restart without persistence would")
+@pytest.mark.finding("MED-5")
+@runs(flag_after_restart)
+@pytest.mark.parametrize("deployment", ["serve-2-workers-redis", "serve-1-worker-memory"])
+def test_a_flagged_client_stays_refused_after_the_service_and_its_redis_restart(
+        deployment, trained, redis_url, assessor_key, evidence, tmp_path):
+    """A client flagged while the flag lived in the host's table and in Redis: Redis restarts without
+    persistence (its keys gone), then the operator restarts ``serve``. The table written out at the stop
+    must carry the flag, so the same key and address are refused by the new workers (measured by a
+    red-team pass before flags were written out: 10 of 10 answered). With the monitor's state in the
+    process (``memory://``, one worker) a restart forgets the flag: answered."""
+    import redis
+
+    shared = deployment == "serve-2-workers-redis"
+    settings = trained.with_overrides(rate_limit="100000/minute", monitor_block=True, audit_log=tmp_path / "audit.jsonl",
+                                      rate_limit_storage=redis_url if shared else "memory://")
+    redis.Redis.from_url(redis_url).flushall()
+    profile = fraudpipe_target()
+    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
+    workers = 2 if shared else 1
+    with contextlib.ExitStack() as running:
+        first = running.enter_context(fraudpipe_serve(settings, free_port(), tmp_path / "first.log", workers=workers))
+
+        def restart():
+            redis.Redis.from_url(redis_url).flushall()  # Redis restarted without persistence
+            running.close()
+            second = running.enter_context(fraudpipe_serve(settings, free_port(), tmp_path / "second.log", workers=workers))
+            return lambda: HttpClient(second.url, api_key=assessor_key, profile=profile)
+
+        found = evidence.record(flag_after_restart(lambda: HttpClient(first.url, api_key=assessor_key, profile=profile),
+                                                   profile, probed, restart))
+    assert found.measurements["first_refused_at_query"] is not None, found.summary
+    assert found.attack_succeeded is not shared, found.summary
 
 
 MISTYPED_BLOCK = ["ture", "on"]

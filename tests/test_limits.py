@@ -280,6 +280,18 @@ def test_the_limiter_counts_the_hosts_serving_the_deployment(redis_url):
     assert first.hosts == second.hosts == 2
 
 
+def test_a_host_that_stopped_is_not_counted_by_the_host_started_in_its_place(redis_url):
+    """A red-team pass found every restart within the minute counted the stopped host as a second one:
+    the new host then ordered every answer in Redis for as long as it ran. ``serve`` makes its host leave once
+    its workers have stopped."""
+    prefix = f"r{time.monotonic_ns()}:"
+    stopped, started = (RedisLog(Rate.parse("1000/minute"), redis_url, prefix=prefix, host_id=name) for name in "ab")
+    stopped.acquire(["addr:192.0.2.1"])
+    stopped.leave()
+    started.acquire(["addr:192.0.2.1"])
+    assert started.hosts == 1
+
+
 def test_ipv6_addresses_in_one_slash_64_share_one_budget(app_with):
     """An IPv6 host usually holds a whole /64: rotating through it must not buy a new budget."""
     _, client = app_with(rate_limit="3/minute")

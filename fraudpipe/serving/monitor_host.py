@@ -81,7 +81,8 @@ class HostMonitorStore:
 
     def write_out(self, batch: int = 256) -> int:
         """Every identity the table holds, written to Redis (``serve`` calls it once its workers have
-        stopped): a host started again reads them back, so a restart forgets no client's history. Not once a
+        stopped), flags included: a host started again reads them back, so a restart forgets no client's
+        history or flag, even where Redis lost its own copy (restarted without persistence). Not once a
         second host was seen: Redis then holds newer histories than the table, which must not replace them."""
         if not self.alone(1):
             return 0
@@ -92,10 +93,13 @@ class HostMonitorStore:
             self.alerts.spill([self._state(slot) for slot in live[start:start + batch]])
         return len(live)
 
-    def _state(self, slot: int) -> tuple[str, int, np.ndarray, np.ndarray]:
+    def _state(self, slot: int) -> tuple[str, int, np.ndarray, np.ndarray, frozenset[str]]:
+        """What ``spill`` keeps: a flag only once its alert is raised (a claimed one is raised, to Redis, by
+        the worker that claimed it)."""
         fields = self.meta[slot].tolist()
         return (self.names[slot].decode(), fields[COUNT], kernels.last_rows(self.rows[slot], fields[WRITTEN], ROWS),
-                kernels.last(self.distances[slot], fields[DISTANCES], ROWS))
+                kernels.last(self.distances[slot], fields[DISTANCES], ROWS),
+                frozenset(name for name, at in FLAGS.items() if fields[at] == kernels.RAISED))
 
     def _name_digest(self, name: str) -> tuple[int, int]:
         digest = hashlib.blake2b(name.encode(), digest_size=16, key=self._salt).digest()

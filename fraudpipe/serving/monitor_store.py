@@ -103,13 +103,19 @@ for i = 1, #KEYS, 3 do
 end
 return out
 """
-# KEYS: as LOAD_LUA. ARGV: ttl, then per identity its count, history (packed rows, oldest first), distances.
+# KEYS: as LOAD_LUA. ARGV: ttl, then per identity its count, history (packed rows, oldest first), distances
+# and its raised flags ('probing', 'distribution' or nothing, comma-separated): a flag the table holds is
+# kept even where Redis lost it (a restart without persistence), so no flagged client is answered again.
 SPILL_LUA = """
 for k = 0, #KEYS / 3 - 1 do
-  redis.call('SET', KEYS[3 * k + 1], ARGV[3 * k + 3], 'PX', ARGV[1])
-  redis.call('HSET', KEYS[3 * k + 2], 'count', ARGV[3 * k + 2])
-  redis.call('PEXPIRE', KEYS[3 * k + 2], ARGV[1])
-  redis.call('SET', KEYS[3 * k + 3], ARGV[3 * k + 4], 'PX', ARGV[1])
+  local f = KEYS[3 * k + 2]
+  redis.call('SET', KEYS[3 * k + 1], ARGV[4 * k + 3], 'PX', ARGV[1])
+  redis.call('HSET', f, 'count', ARGV[4 * k + 2])
+  for detector in string.gmatch(ARGV[4 * k + 5], '[a-z]+') do
+    redis.call('HSETNX', f, detector, '{"type":"flag","kept_by":"host table"}')
+  end
+  redis.call('PEXPIRE', f, ARGV[1])
+  redis.call('SET', KEYS[3 * k + 3], ARGV[4 * k + 4], 'PX', ARGV[1])
 end
 return 1
 """
@@ -225,12 +231,13 @@ class SharedMonitorStore:
                            np.frombuffer(history, np.float64).reshape(-1, width), np.frombuffer(distances, np.float64))
                     for name, (count, probing, distribution, history, distances) in zip(identities, reply)}
 
-    def spill(self, states: Sequence[tuple[str, int, np.ndarray, np.ndarray]]) -> None:
-        """Keep (identity, count, rows, distances) here for the day a table no longer holds them."""
+    def spill(self, states: Sequence[tuple[str, int, np.ndarray, np.ndarray, frozenset[str]]]) -> None:
+        """Keep (identity, count, rows, distances, raised flags) here for the day a table no longer holds them."""
         keys = [f"{PREFIX}{name}:{part}" for name, *_ in states for part in ("h", "f", "d")]
-        args = [IDLE_TTL_MS, *(value for _, count, rows, distances in states
+        args = [IDLE_TTL_MS, *(value for _, count, rows, distances, flags in states
                                for value in (count, np.ascontiguousarray(rows, np.float64).tobytes(),
-                                             np.ascontiguousarray(distances, np.float64).tobytes()))]
+                                             np.ascontiguousarray(distances, np.float64).tobytes(),
+                                             ",".join(sorted(flags))))]
         self._call(self._spill, keys, args)
 
     def raise_alert(self, identity: str, alert: dict) -> bool:

@@ -180,6 +180,14 @@ class RedisLog:
         self._local = threading.local()
         self._failed_at = -math.inf
 
+    def leave(self) -> None:
+        """This host has stopped serving: off the hosts serving at once, so a host started in its place
+        within the minute does not count it as a second host (and order its every answer in Redis)."""
+        try:
+            self.client.zrem(self._prefix + "hosts", self._host[0])
+        except self._errors as exc:
+            raise StoreUnavailable(f"rate-limit storage unreachable ({type(exc).__name__})") from None
+
     def _local_state(self):
         local = self._local
         if getattr(local, "pid", None) != this_process():  # a forked worker starts with no connection, no leases

@@ -112,17 +112,19 @@ def serve(settings: Settings, profile: str = "hardened", host: str = "127.0.0.1"
             http1_settings=HTTP1Settings(header_read_timeout=settings.client_timeout * 1000, keep_alive=True),
             log_access=False, workers_kill_timeout=GRACEFUL_STOP_SECONDS, respawn_failed_workers=True).serve()
     if host_monitor is not None:
-        write_out(host_monitor)
+        write_out(host_monitor, settings)
     return 0
 
 
-def write_out(host_monitor) -> None:
+def write_out(host_monitor, settings: Settings) -> None:
     """The monitor's table goes to Redis once the workers have stopped, so the next start forgets no
-    client's history; if Redis cannot take it, the operator is told how much was lost."""
-    from fraudpipe.serving.ratelimit_store import StoreUnavailable
+    client's history or flag, and the host leaves the hosts serving; if Redis cannot take it, the operator
+    is told how much was lost."""
+    from fraudpipe.serving.ratelimit_store import Rate, StoreUnavailable, open_store
 
     try:
         written = host_monitor.write_out()
+        open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit), host_id=host_monitor.host_id).leave()
     except StoreUnavailable as exc:
         print(f"monitor state not written to Redis ({exc}): clients' histories start again", file=sys.stderr, flush=True)
     else:

@@ -267,3 +267,27 @@ def burst_at_the_flag(clients: list[Client], profile: TargetProfile, probed: Fie
                     measurements={"most_answered": most, "answered_by_one_worker": flagged_by - 1,
                                   "sweeps_answered_more": sum(count > flagged_by - 1 for count in answered)},
                     details={"answered_per_sweep": answered, "statuses": dict(sorted(refusals.items()))})
+
+
+def flag_after_restart(new_client: Callable[[], Client], profile: TargetProfile, probed: FieldSpec,
+                       restart: Callable[[], Callable[[], Client]], asks: int = 6) -> Evidence:
+    """A sweep of ``probed`` until the service refuses it, then ``restart`` (the operator restarts the
+    service, and whatever else the deployment loses with it), then ``asks`` more queries by the same key
+    from the same address: the attack succeeds when any of them is answered."""
+    low, high = probed.typical_range
+    steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    ask = lambda client, value: client.predict({**profile.positive_example, probed.name: value}).status  # noqa: E731
+    before = []
+    for value in steps:
+        before.append(ask(new_client(), value))
+        if before[-1] == 403:
+            break
+    again = restart()
+    after = [ask(again(), steps[i % len(steps)]) for i in range(asks)]
+    refused_at = len(before) if before[-1] == 403 else None
+    return Evidence(attack_succeeded=refused_at is not None and 200 in after,
+                    summary=f"a sweep of {probed.name} first refused at query {refused_at}; after the restart "
+                            f"{after.count(200)} of {asks} queries by the same key and address answered",
+                    queries=len(before) + asks,
+                    measurements={"first_refused_at_query": refused_at, "answered_after_restart": after.count(200)},
+                    details={"statuses_after_restart": after})
