@@ -202,14 +202,16 @@ BURST_CALLERS = [(f"probe-burst-{i:02d}-Wm7Qz3Lk", f"198.51.100.{10 + i}") for i
 @pytest.mark.white_box("starts fraudpipe's own workers sharing one Redis, behind a proxy naming each caller")
 @pytest.mark.finding("MED-5")
 @runs(burst_at_the_flag)
-@pytest.mark.parametrize("deployment", ["serve-4-workers", "per-worker-state"])
+@pytest.mark.parametrize("deployment", ["serve-4-workers", "two-hosts", "per-worker-state"])
 def test_queries_sent_together_at_the_flag_get_no_more_answers_than_one_worker_gives(
         deployment, trained, redis_url, assessor_key, evidence, tmp_path):
     """Eight callers (a key and an address each) sweep one feature, the queries around the one that
     completes the run sent together over four workers: every worker must refuse what follows that query in
     the shared order, even while its own worker is still raising the alert (measured before the flag was
-    claimed as the query was ordered: 8 answers instead of 7 in 5 of 9 such sweeps). With the monitor's
-    state kept in each worker, the same bursts are answered."""
+    claimed as the query was ordered: 8 answers instead of 7 in 5 of 9 such sweeps). Across two hosts,
+    where each answer is ordered in Redis and its alert raised in the next round trip, a query that loses
+    an alert to another is refused (before: 8 answers in 5 of 24 sweeps). With the monitor's state kept in
+    each worker, the same bursts are answered."""
     import redis
 
     settings = trained.with_overrides(rate_limit="100000/minute", rate_limit_storage=redis_url, monitor_block=True,
@@ -226,6 +228,14 @@ def test_queries_sent_together_at_the_flag_get_no_more_answers_than_one_worker_g
         with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=workers) as server:
             clients = server.client_per_worker(lambda: HttpClient(server.url, api_key=assessor_key, profile=profile),
                                                workers)
+            found = evidence.record(burst_at_the_flag(clients, profile, probed, flagged_by, BURST_CALLERS))
+    elif deployment == "two-hosts":
+        with contextlib.ExitStack() as running:
+            hosts = [running.enter_context(fraudpipe_serve(settings, free_port(), tmp_path / f"host-{i}.log", workers=1))
+                     for i in range(2)]
+            clients = [HttpClient(host.url, api_key=assessor_key, profile=profile) for host in hosts * 2]
+            for client in clients:  # each host sees the other serve: from then on both order in Redis
+                client.predict(profile.positive_example)
             found = evidence.record(burst_at_the_flag(clients, profile, probed, flagged_by, BURST_CALLERS))
     else:  # four apps in this process, each its own monitor: the queries reach each worker as a balancer spreads them
         clients = [FlaskClient(create_app("hardened", settings=settings, shared_monitor=False), api_key=assessor_key,

@@ -280,8 +280,9 @@ def _install_shared(app: Flask, service) -> None:
                 alerts = observe_shared(deployment, detectors, names, raw)
             if block and alerts:
                 flagged_here.update(alert["client_identity"] for alert in alerts)
-            if alerts is None:
+            if alerts is None or isinstance(alerts, Lost):
                 context.features = context.prediction = context.probability = None
+                context.monitor_alerts = alerts  # what it raised is recorded with its refusal
                 raise _blocked()
         except StoreUnavailable as exc:
             context.features = context.prediction = context.probability = None
@@ -305,16 +306,24 @@ def observe_shared(store, detectors: QueryMonitor, identities: list[str], raw: n
                                 PRADA_EVERY, detectors.rules))
 
 
+class Lost(list):
+    """The alerts a query raised when another query raised one of its alerts first: refused with blocking on."""
+
+
 def raised(store, detectors: QueryMonitor, identities: Sequence[str], raw: np.ndarray,
            seen: list | set[str]) -> list[dict] | None:
     """The alerts the rules raise over the store's views of one query (each once across workers); None for
-    a flagged client while blocking is on (``seen`` a set)."""
+    a flagged client while blocking is on (``seen`` a set); ``Lost`` for a query one of whose alerts another
+    query raised first: across hosts a query is ordered in one round trip and its alert raised in the next,
+    so another host's query ordered between the two finds no flag yet, and only losing an alert to it says
+    the client is flagged (the host table claims the flag as it orders the query: no such window there)."""
     if isinstance(seen, set):
         return None
     evidence: dict = {}
-    return [alert for index, (name, view) in enumerate(zip(identities, seen))
-            for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0, evidence=evidence)
-            if store.raise_alert(name, alert)]
+    found = [(name, alert) for index, (name, view) in enumerate(zip(identities, seen))
+             for alert in detectors.shared_alerts(name, view, raw, store, distribution=index == 0, evidence=evidence)]
+    alerts = [alert for name, alert in found if store.raise_alert(name, alert)]
+    return Lost(alerts) if detectors.block and len(alerts) < len(found) else alerts
 
 
 def probing_verdict(recent: np.ndarray, raw: np.ndarray, probe_run: int = PROBE_RUN) -> tuple[str, str] | None:
