@@ -124,8 +124,11 @@ def write_out(host_monitor, settings: Settings) -> None:
 
     try:
         written = host_monitor.write_out()
-        open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit), host_id=host_monitor.host_id).leave()
     except StoreUnavailable as exc:
         print(f"monitor state not written to Redis ({exc}): clients' histories start again", file=sys.stderr, flush=True)
     else:
         print(f"monitor state of {written} clients written to Redis", file=sys.stderr, flush=True)
+    try:
+        open_store(settings.rate_limit_storage, Rate.parse(settings.rate_limit), host_id=host_monitor.host_id).leave()
+    except StoreUnavailable as exc:  # it drops out of the hosts serving a minute after its last call instead
+        print(f"host not taken off the hosts serving ({exc})", file=sys.stderr, flush=True)
