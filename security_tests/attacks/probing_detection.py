@@ -124,10 +124,15 @@ class DisguisedClient:
         return self.profile.row(values)
 
 
+def meaningful_steps(probed: FieldSpec) -> list:
+    """Every meaningful step of ``probed`` across its typical range, low to high: what the sweeps walk."""
+    low, high = probed.typical_range
+    return [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+
+
 def _sweep(client, profile: TargetProfile, probed: FieldSpec) -> dict:
     """Every meaningful step of ``probed`` across its typical range, from the positive example."""
-    low, high = probed.typical_range
-    values = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    values = meaningful_steps(probed)
     labels = [client.predict({**profile.positive_example, probed.name: value}).label for value in values]
     flips = [i for i in range(1, len(values)) if None not in labels[i - 1:i + 1] and labels[i] != labels[i - 1]]
     return {"flipped": bool(flips), "first_flipped_value": values[flips[0]] if flips else None}
@@ -216,8 +221,7 @@ def spread_sweep(new_client: Callable[[], Client], profile: TargetProfile, probe
     workers and hosts). ``flagged_by`` is the query whose refusal the monitor gives one worker seeing every
     query (measured in-process); the attack succeeds when the spread sweep is refused later than one query
     after that, or is answered again after its first refusal."""
-    low, high = probed.typical_range
-    steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    steps = meaningful_steps(probed)
     statuses = [new_client().predict({**profile.positive_example, probed.name: value}).status
                 for _ in range(rounds) for value in steps]
     first = statuses.index(403) + 1 if 403 in statuses else None
@@ -243,8 +247,7 @@ def burst_at_the_flag(clients: list[Client], profile: TargetProfile, probed: Fie
     succeeds when any caller is answered more often than that."""
     from concurrent.futures import ThreadPoolExecutor
 
-    low, high = probed.typical_range
-    steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    steps = meaningful_steps(probed)
     lead = max(1, flagged_by - 3)
     answered, refusals = [], {}
     with ThreadPoolExecutor(len(clients)) as pool:
@@ -274,8 +277,7 @@ def flag_after_restart(new_client: Callable[[], Client], profile: TargetProfile,
     """A sweep of ``probed`` until the service refuses it, then ``restart`` (the operator restarts the
     service, and whatever else the deployment loses with it), then ``asks`` more queries by the same key
     from the same address: the attack succeeds when any of them is answered."""
-    low, high = probed.typical_range
-    steps = [probed.cast(v) for v in np.arange(low, high + probed.meaningful_step / 2, probed.meaningful_step)]
+    steps = meaningful_steps(probed)
     ask = lambda client, value: client.predict({**profile.positive_example, probed.name: value}).status  # noqa: E731
     before = []
     for value in steps:
