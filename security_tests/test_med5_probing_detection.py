@@ -151,6 +151,21 @@ def _rotated(reach, evidence, forget=lambda: None):
                                          expect={"probing": 12}))
 
 
+def _hour_of_day():
+    """fraudpipe's profile and the feature the live sweeps walk."""
+    profile = fraudpipe_target()
+    return profile, next(spec for spec in profile.fields if spec.name == "hour_of_day")
+
+
+def _refused_by_one_worker(settings, assessor_key: str):
+    """The profile, the swept feature, and the query a sweep of it is first refused at by one worker seeing
+    every query (in this process, limits in memory): what the deployments are measured against."""
+    profile, probed = _hour_of_day()
+    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(rate_limit_storage="memory://")),
+                      api_key=assessor_key, profile=profile)
+    return profile, probed, spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+
+
 # deployment -> (servers, workers each, whether the monitor's state is shared through Redis). Two servers
 # stand for two hosts behind a load balancer that alternates between them.
 SPREAD = {"serve-2-workers": (1, 2, True), "serve-4-workers": (1, 4, True), "two-hosts": (2, 1, True),
@@ -163,7 +178,6 @@ SPREAD = {"serve-2-workers": (1, 2, True), "serve-4-workers": (1, 4, True), "two
 @pytest.mark.parametrize("deployment", list(SPREAD))
 def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deployment, trained, redis_url, assessor_key,
                                                                        evidence, tmp_path):
-    import contextlib
     import itertools
 
     import redis
@@ -172,11 +186,7 @@ def test_a_sweep_spread_over_workers_is_refused_where_one_worker_would(deploymen
     settings = trained.with_overrides(rate_limit="100000/minute", rate_limit_storage=redis_url, monitor_block=True,
                                       audit_log=tmp_path / "audit.jsonl")
     redis.Redis.from_url(redis_url).flushall()
-    profile = fraudpipe_target()
-    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
-    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(rate_limit_storage="memory://")),
-                      api_key=assessor_key, profile=profile)
-    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+    profile, probed, flagged_by = _refused_by_one_worker(settings, assessor_key)
 
     def start(host: int):
         log = tmp_path / f"server-{host}.log"
@@ -218,11 +228,7 @@ def test_queries_sent_together_at_the_flag_get_no_more_answers_than_one_worker_g
                                       trusted_proxies=1, audit_log=tmp_path / "audit.jsonl",
                                       api_keys=(assessor_key, *(key for key, _ in BURST_CALLERS)))
     redis.Redis.from_url(redis_url).flushall()
-    profile = fraudpipe_target()
-    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
-    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(rate_limit_storage="memory://")),
-                      api_key=assessor_key, profile=profile)
-    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+    profile, probed, flagged_by = _refused_by_one_worker(settings, assessor_key)
     workers = 4
     if deployment == "serve-4-workers":
         with fraudpipe_serve(settings, free_port(), tmp_path / "server.log", workers=workers) as server:
@@ -262,8 +268,7 @@ def test_a_flagged_client_stays_refused_after_the_service_and_its_redis_restart(
     settings = trained.with_overrides(rate_limit="100000/minute", monitor_block=True, audit_log=tmp_path / "audit.jsonl",
                                       rate_limit_storage=redis_url if shared else "memory://")
     redis.Redis.from_url(redis_url).flushall()
-    profile = fraudpipe_target()
-    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
+    profile, probed = _hour_of_day()
     workers = 2 if shared else 1
     with contextlib.ExitStack() as running:
         first = running.enter_context(fraudpipe_serve(settings, free_port(), tmp_path / "first.log", workers=workers))
@@ -291,12 +296,8 @@ def test_a_blocking_setting_that_does_not_parse_stops_the_service(variant, train
                                                                   tmp_path):
     """Read as "no", ``FRAUDPIPE_MONITOR_BLOCK=ture`` would answer a flagged client while the operator believes it
     refused: the service must stop at start, and the operator then writes ``true``."""
-    profile = fraudpipe_target()
-    probed = next(spec for spec in profile.fields if spec.name == "hour_of_day")
     settings = trained.with_overrides(rate_limit="100000/minute", audit_log=tmp_path / "audit.jsonl")
-    one = FlaskClient(create_app("hardened", settings=settings.with_overrides(monitor_block=True)),
-                      api_key=assessor_key, profile=profile)
-    flagged_by = spread_sweep(lambda: one, profile, probed, 3, 0).measurements["first_refused_at_query"]
+    profile, probed, flagged_by = _refused_by_one_worker(settings.with_overrides(monitor_block=True), assessor_key)
 
     def start(monitor_block: str) -> FlaskClient:
         from_env = Settings.from_env(settings_env(settings, FRAUDPIPE_MONITOR_BLOCK=monitor_block))
